@@ -1,0 +1,67 @@
+"""relmask: relevance-based masking, reproducibly.
+
+Compute which input regions were relevant to a model's decisions, encode that relevance in the training data
+(mask, weight or remove regions) and train a new model on it. Public API::
+
+    relmask.explain(model, x, "lrp.epsilon", targets=None)  -> relevance array of x's shape
+    relmask.mask(x, relevance, "negative", fraction=0.3)    -> masked inputs
+    relmask.get_domain("whale").load("synthetic")           -> Dataset
+    relmask.record("auc", 0.93)                             -> results.json of the running notebook
+"""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .components import Domain, Masker, ModelSpec, Param, RelevanceMethod, Source  # noqa: E402
+from .data import Dataset, stratified_kfold, stratified_split  # noqa: E402
+from .errors import (DataError, ParameterError, PluginError, RelmaskError, UnknownNameError,  # noqa: E402
+                     UnsupportedLayerError)
+from .hookspecs import hookimpl  # noqa: E402
+from .masking import mask  # noqa: E402
+from .plugins import registry as _registry  # noqa: E402
+from .relevance import explain  # noqa: E402
+from .results import record  # noqa: E402
+
+
+def list_methods() -> list[str]:
+    """Names of the registered relevance methods."""
+    return _registry("register_relevance_methods").names()
+
+
+def list_domains() -> list[str]:
+    """Names of the registered data domains."""
+    return _registry("register_domains").names()
+
+
+def list_maskers() -> list[str]:
+    """Names of the registered maskers."""
+    return _registry("register_maskers").names()
+
+
+def list_models() -> list[str]:
+    """Names of the registered model architectures."""
+    return _registry("register_models").names()
+
+
+def get_method(name: str) -> RelevanceMethod:
+    return _registry("register_relevance_methods").get(name)
+
+
+def get_domain(name: str) -> Domain:
+    return _registry("register_domains").get(name)
+
+
+def get_masker(name: str) -> Masker:
+    return _registry("register_maskers").get(name)
+
+
+def get_model(name: str) -> ModelSpec:
+    return _registry("register_models").get(name)
+
+
+__all__ = [
+    "__version__", "hookimpl", "explain", "mask", "record", "list_methods", "list_domains", "list_maskers",
+    "list_models", "get_method", "get_domain", "get_masker", "get_model", "Dataset", "stratified_split",
+    "stratified_kfold", "Param", "RelevanceMethod", "Masker", "Domain", "ModelSpec", "Source", "RelmaskError",
+    "ParameterError", "DataError", "PluginError", "UnknownNameError", "UnsupportedLayerError",
+]

@@ -1,0 +1,161 @@
+"""The ``relmask`` command: ``plugins``, ``list``, ``run`` (and ``reproduce``, ``figures``).
+
+Heavy imports (TensorFlow, papermill) happen inside the commands that need them, so ``relmask plugins``
+answers in well under a second.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from . import __version__
+
+KINDS = {"methods": "register_relevance_methods", "domains": "register_domains",
+         "maskers": "register_maskers", "models": "register_models"}
+
+
+def _fail(message: str, code: int = 2) -> int:
+    print(f"relmask: error: {message}", file=sys.stderr)
+    return code
+
+
+# -- plugins / list ------------------------------------------------------------------------------------
+def cmd_plugins(args) -> int:
+    from .plugins import plugin_infos
+
+    infos = plugin_infos()
+    if args.json:
+        print(json.dumps([{"name": i.name, "version": i.version, "builtin": i.builtin,
+                           "hooks": i.registered, "error": i.error} for i in infos], indent=2))
+        return 0
+    for i in infos:
+        tag = "built-in" if i.builtin else "plugin"
+        print(f"{i.name} {i.version} ({tag})" + (f"  FAILED: {i.error}" if i.error else ""))
+        for hook, names in i.registered.items():
+            print(f"    {hook}: {', '.join(names) or '-'}")
+    return 0
+
+
+def cmd_list(args) -> int:
+    from .plugins import registry
+
+    kinds = [args.kind] if args.kind else list(KINDS)
+    out = {}
+    for kind in kinds:
+        reg = registry(KINDS[kind])
+        out[kind] = {n: dict(reg.get(n).metadata(), plugin=reg.entries[n].plugin,
+                             aliases=list(reg.entries[n].aliases)) for n in reg.names()}
+    if args.json:
+        print(json.dumps(out, indent=2, default=str))
+        return 0
+    for kind, entries in out.items():
+        print(f"{kind}:")
+        for name, meta in entries.items():
+            alias = f" (aliases: {', '.join(meta['aliases'])})" if meta["aliases"] else ""
+            print(f"  {name}{alias} — {meta['description']}  [{meta['plugin']}]")
+            for p in meta["params"]:
+                print(f"      {p['name']}: {p['type']} = {p['default']!r}  {p['help']}")
+    return 0
+
+
+# -- run -----------------------------------------------------------------------------------------------
+def collect_parameters(notebook: Path, pairs: list[list[str]], files: list[str]) -> dict:
+    """``-f`` YAML files first (in order), then ``-p NAME VALUE`` pairs on top."""
+    import yaml
+
+    from .runner import coerce_cli_value
+
+    params: dict = {}
+    for f in files or []:
+        loaded = yaml.safe_load(Path(f).read_text()) or {}
+        if not isinstance(loaded, dict):
+            raise ValueError(f"{f}: a parameters file must hold a mapping NAME: VALUE")
+        params.update(loaded)
+    for name, raw in pairs or []:
+        params[name] = coerce_cli_value(notebook, name, raw)
+    return params
+
+
+def cmd_run(args) -> int:
+    from .errors import NotebookExecutionError, ParameterError
+    from .runner import describe_parameters, is_interactive, run_notebook
+
+    nb = Path(args.notebook)
+    if not nb.exists():
+        return _fail(f"notebook not found: {nb}")
+    try:
+        if args.help:
+            print(describe_parameters(nb))
+            return 0
+        params = collect_parameters(nb, args.parameters, args.parameters_file)
+        out = Path(args.output) if args.output else Path("runs") / nb.stem
+        result = run_notebook(nb, params, out, kernel_name=args.kernel,
+                              progress=is_interactive(), log_output=args.log_output)
+    except (ParameterError, ValueError, FileNotFoundError) as exc:
+        return _fail(str(exc))
+    except NotebookExecutionError as exc:
+        return _fail(str(exc), code=1)
+    print(f"executed notebook: {result.notebook_out}")
+    print(f"results: {result.results_path} ({len(result.results)} values, {result.duration_s:.1f} s)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="relmask", description="Relevance-based masking, reproducibly.")
+    parser.add_argument("--version", action="version", version=f"relmask {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("plugins", help="list installed plugins, their versions and what they register")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_plugins)
+
+    p = sub.add_parser("list", help="list registered methods, domains, maskers, models with parameters")
+    p.add_argument("kind", nargs="?", choices=list(KINDS))
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("run", add_help=False, help="execute a notebook with strictly checked parameters",
+                       description="Execute NOTEBOOK with papermill. `relmask run NOTEBOOK --help` lists its "
+                                   "parameters.")
+    p.add_argument("notebook")
+    p.add_argument("-p", "--parameter", dest="parameters", nargs=2, action="append", metavar=("NAME", "VALUE"),
+                   help="set a parameter (VALUE parsed as YAML unless the parameter is a str)")
+    p.add_argument("-f", "--parameters-file", action="append", metavar="YAML", help="parameters from a YAML file")
+    p.add_argument("-o", "--output", metavar="OUTDIR", help="where the executed notebook and results.json go "
+                                                           "(default runs/<notebook stem>)")
+    p.add_argument("-k", "--kernel", default=None, help="Jupyter kernel name (default: the notebook's)")
+    p.add_argument("--log-output", action="store_true", help="stream cell output to the terminal")
+    p.add_argument("-h", "--help", action="store_true", help="show the notebook's parameters and exit")
+    p.set_defaults(func=cmd_run)
+
+    for register in _extra_commands():
+        register(sub)
+    return parser
+
+
+def _extra_commands():
+    """Subcommands defined next to their implementation (reproduce, figures)."""
+    import importlib
+
+    for modname in ("relmask.reproduce", "relmask.figures"):
+        try:
+            module = importlib.import_module(modname)
+        except ModuleNotFoundError as exc:
+            if exc.name != modname:
+                raise
+            continue
+        if hasattr(module, "add_subcommand"):
+            yield module.add_subcommand
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

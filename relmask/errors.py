@@ -1,0 +1,52 @@
+"""Exceptions relmask raises. Every message names the thing that is wrong (file, parameter, plugin)."""
+from __future__ import annotations
+
+import difflib
+
+
+class RelmaskError(Exception):
+    """Base class of all relmask errors."""
+
+
+class UnknownNameError(RelmaskError, KeyError):
+    """A registry lookup (method, domain, masker, model, source) found no such name."""
+
+    def __init__(self, kind: str, name: str, known: list[str]):
+        self.kind, self.name, self.known = kind, name, sorted(known)
+        hint = difflib.get_close_matches(name, self.known, n=1)
+        msg = f"unknown {kind} {name!r}"
+        if hint:
+            msg += f" (did you mean {hint[0]!r}?)"
+        msg += f"; known: {', '.join(self.known) or '(none registered)'}"
+        super().__init__(msg)
+
+    def __str__(self) -> str:  # KeyError would otherwise repr() the message
+        return self.args[0]
+
+
+class ParameterError(RelmaskError, ValueError):
+    """A parameter is unknown, of the wrong type, or out of range."""
+
+
+class DuplicateNameError(RelmaskError):
+    """Two plugins registered the same name for the same hook."""
+
+
+class PluginError(RelmaskError):
+    """A plugin failed to import or to register."""
+
+
+class DataError(RelmaskError, ValueError):
+    """Input data is corrupt, truncated, of the wrong shape or contains NaNs. Names the file where known."""
+
+    def __init__(self, problem: str, path: object | None = None):
+        self.problem, self.path = problem, path
+        super().__init__(f"{path}: {problem}" if path is not None else problem)
+
+
+class UnsupportedLayerError(RelmaskError, TypeError):
+    """A relevance method met a layer it has no rule for."""
+
+
+class NotebookExecutionError(RelmaskError):
+    """A notebook cell raised during `relmask run`."""

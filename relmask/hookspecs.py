@@ -1,0 +1,32 @@
+"""The hooks a relmask plugin can implement.
+
+Each hook receives a ``register`` callable (the pattern of ``llm`` and ``datasette``); a plugin calls
+``register(obj, name=None, aliases=())`` once per object. ``obj`` is a :class:`relmask.components.Component`
+of the hook's kind; ``name`` defaults to ``obj.name``. docs/plugins.md documents every hook (a test checks).
+"""
+from __future__ import annotations
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("relmask")
+hookimpl = pluggy.HookimplMarker("relmask")
+
+
+@hookspec
+def register_relevance_methods(register):
+    """Register relevance methods (:class:`relmask.components.RelevanceMethod` instances)."""
+
+
+@hookspec
+def register_domains(register):
+    """Register data domains (:class:`relmask.components.Domain` instances)."""
+
+
+@hookspec
+def register_maskers(register):
+    """Register maskers (:class:`relmask.components.Masker` instances)."""
+
+
+@hookspec
+def register_models(register):
+    """Register model architectures (:class:`relmask.components.ModelSpec` instances)."""

@@ -1,0 +1,131 @@
+"""``relmask.mask(x, relevance, masker, **params)`` and the helpers every masker shares.
+
+Maskers (registered through ``register_maskers``) turn inputs and relevance maps of the same shape into masked
+inputs. Relevance is first normalised per sample (:func:`normalize_relevance`); ``fill`` decides what replaces
+removed values (:func:`fill_values`). :func:`shuffle_relevance` gives the random-relevance control: each sample's
+relevance values permuted in place, so every masker removes the same fraction as with the real map.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .components import Param
+from .errors import DataError, ParameterError
+
+NORMALIZE_MODES = ("abs", "positive", "signed")
+FILL_MODES = ("zero", "dataset_mean", "sample_mean", "blur")
+
+#: parameters every masker that removes values accepts
+FILL_PARAMS = (
+    Param("fill", str, "zero", "what replaces removed values: zero, dataset_mean (mean over the batch "
+          "per position, or fill_value), sample_mean (each sample's mean), blur (Gaussian-blurred input)",
+          choices=FILL_MODES),
+    Param("fill_value", (float, type(None)), None, "explicit scalar fill (overrides `fill`)"),
+    Param("blur_sigma", float, 2.0, "Gaussian sigma in samples for fill='blur'"),
+)
+NORMALIZE_PARAM = Param("normalize", str, "abs", "per-sample normalisation of R to [0, 1]: abs = |R|/max|R|, "
+                        "positive = max(R,0)/max R, signed = (R-min)/(max-min)", choices=NORMALIZE_MODES)
+
+
+def check_pair(x: np.ndarray, relevance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """float32 copies of x and R, R broadcast over a trailing channel axis of size 1 if it lacks it."""
+    x = np.asarray(x, dtype=np.float32)
+    r = np.asarray(relevance, dtype=np.float32)
+    if r.shape != x.shape:
+        if r.shape == x.shape[:-1]:
+            r = np.broadcast_to(r[..., None], x.shape)
+        elif r.shape[:-1] == x.shape[:-1] and r.shape[-1] == 1:
+            r = np.broadcast_to(r, x.shape)
+        else:
+            raise DataError(f"relevance shape {r.shape} does not match input shape {x.shape}")
+    for name, a in (("input x", x), ("relevance", r)):
+        finite = np.isfinite(a.reshape(len(a), -1)).all(axis=1) if a.size else np.array([], bool)
+        if not finite.all():
+            raise DataError(f"{name} has NaN or infinite values in sample {int(np.flatnonzero(~finite)[0])}")
+    return x, np.array(r)
+
+
+def normalize_relevance(r: np.ndarray, mode: str = "abs") -> np.ndarray:
+    """Per-sample map to [0, 1]; an all-zero map stays zero."""
+    flat = r.reshape(len(r), -1).astype(np.float32)
+    if mode == "abs":
+        flat = np.abs(flat)
+    elif mode == "positive":
+        flat = np.maximum(flat, 0)
+    elif mode == "signed":
+        flat = flat - flat.min(axis=1, keepdims=True)
+    else:
+        raise ParameterError(f"normalize must be one of {NORMALIZE_MODES}, got {mode!r}")
+    peak = flat.max(axis=1, keepdims=True)
+    return np.divide(flat, peak, out=np.zeros_like(flat), where=peak > 0).reshape(r.shape)
+
+
+def top_fraction_mask(r: np.ndarray, fraction: float) -> np.ndarray:
+    """Boolean mask of the round(fraction·D) most relevant elements of each sample (ties broken by index)."""
+    if not 0.0 <= fraction <= 1.0:
+        raise ParameterError(f"fraction must lie in [0, 1], got {fraction}")
+    flat = r.reshape(len(r), -1)
+    k = int(round(fraction * flat.shape[1]))
+    mask = np.zeros(flat.shape, dtype=bool)
+    if k:
+        order = np.argsort(-flat, axis=1, kind="stable")[:, :k]
+        np.put_along_axis(mask, order, True, axis=1)
+    return mask.reshape(r.shape)
+
+
+def fill_values(x: np.ndarray, fill: str, fill_value: float | None = None, blur_sigma: float = 2.0) -> np.ndarray:
+    """What removed values are replaced with, broadcastable to x."""
+    if fill_value is not None:
+        return np.full_like(x, fill_value)
+    if fill == "zero":
+        return np.zeros_like(x)
+    if fill == "dataset_mean":
+        return np.broadcast_to(x.mean(axis=0, keepdims=True), x.shape)
+    if fill == "sample_mean":
+        return np.broadcast_to(x.reshape(len(x), -1).mean(axis=1).reshape((-1,) + (1,) * (x.ndim - 1)), x.shape)
+    if fill == "blur":
+        from scipy.ndimage import gaussian_filter
+
+        # blur the sample axes only: not across samples, not across a trailing channel axis
+        sigma = [0.0] + [blur_sigma] * (x.ndim - 1)
+        if x.ndim >= 4:
+            sigma[-1] = 0.0
+        return gaussian_filter(x, sigma=sigma, mode="nearest")
+    raise ParameterError(f"fill must be one of {FILL_MODES}, got {fill!r}")
+
+
+def apply_mask(x: np.ndarray, remove: np.ndarray, fill: str, fill_value=None, blur_sigma=2.0) -> np.ndarray:
+    """x with the elements where ``remove`` is True replaced by the fill."""
+    return np.where(remove, fill_values(x, fill, fill_value, blur_sigma), x).astype(np.float32)
+
+
+def shuffle_relevance(relevance: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Random-relevance control: each sample's values permuted over its positions (same value histogram)."""
+    r = np.asarray(relevance, dtype=np.float32)
+    rng = np.random.default_rng(seed)
+    flat = r.reshape(len(r), -1)
+    return np.take_along_axis(flat, rng.permuted(np.tile(np.arange(flat.shape[1]), (len(r), 1)), axis=1),
+                              axis=1).reshape(r.shape)
+
+
+def mask(x: np.ndarray, relevance: np.ndarray, masker: str = "keep", seed: int = 0, **params) -> np.ndarray:
+    """Masked copy of ``x`` (float32, same shape) using relevance maps of x's shape.
+
+    ``masker`` is a registered name (``relmask.list_maskers()``) or a Masker object; ``params`` are checked
+    against the masker's declared parameters.
+    """
+    from .plugins import registry
+
+    m = registry("register_maskers").get(masker)
+    resolved = m.resolve_params(params)
+    x32, r32 = check_pair(x, relevance)
+    out = m.apply(x32, r32, np.random.default_rng(seed), **resolved)
+    out = np.asarray(out, dtype=np.float32)
+    if out.shape != x32.shape:
+        raise DataError(f"masker {m.name!r} returned shape {out.shape} for input shape {x32.shape}")
+    return out
+
+
+def masked_fraction(x: np.ndarray, x_masked: np.ndarray) -> float:
+    """Share of values the masker changed (for the random control and reports)."""
+    return float(np.mean(~np.isclose(np.asarray(x), np.asarray(x_masked))))

@@ -1,0 +1,198 @@
+"""Plugin manager: built-in plugins, entry-point plugins, and the registries they fill.
+
+Built-ins (the modules listed in ``relmask_plugins.DEFAULT_PLUGINS``) are registered exactly like
+third-party plugins, which are found through the entry-point group ``relmask``. ``RELMASK_LOAD_PLUGINS``
+(comma-separated distribution names; empty = none) restricts which third-party plugins load.
+
+A plugin that fails to import or to register is recorded in :func:`plugin_errors` and skipped, so one broken
+plugin never breaks the CLI or the others. Each plugin's hook implementation is therefore called on its own
+rather than through pluggy's all-at-once hook call.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.metadata as md
+import os
+import threading
+from collections import Counter
+import warnings
+from dataclasses import dataclass, field
+
+import pluggy
+
+from . import hookspecs
+from .components import Component, Domain, Masker, ModelSpec, RelevanceMethod
+from .errors import DuplicateNameError, PluginError, UnknownNameError
+
+ENTRY_POINT_GROUP = "relmask"
+LOAD_ENV = "RELMASK_LOAD_PLUGINS"
+
+#: hook name -> (registry kind, the class every registered object must be)
+HOOKS: dict[str, tuple[str, type]] = {
+    "register_relevance_methods": ("relevance method", RelevanceMethod),
+    "register_domains": ("domain", Domain),
+    "register_maskers": ("masker", Masker),
+    "register_models": ("model", ModelSpec),
+}
+
+
+@dataclass
+class Entry:
+    name: str
+    obj: Component
+    plugin: str
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass
+class PluginInfo:
+    name: str
+    version: str
+    builtin: bool
+    registered: dict[str, list[str]] = field(default_factory=dict)
+    error: str | None = None
+
+
+class Registry:
+    """Names -> registered objects for one hook, with aliases and duplicate detection."""
+
+    def __init__(self, kind: str, cls: type):
+        self.kind, self.cls = kind, cls
+        self.entries: dict[str, Entry] = {}
+        self.aliases: dict[str, str] = {}
+
+    def add(self, obj, plugin: str, name: str | None = None, aliases=()) -> Entry:
+        if not isinstance(obj, self.cls):
+            raise PluginError(f"plugin {plugin!r} registered {obj!r} as a {self.kind}, "
+                              f"but it is not a {self.cls.__module__}.{self.cls.__name__}")
+        name = name or obj.name
+        if not name:
+            raise PluginError(f"plugin {plugin!r} registered a {self.kind} without a name")
+        for n in (name, *aliases):
+            owner = self.entries.get(self.aliases.get(n, n))
+            if owner is not None:
+                raise DuplicateNameError(f"{self.kind} name {n!r} is registered by both plugin "
+                                         f"{owner.plugin!r} and plugin {plugin!r}")
+        entry = Entry(name, obj, plugin, tuple(aliases))
+        self.entries[name] = entry
+        for a in aliases:
+            self.aliases[a] = name
+        return entry
+
+    def get(self, name: str) -> Component:
+        if isinstance(name, self.cls):
+            return name  # an object passed directly (e.g. a method not registered anywhere)
+        key = self.aliases.get(name, name)
+        if key not in self.entries:
+            raise UnknownNameError(self.kind, name, list(self.entries) + list(self.aliases))
+        return self.entries[key].obj
+
+    def names(self) -> list[str]:
+        return sorted(self.entries)
+
+
+class PluginManager:
+    def __init__(self):
+        self.pm = pluggy.PluginManager("relmask")
+        self.pm.add_hookspecs(hookspecs)
+        self.infos: dict[str, PluginInfo] = {}
+        self.registries = {hook: Registry(kind, cls) for hook, (kind, cls) in HOOKS.items()}
+        self._load_builtins()
+        self._load_entry_points()
+        self._collect()
+
+    # -- loading ---------------------------------------------------------------------------------
+    def _add(self, module_or_obj, name: str, version: str, builtin: bool) -> None:
+        info = PluginInfo(name, version, builtin)
+        self.infos[name] = info
+        try:
+            self.pm.register(module_or_obj, name=name)
+        except Exception as exc:  # pluggy validation error: wrong hook signature, unknown hook, ...
+            self._fail(info, exc)
+
+    def _fail(self, info: PluginInfo, exc: BaseException, stage: str = "load") -> None:
+        info.error = f"{stage}: {type(exc).__name__}: {exc}"
+        warnings.warn(f"relmask plugin {info.name!r} failed to {stage} and is skipped: "
+                      f"{type(exc).__name__}: {exc}", RuntimeWarning, stacklevel=3)
+
+    def _load_builtins(self) -> None:
+        import relmask_plugins
+        from . import __version__
+        for modname in relmask_plugins.DEFAULT_PLUGINS:
+            try:
+                module = importlib.import_module(modname)
+            except Exception as exc:
+                info = self.infos[modname] = PluginInfo(modname, __version__, True)
+                self._fail(info, exc)
+                continue
+            self._add(module, modname, __version__, builtin=True)
+
+    def _load_entry_points(self) -> None:
+        wanted = os.environ.get(LOAD_ENV)
+        allowed = None if wanted is None else {w.strip() for w in wanted.split(",") if w.strip()}
+        eps = list(md.entry_points(group=ENTRY_POINT_GROUP))
+        per_dist = Counter(_dist_name(ep) for ep in eps)
+        for ep in eps:
+            dist = _dist_name(ep)
+            version = ep.dist.version if ep.dist is not None else "?"
+            if allowed is not None and dist not in allowed and ep.name not in allowed:
+                continue
+            # a distribution is named by itself; one with several entry points names each of them
+            name = dist if per_dist[dist] == 1 else f"{dist}:{ep.name}"
+            try:
+                obj = ep.load()
+            except Exception as exc:
+                info = self.infos[name] = PluginInfo(name, version, False)
+                self._fail(info, exc)
+                continue
+            self._add(obj, name, version, builtin=False)
+
+    def _collect(self) -> None:
+        for hook, registry in self.registries.items():
+            for impl in getattr(self.pm.hook, hook).get_hookimpls():
+                info = self.infos[impl.plugin_name]
+                if info.error:
+                    continue
+                names = info.registered.setdefault(hook, [])
+
+                def register(obj, name=None, aliases=(), _info=info, _names=names, _registry=registry):
+                    entry = _registry.add(obj, _info.name, name=name, aliases=tuple(aliases))
+                    _names.append(entry.name)
+
+                try:
+                    impl.function(register)
+                except Exception as exc:
+                    self._fail(info, exc, stage=f"register ({hook})")
+
+    # -- queries ---------------------------------------------------------------------------------
+    def registry(self, hook: str) -> Registry:
+        return self.registries[hook]
+
+
+def _dist_name(ep: md.EntryPoint) -> str:
+    return ep.dist.name if ep.dist is not None else ep.name
+
+
+_manager: PluginManager | None = None
+_lock = threading.Lock()
+
+
+def get_plugin_manager(reload: bool = False) -> PluginManager:
+    """The process-wide plugin manager, built on first use (``reload=True`` rebuilds it)."""
+    global _manager
+    with _lock:
+        if _manager is None or reload:
+            _manager = PluginManager()
+        return _manager
+
+
+def plugin_infos() -> list[PluginInfo]:
+    return list(get_plugin_manager().infos.values())
+
+
+def plugin_errors() -> dict[str, str]:
+    return {i.name: i.error for i in plugin_infos() if i.error}
+
+
+def registry(hook: str) -> Registry:
+    return get_plugin_manager().registry(hook)

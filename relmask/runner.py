@@ -1,0 +1,220 @@
+"""Execute a parameterised notebook with papermill, strictly.
+
+papermill only warns about a parameter the notebook does not declare and never checks types; a typo then
+silently runs the defaults. ``check_parameters`` rejects both before a kernel starts. Parameters are read
+from the cell tagged ``parameters`` with ``ast`` (papermill's own inspector drops ``str | None`` annotations):
+each top-level ``name[: annotation] = literal  # help`` is one parameter.
+"""
+from __future__ import annotations
+
+import ast
+import contextlib
+import difflib
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from .errors import NotebookExecutionError, ParameterError
+from .results import RESULTS_ENV, load_results
+
+_TYPES: dict[str, tuple[type, ...]] = {
+    "int": (int,), "float": (float, int), "str": (str,), "bool": (bool,), "list": (list, tuple),
+    "tuple": (tuple, list), "dict": (dict,), "None": (type(None),),
+}
+
+
+@dataclass
+class NotebookParam:
+    name: str
+    type_names: tuple[str, ...]  # empty = any type
+    default: Any
+    help: str = ""
+
+    def accepts(self, value: Any) -> bool:
+        if not self.type_names:
+            return True
+        for tn in self.type_names:
+            types = _TYPES.get(tn)
+            if types is None:
+                return True  # an annotation relmask does not model: do not second-guess it
+            if isinstance(value, bool) and bool not in types:
+                continue
+            if isinstance(value, types):
+                return True
+        return False
+
+    @property
+    def type_label(self) -> str:
+        return " | ".join(self.type_names) or "any"
+
+
+@dataclass
+class RunResult:
+    notebook_out: Path
+    results: dict
+    results_path: Path
+    duration_s: float
+    parameters: dict = field(default_factory=dict)
+
+
+def _annotation_types(node: ast.expr | None, default: Any) -> tuple[str, ...]:
+    if node is None:  # no annotation: the default's type, any type when the default is None
+        if default is None:
+            return ()
+        return (type(default).__name__,)
+    names: list[str] = []
+
+    def walk(n: ast.expr) -> None:
+        if isinstance(n, ast.BinOp) and isinstance(n.op, ast.BitOr):
+            walk(n.left), walk(n.right)
+        elif isinstance(n, ast.Constant) and n.value is None:
+            names.append("None")
+        elif isinstance(n, ast.Name):
+            names.append(n.id)
+        elif isinstance(n, ast.Subscript) and isinstance(n.value, ast.Name):
+            if n.value.id == "Optional":
+                walk(n.slice), names.append("None")
+            elif n.value.id == "Union":
+                for e in (n.slice.elts if isinstance(n.slice, ast.Tuple) else [n.slice]):
+                    walk(e)
+            else:
+                names.append(n.value.id)  # list[int] -> list
+        elif isinstance(n, ast.Attribute):
+            names.append(n.attr)
+        else:
+            names.append(ast.unparse(n))
+
+    walk(node)
+    return tuple(dict.fromkeys(n.lower() if n in ("List", "Dict", "Tuple") else n for n in names))
+
+
+def _parameters_cell(nb) -> tuple[int, str]:
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "code" and "parameters" in cell.get("metadata", {}).get("tags", []):
+            return i, cell.source
+    raise ParameterError("notebook has no cell tagged 'parameters'")
+
+
+def parse_parameters(notebook: str | os.PathLike) -> dict[str, NotebookParam]:
+    """The notebook's declared parameters, in order."""
+    path = Path(notebook)
+    nb = nbformat.read(path, as_version=4)
+    _, source = _parameters_cell(nb)
+    lines = source.splitlines()
+    params: dict[str, NotebookParam] = {}
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value is not None:
+            name, ann, value = node.target.id, node.annotation, node.value
+        elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            name, ann, value = node.targets[0].id, None, node.value
+        else:
+            continue
+        try:
+            default = ast.literal_eval(value)
+            types = _annotation_types(ann, default)
+        except ValueError:  # an expression: shown as written, typed only by its annotation
+            default = ast.unparse(value)
+            types = _annotation_types(ann, None) if ann is not None else ()
+        tail = lines[node.end_lineno - 1][node.end_col_offset:]
+        help_text = tail.split("#", 1)[1].strip() if "#" in tail else ""
+        params[name] = NotebookParam(name, types, default, help_text)
+    return params
+
+
+def check_parameters(notebook: str | os.PathLike, params: dict[str, Any]) -> dict[str, Any]:
+    """Reject unknown names and wrongly typed values (before any execution); returns ``params``."""
+    declared = parse_parameters(notebook)
+    for name, value in params.items():
+        if name not in declared:
+            hint = difflib.get_close_matches(name, list(declared), n=1)
+            raise ParameterError(f"{Path(notebook).name}: unknown parameter {name!r}"
+                                 + (f" (did you mean {hint[0]!r}?)" if hint else "")
+                                 + f"; declared: {', '.join(declared)}")
+        p = declared[name]
+        if not p.accepts(value):
+            raise ParameterError(f"{Path(notebook).name}: parameter {name!r} must be {p.type_label}, "
+                                 f"got {type(value).__name__} {value!r}")
+    return params
+
+
+def coerce_cli_value(notebook: str | os.PathLike, name: str, raw: str) -> Any:
+    """A ``-p NAME VALUE`` string parsed as YAML, except where the parameter is declared ``str``."""
+    import yaml
+
+    declared = parse_parameters(notebook).get(name)
+    if declared is not None and declared.type_names and set(declared.type_names) <= {"str", "None"}:
+        return None if raw in ("None", "null") and "None" in declared.type_names else raw
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError:
+        return raw
+
+
+@contextlib.contextmanager
+def _env(name: str, value: str):
+    old = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = old
+
+
+def run_notebook(notebook: str | os.PathLike, parameters: dict[str, Any] | None = None,
+                 output_dir: str | os.PathLike = "runs", kernel_name: str | None = None,
+                 progress: bool = False, log_output: bool = False) -> RunResult:
+    """Execute ``notebook`` into ``output_dir`` (executed notebook + results.json).
+
+    ``output_dir`` is passed as the notebook's ``output_dir`` parameter when it declares one and the caller
+    did not. Raises :class:`NotebookExecutionError` naming the failing cell; the executed notebook, with
+    everything that ran before the failure, is written in any case.
+    """
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    notebook = Path(notebook)
+    if not notebook.exists():
+        raise FileNotFoundError(f"notebook not found: {notebook}")
+    params = dict(parameters or {})
+    out_dir = Path(output_dir)
+    if "output_dir" in parse_parameters(notebook) and "output_dir" not in params:
+        params["output_dir"] = str(out_dir)
+    check_parameters(notebook, params)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    nb_out = out_dir / notebook.name
+    results_path = out_dir / "results.json"
+    results_path.unlink(missing_ok=True)  # results of an earlier run must not pass for this one's
+    start = time.perf_counter()
+    with _env(RESULTS_ENV, str(results_path.resolve())):
+        try:
+            pm.execute_notebook(str(notebook), str(nb_out), parameters=params, kernel_name=kernel_name,
+                                progress_bar=progress, log_output=log_output, cwd=str(notebook.parent))
+        except PapermillExecutionError as exc:
+            raise NotebookExecutionError(
+                f"{notebook.name}: cell {exc.exec_count} (cell index {exc.cell_index}) failed: "
+                f"{exc.ename}: {exc.evalue}\nexecuted notebook: {nb_out}") from exc
+    return RunResult(nb_out, load_results(results_path), results_path, time.perf_counter() - start, params)
+
+
+def describe_parameters(notebook: str | os.PathLike) -> str:
+    """The text of ``relmask run NOTEBOOK --help``."""
+    params = parse_parameters(notebook)
+    rows = [(p.name, p.type_label, repr(p.default), p.help) for p in params.values()]
+    w = [max([len(r[i]) for r in rows] + [len(h)]) for i, h in enumerate(("name", "type", "default"))]
+    out = [f"parameters of {notebook} (set with -p NAME VALUE or -f params.yaml):", ""]
+    out.append(f"  {'name':<{w[0]}}  {'type':<{w[1]}}  {'default':<{w[2]}}  help")
+    for r in rows:
+        out.append(f"  {r[0]:<{w[0]}}  {r[1]:<{w[1]}}  {r[2]:<{w[2]}}  {r[3]}")
+    return "\n".join(out)
+
+
+def is_interactive() -> bool:
+    return sys.stderr.isatty()

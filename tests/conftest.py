@@ -1,0 +1,43 @@
+"""Shared test set-up: quiet, repeatable TensorFlow; helpers to run the CLI in a subprocess."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+os.environ.setdefault("PYTHONHASHSEED", "0")
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+EXAMPLE_PLUGIN = Path(__file__).resolve().parent / "example_plugin"
+
+
+def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None, timeout: float = 300):
+    """``python -m relmask ARGS`` in a fresh process; returns the CompletedProcess (text)."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "relmask", *args], capture_output=True, text=True,
+                          env=full_env, cwd=cwd or ROOT, timeout=timeout)
+
+
+def write_dist_info(site: Path, dist: str, version: str, entry_points: dict[str, str]) -> None:
+    """Register entry points the way an installed distribution does, without installing it."""
+    info = site / f"{dist.replace('-', '_')}-{version}.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+    lines = "\n".join(f"{k} = {v}" for k, v in entry_points.items())
+    (info / "entry_points.txt").write_text(f"[relmask]\n{lines}\n")
+
+
+@pytest.fixture
+def plugin_site(tmp_path):
+    """A site directory where the example plugin and the broken ones are 'installed' (entry points)."""
+    site = tmp_path / "site"
+    write_dist_info(site, "relmask-example", "0.3.0", {"example": "relmask_example"})
+    write_dist_info(site, "relmask-broken", "0.0.1", {"clash": "relmask_broken",
+                                                       "import_error": "relmask_broken.import_error"})
+    return {"PYTHONPATH": os.pathsep.join([str(site), str(EXAMPLE_PLUGIN)])}

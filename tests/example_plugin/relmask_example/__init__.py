@@ -1,0 +1,71 @@
+"""An example third-party plugin: one masker and one relevance method, registered through relmask's hooks."""
+import numpy as np
+
+from relmask import Domain, Masker, ModelSpec, Param, RelevanceMethod, Source, hookimpl
+
+
+class InvertMasker(Masker):
+    name = "example_invert"
+    description = "flip the sign of the most relevant values (example plugin)"
+    params = (Param("fraction", float, 0.5, "share of values flipped"),)
+
+    def apply(self, x, relevance, rng, fraction):
+        from relmask.masking import normalize_relevance, top_fraction_mask
+
+        flip = top_fraction_mask(normalize_relevance(relevance), fraction)
+        return np.where(flip, -x, x)
+
+
+class ConstantRelevance(RelevanceMethod):
+    name = "example_constant"
+    description = "every input value equally relevant (example plugin)"
+    params = (Param("value", float, 1.0, "the relevance of every value"),)
+    needs_model = False
+
+    def attribute(self, model, x, targets, value):
+        return np.full(np.shape(x), value, dtype=np.float32)
+
+
+@hookimpl
+def register_maskers(register):
+    register(InvertMasker(), aliases=("example_flip",))
+
+
+@hookimpl
+def register_relevance_methods(register):
+    register(ConstantRelevance())
+
+
+def _load_blobs(path, n, seed):
+    from relmask import Dataset
+
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    x = rng.normal(size=(n, 4, 4, 1)) + y[:, None, None, None]
+    return Dataset(x, y, [f"blob{i}" for i in range(n)], ["low", "high"])
+
+
+class BlobsDomain(Domain):
+    name = "example_blobs"
+    description = "two Gaussian blobs of 4x4 inputs (example plugin)"
+    sources = {"random": Source("random", "seeded random blobs", _load_blobs,
+                                params=(Param("n", int, 16, "samples"), Param("seed", int, 0, "seed")))}
+
+
+def _build_mlp(input_shape, n_classes, units):
+    import keras  # imported when a model is built, not when the plugin loads
+
+    return keras.Sequential([keras.Input(input_shape), keras.layers.Flatten(),
+                             keras.layers.Dense(units, activation="relu"),
+                             keras.layers.Dense(n_classes, activation="softmax")])
+
+
+@hookimpl
+def register_domains(register):
+    register(BlobsDomain())
+
+
+@hookimpl
+def register_models(register):
+    register(ModelSpec(name="example_mlp", builder=_build_mlp, description="a one-hidden-layer MLP (example)",
+                       params=(Param("units", int, 8, "hidden units"),)))

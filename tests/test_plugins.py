@@ -1,0 +1,134 @@
+"""Plugin system: built-ins, entry-point discovery, selective loading, broken plugins, duplicates."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import relmask
+from relmask.components import Masker, Param
+from relmask.errors import DuplicateNameError, ParameterError, PluginError, UnknownNameError
+from relmask.plugins import Registry
+
+from .conftest import run_cli
+
+
+def _plugins_json(env):
+    proc = run_cli("plugins", "--json", env=env)
+    assert proc.returncode == 0, proc.stderr
+    return {p["name"]: p for p in json.loads(proc.stdout)}
+
+
+def test_builtin_plugins_are_listed_with_versions():
+    plugins = _plugins_json({})
+    for mod in ("relmask_plugins.maskers", "relmask_plugins.relevance", "relmask_plugins.whale",
+                "relmask_plugins.fer"):
+        assert plugins[mod]["builtin"] and plugins[mod]["version"] == relmask.__version__
+        assert plugins[mod]["error"] is None
+    assert set(plugins["relmask_plugins.maskers"]["hooks"]["register_maskers"]) >= {"keep", "negative", "mean",
+                                                                                  "soft", "band", "frame"}
+
+
+def test_third_party_plugin_discovered_and_broken_ones_reported(plugin_site):
+    plugins = _plugins_json(plugin_site)
+    example = plugins["relmask-example"]
+    assert example["version"] == "0.3.0" and not example["builtin"] and example["error"] is None
+    assert example["hooks"] == {"register_maskers": ["example_invert"],
+                                "register_relevance_methods": ["example_constant"],
+                                "register_domains": ["example_blobs"], "register_models": ["example_mlp"]}
+    clash = plugins["relmask-broken:clash"]
+    assert "DuplicateNameError" in clash["error"]
+    assert "'relmask_plugins.maskers'" in clash["error"] and "'relmask-broken:clash'" in clash["error"]
+    broken = plugins["relmask-broken:import_error"]
+    assert "ImportError" in broken["error"] and "no_such_module" in broken["error"]
+    # the built-ins still work beside the broken plugins
+    assert plugins["relmask_plugins.maskers"]["error"] is None
+
+    text = run_cli("plugins", env=plugin_site)
+    assert text.returncode == 0
+    assert "relmask-broken:import_error 0.0.1 (plugin)  FAILED: load: ImportError" in text.stdout
+
+
+def test_load_plugins_env_selects_distributions(plugin_site):
+    only = _plugins_json({**plugin_site, "RELMASK_LOAD_PLUGINS": "relmask-example"})
+    assert "relmask-example" in only and not any(n.startswith("relmask-broken") for n in only)
+    none = _plugins_json({**plugin_site, "RELMASK_LOAD_PLUGINS": ""})
+    assert all(p["builtin"] for p in none.values())
+    assert "relmask_plugins.maskers" in none  # built-ins are not subject to the filter
+
+
+def test_third_party_components_usable_from_the_api(plugin_site):
+    # one process exercises all four hooks: register_maskers, register_relevance_methods,
+    # register_domains and register_models of the example plugin
+    code = ("import numpy as np, relmask; x = np.arange(8, dtype='float32').reshape(2, 4); "
+            "r = relmask.explain(None, x, 'example_constant', value=2.0); "
+            "d = relmask.get_domain('example_blobs').load('random', n=6); "
+            "m = relmask.get_model('example_mlp').build(d.x.shape[1:], d.n_classes, units=3); "
+            "print(relmask.mask(x, x, 'example_flip', fraction=0.25).tolist(), float(r.sum()), "
+            "len(d), d.ids[0], m.output_shape)")
+    import subprocess
+    import sys
+    import os
+
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, **plugin_site, "RELMASK_LOAD_PLUGINS": "relmask-example"})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["[[0.0,", "1.0,", "2.0,", "-3.0],", "[4.0,", "5.0,", "6.0,", "-7.0]]", "16.0",
+                                   "6", "blob0", "(None,", "2)"]
+
+
+class _Toy(Masker):
+    name = "toy"
+    description = "toy"
+    params = (Param("k", int, 1),)
+
+    def apply(self, x, relevance, rng, k):
+        return x
+
+
+def test_registry_duplicates_aliases_and_unknown_names():
+    reg = Registry("masker", Masker)
+    reg.add(_Toy(), "plugin_a", aliases=("toy2",))
+    assert reg.get("toy2") is reg.get("toy")
+    with pytest.raises(DuplicateNameError, match="'plugin_a' and plugin 'plugin_b'"):
+        reg.add(_Toy(), "plugin_b")
+    with pytest.raises(DuplicateNameError, match="'toy2'"):
+        reg.add(_Toy(), "plugin_b", name="other", aliases=("toy2",))
+    with pytest.raises(UnknownNameError, match="did you mean 'toy'"):
+        reg.get("tyo")
+    with pytest.raises(PluginError, match="is not a relmask.components.Masker"):
+        reg.add(object(), "plugin_c", name="x")
+
+
+def test_component_parameters_are_checked():
+    toy = _Toy()
+    assert toy.resolve_params({}) == {"k": 1}
+    with pytest.raises(ParameterError, match="unknown parameter 'kk' \\(did you mean 'k'\\?\\)"):
+        toy.resolve_params({"kk": 2})
+    with pytest.raises(ParameterError, match="'k' must be int, got bool"):
+        toy.resolve_params({"k": True})
+    with pytest.raises(ParameterError, match="must be int, got str"):
+        toy.resolve_params({"k": "3"})
+    assert Param("a", float, 0.5).check(2, "o") == 2.0 and isinstance(Param("a", float).check(2, "o"), float)
+    with pytest.raises(ParameterError, match="one of 'x', 'y'"):
+        Param("c", str, "x", choices=("x", "y")).check("z", "o")
+
+
+def test_list_command_shows_parameters():
+    proc = run_cli("list", "maskers", "--json")
+    assert proc.returncode == 0, proc.stderr
+    maskers = json.loads(proc.stdout)["maskers"]
+    keep = {p["name"]: p for p in maskers["keep"]["params"]}
+    assert keep["fraction"]["default"] == 0.3 and keep["fill"]["choices"][0] == "zero"
+    assert maskers["negative"]["aliases"] == ["negative_masking"]
+
+
+def test_public_get_and_list_api():
+    assert "keep" in relmask.list_maskers()
+    assert relmask.get_masker("negative_masking").name == "negative"
+    for lister in (relmask.list_methods, relmask.list_domains, relmask.list_models):
+        assert isinstance(lister(), list)
+    with pytest.raises(UnknownNameError, match="unknown domain 'nope'"):
+        relmask.get_domain("nope")
+    assert np.isfinite(relmask.mask(np.ones((1, 3)), np.ones((1, 3)), "soft")).all()
