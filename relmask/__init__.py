@@ -59,6 +59,19 @@ def get_model(name: str) -> ModelSpec:
     return _registry("register_models").get(name)
 
 
+_SUBMODULES = {"cache", "data", "evaluation", "experiments", "io", "masking", "plotting", "plugins", "relevance",
+               "results", "runner", "testing", "training"}
+
+
+def __getattr__(name: str):
+    """``relmask.training`` etc. without importing Keras when ``relmask`` is imported."""
+    if name in _SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module 'relmask' has no attribute {name!r}")
+
+
 __all__ = [
     "__version__", "hookimpl", "explain", "mask", "record", "list_methods", "list_domains", "list_maskers",
     "list_models", "get_method", "get_domain", "get_masker", "get_model", "Dataset", "stratified_split",

@@ -184,7 +184,7 @@ def run_notebook(notebook: str | os.PathLike, parameters: dict[str, Any] | None 
     if not notebook.exists():
         raise FileNotFoundError(f"notebook not found: {notebook}")
     params = dict(parameters or {})
-    out_dir = Path(output_dir)
+    out_dir = Path(output_dir).resolve()
     if "output_dir" in parse_parameters(notebook) and "output_dir" not in params:
         params["output_dir"] = str(out_dir)
     check_parameters(notebook, params)
@@ -196,7 +196,8 @@ def run_notebook(notebook: str | os.PathLike, parameters: dict[str, Any] | None 
     with _env(RESULTS_ENV, str(results_path.resolve())):
         try:
             pm.execute_notebook(str(notebook), str(nb_out), parameters=params, kernel_name=kernel_name,
-                                progress_bar=progress, log_output=log_output, cwd=str(notebook.parent))
+                                progress_bar=progress, log_output=log_output)  # the caller's cwd: relative
+            # paths given on the command line mean what they mean in the shell
         except PapermillExecutionError as exc:
             raise NotebookExecutionError(
                 f"{notebook.name}: cell {exc.exec_count} (cell index {exc.cell_index}) failed: "

@@ -51,7 +51,7 @@ def test_run_writes_executed_notebook_and_results(tmp_path):
     result = run_notebook(HELLO, {"fraction": 0.5, "masker": "keep"}, tmp_path / "out")
     assert result.notebook_out.exists() and result.results_path == tmp_path / "out" / "results.json"
     assert result.results == {"masked_fraction": 0.5, "masker": "keep"}
-    assert result.parameters["output_dir"] == str(tmp_path / "out")  # filled in by the runner
+    assert result.parameters["output_dir"] == str((tmp_path / "out").resolve())  # filled in by the runner
     executed = nbformat.read(result.notebook_out, as_version=4)
     assert any("injected-parameters" in c.metadata.get("tags", []) for c in executed.cells)
 

@@ -1,16 +1,87 @@
-"""The relevance engine: ``explain(model, x, method, targets=None, batch_size=..., **params)``.
+"""The relevance engine: ``explain(model, x, method, targets=None, batch_size=64, **params)``.
 
-(Placeholder of the foundation issue; the relevance-engine issue fills it.)
+Methods are registered through the ``register_relevance_methods`` hook (the built-ins by
+``relmask_plugins.relevance``). :func:`explain` checks the input, the targets and the parameters, cuts the input
+into batches of ``batch_size`` (the last one padded, so compiled methods trace once) and returns a float32 array
+of ``x``'s shape. Targets reach a method as an int32 array; -1 ("the predicted class") only reaches methods
+with ``resolves_predicted = True``, the others get the predicted class filled in.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from ..errors import DataError, ParameterError
 
-def explain(model, x, method: str = "gradient", targets=None, batch_size: int = 64, progress=None,
+
+def _as_input(x) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim < 2 or len(x) == 0:
+        raise DataError(f"explain() needs a non-empty batch (N, ...), got shape {x.shape}")
+    if not np.isfinite(x).all():
+        raise DataError(f"explain(): the input contains {int((~np.isfinite(x)).sum())} NaN/inf values")
+    return x
+
+
+def n_outputs(model) -> int:
+    return int(model.outputs[0].shape[-1])
+
+
+def _as_targets(targets, n: int, n_classes: int) -> np.ndarray:
+    if targets is None:
+        return np.full(n, -1, np.int32)
+    t = np.asarray(targets)
+    if t.ndim == 0:
+        t = np.full(n, int(t))
+    if t.shape != (n,) or not np.issubdtype(t.dtype, np.integer):
+        raise ParameterError(f"targets must be None, an int or one int per sample ({n}); got "
+                             f"{t.dtype} array of shape {t.shape}")
+    if ((t < 0) | (t >= n_classes)).any():
+        bad = t[(t < 0) | (t >= n_classes)][0]
+        raise ParameterError(f"target class {int(bad)} is out of range: the model has {n_classes} outputs")
+    return t.astype(np.int32)
+
+
+def explain(model, x, method="gradient", targets=None, batch_size: int = 64, progress=None,
             **params) -> np.ndarray:
+    """Relevance of every input value for the model's ``targets`` logit (None = predicted class).
+
+    ``method`` is a registered name (``relmask.list_methods()``) or a RelevanceMethod object. ``progress``:
+    True/False shows/hides a progress bar over batches; None shows it only on an interactive terminal.
+    """
+    import keras
+    from tqdm.auto import tqdm
+
     from ..plugins import registry
+    from .engine import resolve_predicted
 
     m = registry("register_relevance_methods").get(method)
+    backend = keras.backend.backend()
+    if backend not in m.backends:
+        raise ParameterError(f"relevance method {m.name!r} supports the Keras backends {', '.join(m.backends)}; "
+                             f"this process runs {backend!r} (KERAS_BACKEND)")
     resolved = m.resolve_params(params)
-    return np.asarray(m.attribute(model, np.asarray(x, np.float32), targets, **resolved), np.float32)
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ParameterError(f"batch_size must be a positive int, got {batch_size!r}")
+    x = _as_input(x)
+    n = len(x)
+    t = _as_targets(targets, n, n_outputs(model)) if getattr(m, "needs_model", True) else (
+        np.full(n, -1, np.int32) if targets is None else np.broadcast_to(np.asarray(targets, np.int32), (n,)))
+    out = np.empty_like(x)
+    starts = range(0, n, batch_size)
+    for start in tqdm(starts, desc=f"explain {m.name}", unit="batch", disable=(None if progress is None
+                                                                               else not progress)):
+        xb, tb = x[start:start + batch_size], t[start:start + batch_size]
+        k = len(xb)
+        if n > batch_size and k < batch_size:  # pad the last batch: compiled methods keep a single trace
+            xb = np.concatenate([xb, np.repeat(xb[-1:], batch_size - k, axis=0)])
+            tb = np.concatenate([tb, np.repeat(tb[-1:], batch_size - k)])
+        if not getattr(m, "resolves_predicted", False) and getattr(m, "needs_model", True):
+            tb = resolve_predicted(model, xb, tb)
+        r = np.asarray(m.attribute(model, xb, tb, **resolved), dtype=np.float32)
+        if r.shape != xb.shape:
+            raise ParameterError(f"relevance method {m.name!r} returned shape {r.shape} for input {xb.shape}")
+        out[start:start + k] = r[:k]
+    return out
+
+
+__all__ = ["explain"]

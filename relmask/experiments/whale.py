@@ -1,0 +1,429 @@
+"""Paper B (Interspeech 2019): relevance-based feature masking with decision-level fusion, on whale clips.
+
+Per seed: split the data (stratified; seeded; or one fold of a k-fold), train CNN1 on raw spectrograms,
+compute its relevance on the training and test clips, mask both with every masker, train CNN2 on the masked
+training features, evaluate CNN2 on the masked test features and fuse it with CNN1 (mean, product, max of
+probabilities). Two controls go into the same table: ``ensemble_raw`` (CNN1 fused with a CNN trained on raw data
+with another seed: the gain of any two-model ensemble) and ``cnn2_random``/``fusion_random`` (the same masker
+driven by randomly permuted relevance, so the same share of the input is masked: the gain of masking as such).
+
+Masks of evaluation data never use the true label: ``eval_mask_target`` is ``predicted`` (CNN1's decision) or
+``positive`` (always explain the up-call logit), and ``true`` is refused.
+
+The notebook ``notebooks/whale_feature_masking.ipynb`` calls :func:`load_data`, :func:`run` and the figure
+functions; every step here is a small function with its own test (tests/test_whale_experiment.py).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..data import Dataset, stratified_kfold, stratified_split
+from ..errors import ParameterError
+from ..evaluation import FUSION_RULES, fuse, mean_sd, roc_auc, roc_curve
+
+TRAIN_TARGETS = ("true", "predicted", "positive")
+EVAL_TARGETS = ("predicted", "positive")  # never the true label: the mask would leak the answer
+EVAL_INPUTS = ("masked", "raw")
+#: the seed offset of the second raw-data CNN of the plain-ensemble control
+RAW_SEED_OFFSET = 1000
+#: ROC curves are thinned to at most this many points before they are recorded
+ROC_POINTS = 400
+
+
+@dataclass
+class WhaleExperiment:
+    """Every setting of the experiment (the notebook's parameters minus data and output locations)."""
+
+    relevance_methods: list[str] = field(default_factory=lambda: ["gradcam"])
+    relevance_params: dict[str, dict] = field(default_factory=dict)
+    maskers: list[str] = field(default_factory=lambda: ["negative"])
+    masker_params: dict[str, dict] = field(default_factory=dict)
+    model: str = "whale_cnn"
+    model_params: dict = field(default_factory=dict)
+    epochs: int = 2
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    seeds: list[int] = field(default_factory=lambda: [0, 1])
+    fusion_rules: list[str] = field(default_factory=lambda: ["mean", "product", "max"])
+    train_mask_target: str = "true"
+    eval_mask_target: str = "predicted"
+    eval_inputs: str = "masked"
+    val_fraction: float = 0.1
+    test_fraction: float = 0.2
+    n_folds: int = 0
+    balanced: bool = True
+    cache_dir: str | None = None
+
+    def validate(self) -> "WhaleExperiment":
+        """Check every name and range before any training starts; ParameterError names the parameter."""
+        from .. import get_masker, get_method, get_model
+
+        def need(cond, msg):
+            if not cond:
+                raise ParameterError(msg)
+
+        need(self.relevance_methods, "relevance_methods must name at least one method")
+        need(self.maskers, "maskers must name at least one masker")
+        need(self.seeds, "seeds must list at least one seed")
+        need(len(set(self.seeds)) == len(self.seeds), f"seeds must be distinct, got {self.seeds}")
+        for m in self.relevance_methods:
+            get_method(m)
+        for m in self.maskers:
+            get_masker(m).resolve_params(self.masker_params.get(m, {}))
+        get_model(self.model).resolve_params(self.model_params)
+        for name, given, known in (("relevance_params", self.relevance_params, self.relevance_methods),
+                                   ("masker_params", self.masker_params, self.maskers)):
+            extra = sorted(set(given) - set(known))
+            need(not extra, f"{name} has entries for {extra}, which are not in the run's list {known}")
+        for r in self.fusion_rules:
+            need(r in FUSION_RULES, f"fusion_rules: unknown rule {r!r}; known: {', '.join(FUSION_RULES)}")
+        need(self.train_mask_target in TRAIN_TARGETS,
+             f"train_mask_target must be one of {TRAIN_TARGETS}, got {self.train_mask_target!r}")
+        need(self.eval_mask_target in EVAL_TARGETS,
+             f"eval_mask_target must be one of {EVAL_TARGETS}, got {self.eval_mask_target!r} (masks of "
+             "evaluation data must not use the true label: the mask would leak the answer)")
+        need(self.eval_inputs in EVAL_INPUTS, f"eval_inputs must be one of {EVAL_INPUTS}, got {self.eval_inputs!r}")
+        need(self.epochs >= 1 and self.batch_size >= 1,
+             f"epochs and batch_size must be >= 1, got {self.epochs}, {self.batch_size}")
+        need(self.n_folds == 0 or self.n_folds >= 2, f"n_folds must be 0 (no k-fold) or >= 2, got {self.n_folds}")
+        need(0 <= self.val_fraction < 1 and 0 < self.test_fraction < 1
+             and self.val_fraction + self.test_fraction < 1,
+             f"need 0 <= val_fraction, 0 < test_fraction, sum < 1; got {self.val_fraction}, {self.test_fraction}")
+        return self
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+# -- data --------------------------------------------------------------------------------------------------
+def load_data(source: str = "synthetic", data_path: str | None = None, n_clips: int | None = None,
+              cache_dir: str | None = None, on_error: str = "raise", **params) -> Dataset:
+    """The whale dataset; ``n_clips`` is the synthetic size or the Kaggle ``max_clips``; ``on_error`` (raise
+    or skip bad clips) applies to clip files, so the generated source ignores it."""
+    from .. import get_domain
+
+    if n_clips is not None:
+        params["n_clips" if source == "synthetic" else "max_clips"] = n_clips
+    if source != "synthetic":
+        params["on_error"] = on_error
+    return get_domain("whale").load(source, data_path, cache_dir=cache_dir, **params)
+
+
+def make_splits(y: np.ndarray, seed: int, val_fraction: float = 0.1, test_fraction: float = 0.2,
+                n_folds: int = 0, fold: int = 0) -> dict[str, np.ndarray]:
+    """Stratified, seeded ``train``/``val``/``test`` indices; with ``n_folds`` the test part is fold ``fold``
+    of a seeded stratified k-fold and the validation part is carved from the rest."""
+    y = np.asarray(y)
+    if n_folds:
+        train_val, test = stratified_kfold(y, n_folds, seed)[fold % n_folds]
+        if val_fraction == 0:
+            return {"train": train_val, "val": train_val[:0], "test": test}
+        rest = 1.0 - 1.0 / n_folds
+        tr, va = stratified_split(y[train_val], [1 - val_fraction / rest, val_fraction / rest], seed)
+        return {"train": train_val[tr], "val": train_val[va], "test": test}
+    train, val, test = stratified_split(y, [1 - val_fraction - test_fraction, val_fraction, test_fraction], seed)
+    return {"train": train, "val": val, "test": test}
+
+
+# -- models ------------------------------------------------------------------------------------------------
+def train_model(cfg: WhaleExperiment, x: np.ndarray, y: np.ndarray, seed: int,
+                validation: tuple[np.ndarray, np.ndarray] | None = None):
+    """A fresh ``cfg.model`` trained with the seed; returns (model, history)."""
+    from ..training import balanced_class_weight, build_model, fit
+
+    model = build_model(cfg.model, x.shape[1:], 2, seed=seed, **cfg.model_params)
+    val = validation if validation is not None and len(validation[0]) else None
+    history = fit(model, x, y, epochs=cfg.epochs, batch_size=cfg.batch_size, seed=seed, validation_data=val,
+                  learning_rate=cfg.learning_rate, class_weight=balanced_class_weight(y) if cfg.balanced else None)
+    return model, history
+
+
+def class_probabilities(model, x: np.ndarray) -> np.ndarray:
+    """Class probabilities (N, 2) of the model."""
+    from ..training import predict_proba
+
+    return predict_proba(model, x)
+
+
+# -- relevance and masking ---------------------------------------------------------------------------------
+def mask_targets(mode: str, proba: np.ndarray, y_true: np.ndarray | None = None) -> np.ndarray:
+    """Which class each relevance map explains: the true label, the model's prediction or always class 1."""
+    if mode == "true":
+        if y_true is None:
+            raise ParameterError("mask target 'true' needs the labels")
+        return np.asarray(y_true, np.int64)
+    if mode == "predicted":
+        return np.asarray(proba).argmax(axis=1).astype(np.int64)
+    if mode == "positive":
+        return np.ones(len(proba), np.int64)
+    raise ParameterError(f"unknown mask target {mode!r}; known: {TRAIN_TARGETS}")
+
+
+def relevance(model, x: np.ndarray, method: str, targets: np.ndarray, params: dict | None = None,
+              cache_dir: str | None = None) -> np.ndarray:
+    """Relevance maps of x's shape, cached on disk (by model weights, data, method, targets, params) under
+    ``cache_dir/experiments`` (default: the whale domain's cache folder)."""
+    from relmask_plugins.whale.domain import default_cache_dir
+
+    from ..cache import cached_explain
+
+    cache = (Path(cache_dir).expanduser() if cache_dir else default_cache_dir()) / "experiments"
+    return cached_explain(model, x, method, targets=targets, cache_dir=str(cache), **(params or {}))
+
+
+def mask_features(x: np.ndarray, r: np.ndarray, masker: str, params: dict | None = None,
+                  seed: int = 0) -> np.ndarray:
+    from ..masking import mask
+
+    return mask(x, r, masker, seed=seed, **(params or {}))
+
+
+def random_relevance(r: np.ndarray, seed: int) -> np.ndarray:
+    """The random-relevance control: each map's values permuted (same value histogram, no location)."""
+    from ..masking import shuffle_relevance
+
+    return shuffle_relevance(r, seed)
+
+
+# -- scores ------------------------------------------------------------------------------------------------
+def row(system: str, seed: int, auc: float, relevance: str | None = None, masker: str | None = None,
+        fusion_rule: str | None = None) -> dict:
+    return {"relevance": relevance, "masker": masker, "system": system, "fusion_rule": fusion_rule,
+            "seed": int(seed), "auc": float(auc)}
+
+
+def score_systems(y: np.ndarray, probs: dict[str, np.ndarray], base: np.ndarray, rules: list[str],
+                  seed: int, relevance: str | None = None, masker: str | None = None,
+                  fused_name: dict[str, str] | None = None) -> tuple[list[dict], dict[str, np.ndarray]]:
+    """AUC rows of every single system in ``probs`` and of its fusion with ``base`` (CNN1) per rule.
+
+    ``fused_name`` maps a system to the name of its fusion (e.g. cnn2 -> fusion); returns (rows, the up-call
+    scores by label ``system`` or ``system/rule``).
+    """
+    rows, scores = [], {}
+    for system, p in probs.items():
+        rows.append(row(system, seed, roc_auc(y, p[:, 1]), relevance, masker))
+        scores[system] = p[:, 1]
+        name = (fused_name or {}).get(system)
+        if name:
+            for rule in rules:
+                s = fuse([base, p], rule)[:, 1]
+                rows.append(row(name, seed, roc_auc(y, s), relevance, masker, rule))
+                scores[f"{name}/{rule}"] = s
+    return rows, scores
+
+
+def summarize(rows: list[dict]) -> list[dict]:
+    """Rows aggregated over seeds: ``auc_mean``, ``auc_sd`` (ddof 1; 0 for one seed), ``n_seeds``."""
+    keys = ("relevance", "masker", "system", "fusion_rule")
+    groups: dict[tuple, list[float]] = {}
+    for r in rows:
+        groups.setdefault(tuple(r[k] for k in keys), []).append(r["auc"])
+    out = []
+    for key, aucs in groups.items():
+        m, sd = mean_sd(aucs)
+        out.append({**dict(zip(keys, key)), "auc_mean": m, "auc_sd": sd, "n_seeds": len(aucs)})
+    return out
+
+
+def thin_roc(y: np.ndarray, score: np.ndarray, points: int = ROC_POINTS) -> dict[str, list[float]]:
+    """ROC curve (fpr, tpr) with at most ``points`` vertices, endpoints kept (monotone, so thinning is safe),
+    and the exact AUC of the unthinned scores."""
+    fpr, tpr, _ = roc_curve(y, score)
+    if len(fpr) > points:
+        keep = np.unique(np.round(np.linspace(0, len(fpr) - 1, points)).astype(int))
+        fpr, tpr = fpr[keep], tpr[keep]
+    return {"fpr": [round(float(v), 6) for v in fpr], "tpr": [round(float(v), 6) for v in tpr],
+            "auc": roc_auc(y, score)}
+
+
+def markdown_table(summary: list[dict]) -> str:
+    """The AUC table (mean ± sd over seeds): one line per relevance × masker × system × fusion rule."""
+    lines = ["| relevance | masker | system | fusion | AUC (mean ± sd) | seeds |",
+             "|---|---|---|---|---|---|"]
+    for s in summary:
+        lines.append(f"| {s['relevance'] or '–'} | {s['masker'] or '–'} | {s['system']} | "
+                     f"{s['fusion_rule'] or '–'} | {s['auc_mean']:.4f} ± {s['auc_sd']:.4f} | {s['n_seeds']} |")
+    return "\n".join(lines) + "\n"
+
+
+# -- one seed, all runs ------------------------------------------------------------------------------------
+@dataclass
+class SeedResult:
+    rows: list[dict]
+    scores: dict[str, np.ndarray]
+    y_test: np.ndarray
+    examples: dict[str, Any]
+    masked_fraction: dict[str, float]
+    relevance_checksum: dict[str, float]
+    histories: dict[str, dict]
+
+
+def splits_for(cfg: WhaleExperiment, y: np.ndarray, run_index: int) -> dict[str, np.ndarray]:
+    """The split of the ``run_index``-th seed: its own seeded split, or with ``n_folds`` fold ``run_index``
+    (modulo n_folds) of one k-fold partition seeded by the first seed (a proper cross-validation)."""
+    if cfg.n_folds:
+        return make_splits(y, cfg.seeds[0], cfg.val_fraction, cfg.test_fraction, cfg.n_folds, run_index)
+    return make_splits(y, cfg.seeds[run_index], cfg.val_fraction, cfg.test_fraction)
+
+
+def run_seed(ds: Dataset, cfg: WhaleExperiment, seed: int, sp: dict[str, np.ndarray],
+             progress: bool | None = None, n_examples: int = 3) -> SeedResult:
+    """Every system of one seed on the split ``sp`` (see the module doc)."""
+    from tqdm.auto import tqdm
+
+    from ..masking import masked_fraction
+
+    x_tr, y_tr, x_va, y_va = ds.x[sp["train"]], ds.y[sp["train"]], ds.x[sp["val"]], ds.y[sp["val"]]
+    x_te, y_te = ds.x[sp["test"]], ds.y[sp["test"]]
+    cnn1, hist1 = train_model(cfg, x_tr, y_tr, seed, (x_va, y_va))
+    p1_tr, p1 = class_probabilities(cnn1, x_tr), class_probabilities(cnn1, x_te)
+    raw2, _ = train_model(cfg, x_tr, y_tr, seed + RAW_SEED_OFFSET, (x_va, y_va))
+    rows, scores = score_systems(y_te, {"cnn1": p1, "cnn_raw": class_probabilities(raw2, x_te)}, p1,
+                                 cfg.fusion_rules, seed, fused_name={"cnn_raw": "ensemble_raw"})
+    t_tr = mask_targets(cfg.train_mask_target, p1_tr, y_tr)
+    t_te = mask_targets(cfg.eval_mask_target, p1)  # no labels passed: evaluation masks cannot see them
+    # show positives first in the example figure (that is where the relevance is interesting)
+    ex_idx = np.argsort(-y_te, kind="stable")[:n_examples]
+    examples: dict[str, Any] = {"x": x_te[ex_idx], "y": y_te[ex_idx], "ids": ds.ids[sp["test"]][ex_idx],
+                                "relevance": {}, "masked": {}, "masked_random": {}}
+    fractions, checksums, histories = {}, {}, {"cnn1": hist1}
+    for method in cfg.relevance_methods:
+        rparams = cfg.relevance_params.get(method, {})
+        r_tr = relevance(cnn1, x_tr, method, t_tr, rparams, cfg.cache_dir)
+        r_te = relevance(cnn1, x_te, method, t_te, rparams, cfg.cache_dir)
+        checksums[method] = float(np.abs(r_te[:8]).sum())
+        examples["relevance"][method] = r_te[ex_idx]
+        bar = tqdm(cfg.maskers, desc=f"seed {seed} {method}", disable=None if progress is None else not progress)
+        for masker in bar:
+            mparams = cfg.masker_params.get(masker, {})
+            key = f"{method}/{masker}"
+            probs = {}
+            for system, (rt, re) in {"cnn2": (r_tr, r_te),
+                                     "cnn2_random": (random_relevance(r_tr, seed),
+                                                     random_relevance(r_te, seed + 1))}.items():
+                xm_tr = mask_features(x_tr, rt, masker, mparams, seed)
+                xm_te = mask_features(x_te, re, masker, mparams, seed)
+                model, histories[f"{key}/{system}"] = train_model(cfg, xm_tr, y_tr, seed)
+                probs[system] = class_probabilities(model, xm_te if cfg.eval_inputs == "masked" else x_te)
+                fractions[f"{key}/{system}"] = masked_fraction(x_tr, xm_tr)
+                examples["masked" if system == "cnn2" else "masked_random"][key] = xm_te[ex_idx]
+            r, s = score_systems(y_te, probs, p1, cfg.fusion_rules, seed, method, masker,
+                                 fused_name={"cnn2": "fusion", "cnn2_random": "fusion_random"})
+            rows += r
+            scores.update({f"{key}/{k}": v for k, v in s.items()})
+    return SeedResult(rows, scores, y_te, examples, fractions, checksums, histories)
+
+
+def run(ds: Dataset, cfg: WhaleExperiment, record: bool = True, progress: bool | None = None) -> dict:
+    """All seeds; records ``table``, ``summary``, ``roc`` (first seed), sizes, params and check values."""
+    from .. import record as rec
+
+    cfg.validate()
+    splits = [splits_for(cfg, ds.y, i) for i in range(len(cfg.seeds))]
+    per_seed = [run_seed(ds, cfg, seed, sp, progress=progress) for seed, sp in zip(cfg.seeds, splits)]
+    first, sp = per_seed[0], splits[0]
+    table = [r for s in per_seed for r in s.rows]
+    results = {
+        "table": table,
+        "summary": summarize(table),
+        "roc": {label: thin_roc(first.y_test, s) for label, s in first.scores.items()},
+        "n_train": len(sp["train"]), "n_val": len(sp["val"]), "n_test": len(sp["test"]),
+        "class_counts": ds.class_counts(),
+        "params": cfg.to_dict(),
+        "data": {k: v for k, v in ds.report.items() if k != "cache_file"},
+        "data_fingerprint": ds.fingerprint(),
+        "masked_fraction": first.masked_fraction,
+        "relevance_checksum": first.relevance_checksum,
+        "histories": first.histories,
+    }
+    if record:
+        for k, v in results.items():
+            rec(k, v)
+    results["table_markdown"] = markdown_table(results["summary"])
+    results["examples"] = first.examples
+    return results
+
+
+# -- figures -----------------------------------------------------------------------------------------------
+def roc_labels(results: dict, rule: str | None = None) -> list[str]:
+    """The curves worth drawing: CNN1, the raw ensemble, and per run CNN2, its fusion and the random fusion."""
+    rules = results["params"]["fusion_rules"]
+    rule = rule or (rules[0] if rules else None)
+    labels = ["cnn1"] + ([f"ensemble_raw/{rule}"] if rule else [])
+    for m in results["params"]["relevance_methods"]:
+        for k in results["params"]["maskers"]:
+            labels += [f"{m}/{k}/cnn2"] + ([f"{m}/{k}/fusion/{rule}", f"{m}/{k}/fusion_random/{rule}"]
+                                           if rule else [])
+    return [lb for lb in labels if lb in results["roc"]]
+
+
+def plot_roc(results: dict, output_dir: str | Path, rule: str | None = None):
+    """ROC curves of the first seed -> ``{output_dir}/figures/roc.{png,pdf}``; returns the figure."""
+    import matplotlib.pyplot as plt
+
+    from ..plotting import apply_style, save_figure
+
+    apply_style()
+    fig, ax = plt.subplots(figsize=(4.2, 4.0))
+    for label in roc_labels(results, rule):
+        c = results["roc"][label]
+        ls = ":" if "random" in label else ("--" if "raw" in label else "-")
+        ax.plot(c["fpr"], c["tpr"], ls, label=f"{label} ({c['auc']:.3f})")
+    ax.plot([0, 1], [0, 1], color="0.7", lw=0.8)
+    ax.set(xlabel="false-positive rate", ylabel="true-positive rate", xlim=(0, 1), ylim=(0, 1.01),
+           title=f"ROC, seed {results['params']['seeds'][0]} (AUC)")
+    ax.legend(loc="lower right", fontsize=6)
+    save_figure(fig, Path(output_dir) / "figures" / "roc")
+    return fig
+
+
+def plot_examples(results: dict, ds: Dataset, output_dir: str | Path, method: str | None = None,
+                  masker: str | None = None):
+    """Example test spectrograms: input, relevance overlay, masked, random-masked -> figures/examples."""
+    import matplotlib.pyplot as plt
+
+    from ..plotting import RELEVANCE_CMAP, apply_style, save_figure
+
+    apply_style()
+    ex = results["examples"]
+    method = method or results["params"]["relevance_methods"][0]
+    masker = masker or results["params"]["maskers"][0]
+    key = f"{method}/{masker}"
+    freqs, times = np.asarray(ds.freqs), np.asarray(ds.times)
+    extent = (times[0], times[-1], freqs[0], freqs[-1])
+    n = len(ex["y"])
+    fig, axes = plt.subplots(n, 4, figsize=(9, 2.0 * n + 0.3), squeeze=False, sharex=True, sharey=True)
+    titles = ["spectrogram", f"{method} relevance", f"{masker}-masked", f"{masker}, random relevance"]
+    for i in range(n):
+        spec = ex["x"][i, ..., 0]
+        r = np.abs(ex["relevance"][method][i, ..., 0])
+        panels = [spec, None, ex["masked"][key][i, ..., 0], ex["masked_random"][key][i, ..., 0]]
+        for j, ax in enumerate(axes[i]):
+            kw = dict(origin="lower", aspect="auto", extent=extent)
+            if j == 1:
+                ax.imshow(spec, cmap="gray", **kw)
+                ax.imshow(r / max(r.max(), 1e-12), cmap=RELEVANCE_CMAP, alpha=0.6, **kw)
+            else:
+                ax.imshow(panels[j], cmap="viridis", vmin=spec.min(), vmax=spec.max(), **kw)
+            ax.grid(False)
+            if i == 0:
+                ax.set_title(titles[j])
+            if j == 0:
+                ax.set_ylabel(f"{ex['ids'][i]} ({ds.class_names[ex['y'][i]]})\nHz")
+            if i == n - 1:
+                ax.set_xlabel("s")
+    save_figure(fig, Path(output_dir) / "figures" / "examples")
+    return fig
+
+
+def write_table(results: dict, output_dir: str | Path) -> Path:
+    """The Markdown AUC table as ``{output_dir}/auc_table.md``."""
+    from ..io import atomic_write
+
+    return atomic_write(Path(output_dir) / "auc_table.md", results["table_markdown"])

@@ -1,0 +1,444 @@
+"""``relmask figures``: paper figures, tables and ``manifest.json`` from the recorded results of runs.
+
+Input is a list of run records (``done.json`` of :mod:`relmask.reproduce`): each points at a ``results.json``.
+A run is a whale run when it recorded ``summary`` rows with a ``system`` (Paper B) and a FER run when it
+recorded ``curves`` (Paper A). Figures are saved with :func:`relmask.plotting.save_figure` (PNG + PDF, one
+style); tables as Markdown and LaTeX. Every figure and table from synthetic data says so in its title or
+header, and ``manifest.json`` records, per output, the provenance of every run it was drawn from.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .io import atomic_write, read_json, write_json
+
+#: order and display names of the whale systems (notebook `system` values)
+WHALE_SYSTEMS = {"cnn1": "CNN₁", "cnn2": "CNN₂ (masked)", "fusion": "fusion CNN₁+CNN₂",
+                 "ensemble_raw": "control: CNN₁+raw CNN", "cnn_raw": "control: raw CNN (other seed)",
+                 "cnn2_random": "control: CNN₂ random R",
+                 "fusion_random": "control: fusion random R"}
+SYNTHETIC_NOTE = ("Synthetic data: these numbers come from relmask's embedded data generators, not from the "
+                  "papers' data sets; they show that the pipeline works, not what the papers report.")
+
+
+@dataclass
+class Paper:
+    out: Path
+    figures: dict[str, dict] = field(default_factory=dict)
+    tables: dict[str, dict] = field(default_factory=dict)
+    manifest_path: Path | None = None
+
+
+# -- inputs --------------------------------------------------------------------------------------------
+def load_run_results(record: dict) -> dict:
+    return read_json(record["results_path"], default={}) or {}
+
+
+def find_records(runs_dir: str | os.PathLike, config: str | None = None) -> list[dict]:
+    """Finished run records under ``runs_dir``.
+
+    Prefers the newest ``reproduce-<config>.json`` (exactly the runs of that reproduction); otherwise every
+    ``done.json`` below, keeping the most recent run per name.
+    """
+    runs_dir = Path(runs_dir)
+    summaries = sorted(runs_dir.glob(f"reproduce-{config or '*'}.json"), key=lambda p: p.stat().st_mtime)
+    if summaries:
+        runs = read_json(summaries[-1])["runs"]
+        return [r for r in runs if r.get("status") in ("ok", "cached")]
+    if config is not None:
+        raise FileNotFoundError(f"no reproduce-{config}.json in {runs_dir}")
+    newest: dict[str, dict] = {}
+    for marker in runs_dir.rglob("done.json"):
+        r = read_json(marker)
+        if r.get("status") == "ok" and r["finished_at"] >= newest.get(r["name"], {}).get("finished_at", ""):
+            newest[r["name"]] = r
+    return sorted(newest.values(), key=lambda r: r["name"])
+
+
+def _seeds(record: dict, results: dict) -> list:
+    seeds = set()
+    for k, v in (record.get("effective_parameters") or record.get("parameters", {})).items():
+        if "seed" in k:
+            seeds.update(v if isinstance(v, (list, tuple)) else [v])
+    for rows in results.values():
+        if isinstance(rows, list):
+            seeds.update(r["seed"] for r in rows if isinstance(r, dict) and r.get("seed") is not None)
+    return sorted(seeds, key=str)
+
+
+def run_provenance(record: dict, results: dict) -> dict:
+    """What the manifest says about one run a figure was drawn from."""
+    nb = Path(record["notebook"])
+    try:
+        from .reproduce import PROJECT_ROOT
+        nb_name = nb.resolve().relative_to(PROJECT_ROOT).as_posix()
+    except ValueError:
+        nb_name = str(nb)
+    return {"run": record["name"], "key": record["key"], "config": record.get("config"), "notebook": nb_name,
+            "notebook_sha256": record.get("notebook_sha256"), "parameters": record.get("parameters"),
+            "effective_parameters": record.get("effective_parameters"),
+            "synthetic": record.get("synthetic"), "data": record.get("data", {}),
+            "seeds": _seeds(record, results), "duration_s": record.get("duration_s"),
+            "started_at": record.get("started_at"), "finished_at": record.get("finished_at"),
+            "git": record.get("git"), "versions": record.get("versions"), "device": record.get("device"),
+            "run_dir": record.get("run_dir")}
+
+
+def _label(synthetic: bool) -> str:
+    return " [synthetic data]" if synthetic else ""
+
+
+# -- tables --------------------------------------------------------------------------------------------
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        return f"{v:.3f}"
+    return str(v)
+
+
+def _pm(row: dict, stem: str) -> str:
+    m, s = row.get(f"{stem}_mean"), row.get(f"{stem}_sd")
+    if m is None:
+        return "–"
+    return f"{m:.3f} ± {s:.3f}" if s is not None else f"{m:.3f}"
+
+
+def _latex_escape(text: str) -> str:
+    for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("#", r"\#"), ("_", r"\_"),
+                 ("±", r"$\pm$"), ("₁", r"$_1$"), ("₂", r"$_2$"), ("–", "--")):
+        text = text.replace(a, b)
+    return text
+
+
+def write_table(stem: Path, title: str, header: list[str], rows: list[list[str]], caption: str) -> list[Path]:
+    """A table as Markdown (``stem.md``) and a LaTeX ``table`` environment (``stem.tex``)."""
+    md = [f"**{title}**", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    md += ["| " + " | ".join(r) + " |" for r in rows]
+    md += ["", f"*{caption}*", ""]
+    tex = [r"\begin{table}[ht]", r"\centering", r"\begin{tabular}{" + "l" * len(header) + "}", r"\hline",
+           " & ".join(_latex_escape(h) for h in header) + r" \\", r"\hline"]
+    tex += [" & ".join(_latex_escape(c) for c in r) + r" \\" for r in rows]
+    tex += [r"\hline", r"\end{tabular}", r"\caption{" + _latex_escape(f"{title}. {caption}") + "}",
+            r"\label{tab:" + stem.name.replace("_", "-") + "}", r"\end{table}", ""]
+    return [atomic_write(stem.with_suffix(".md"), "\n".join(md)), atomic_write(stem.with_suffix(".tex"),
+                                                                                 "\n".join(tex))]
+
+
+# -- Paper B: whale ------------------------------------------------------------------------------------
+def is_whale(results: dict) -> bool:
+    rows = results.get("summary")
+    return isinstance(rows, list) and bool(rows) and all(isinstance(r, dict) and "system" in r for r in rows)
+
+
+def is_fer(results: dict) -> bool:
+    return isinstance(results.get("curves"), list) and bool(results["curves"])
+
+
+def whale_groups(runs: list[tuple[dict, dict]]) -> list[tuple[str, dict[str, dict]]]:
+    """``(label, {system: summary row})`` per relevance × masker, over all whale runs.
+
+    Rows without relevance/masker (CNN₁, the raw ensemble) belong to every group of their run; fusion
+    systems show the ``mean`` rule where several were recorded (the table lists them all).
+    """
+    groups: dict[str, dict[str, dict]] = {}
+    for record, results in runs:
+        rows = results["summary"]
+        pairs = list(dict.fromkeys((r.get("relevance"), r.get("masker")) for r in rows
+                                   if r.get("relevance") is not None and r.get("masker") is not None))
+        for rel, msk in pairs or [(None, None)]:
+            label = f"{rel}\n{msk}" if rel is not None else record["name"]
+            chosen = groups.setdefault(label, {})
+            for r in rows:
+                if r.get("relevance") not in (rel, None) or r.get("masker") not in (msk, None):
+                    continue
+                sys_ = r["system"]
+                prefer = r.get("fusion_rule") in (None, "mean")
+                if sys_ not in chosen or (prefer and chosen[sys_].get("fusion_rule") not in (None, "mean")):
+                    chosen[sys_] = r
+    return list(groups.items())
+
+
+def whale_auc_figure(runs, stem: Path, synthetic: bool) -> tuple[list[Path], str]:
+    import matplotlib.pyplot as plt
+
+    from .plotting import PALETTE
+
+    groups = whale_groups(runs)
+    systems = [s for s in WHALE_SYSTEMS if any(s in g for _, g in groups)]
+    systems += sorted({s for _, g in groups for s in g} - set(systems))
+    width = 0.8 / max(len(systems), 1)
+    fig, ax = plt.subplots(figsize=(max(4.5, len(groups) * max(len(systems), 1) * 0.4 + 2.5), 3.2),
+                           layout="constrained")
+    lo = 1.0
+    for j, system in enumerate(systems):
+        xs, means, sds = [], [], []
+        for i, (_, g) in enumerate(groups):
+            if system in g:
+                xs.append(i + (j - (len(systems) - 1) / 2) * width)
+                means.append(g[system]["auc_mean"])
+                sds.append(g[system].get("auc_sd") or 0.0)
+        if not xs:
+            continue
+        lo = min(lo, min(np.asarray(means) - np.asarray(sds)))
+        hatch = "//" if system.startswith(("ensemble", "cnn_raw", "cnn2_random", "fusion_random")) else None
+        ax.bar(xs, means, width, yerr=sds, capsize=2, color=PALETTE[j % len(PALETTE)], hatch=hatch,
+               edgecolor="white", linewidth=0.5, label=WHALE_SYSTEMS.get(system, system))
+    ax.set_xticks(range(len(groups)), [label for label, _ in groups])
+    ax.set_ylim(max(0.0, lo - 0.05), 1.0)
+    ax.set_ylabel("ROC AUC (mean ± sd over seeds)")
+    ax.set_xlabel("relevance method / masker")
+    n = sorted({r.get("n_seeds") for _, g in groups for r in g.values() if r.get("n_seeds") is not None})
+    ax.set_title("Whale up-call detection: relevance-based feature masking" + _label(synthetic))
+    ax.grid(axis="x", visible=False)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    paths = _save(fig, stem)
+    caption = ("ROC AUC on held-out clips of CNN₁ (raw spectrograms), CNN₂ (trained on relevance-masked "
+               "spectrograms) and their decision-level fusion (mean of probabilities), per relevance method and "
+               f"masker; hatched bars are the controls. Error bars: sd over seeds (n = {', '.join(map(str, n))}).")
+    return paths, caption
+
+
+def whale_roc_figure(runs, stem: Path, synthetic: bool) -> tuple[list[Path], str] | None:
+    import matplotlib.pyplot as plt
+
+    panels = [(record, results["roc"]) for record, results in runs if isinstance(results.get("roc"), dict)
+              and results["roc"]]
+    if not panels:
+        return None
+    ncols = min(3, len(panels))
+    nrows = -(-len(panels) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.0 * ncols, 2.9 * nrows), squeeze=False,
+                             layout="constrained")
+    for ax, (record, roc) in zip(axes.flat, panels):
+        for label, curve in roc.items():
+            if label.rsplit("/", 1)[-1] in ("product", "max"):  # one fusion rule (mean) keeps panels readable
+                continue
+            parts = label.split("/")  # "<method>/<masker>/<system>[/<rule>]": the panel title names the run
+            ax.plot(curve["fpr"], curve["tpr"], label="/".join(parts[2:] if len(parts) > 2 else parts))
+        ax.plot([0, 1], [0, 1], color="0.6", lw=0.8, ls="--")
+        ax.set_title(record["name"])
+        ax.set_xlabel("false positive rate")
+        ax.set_ylabel("true positive rate")
+        ax.set_aspect("equal")
+        ax.legend(loc="lower right", fontsize=6)
+    for ax in axes.flat[len(panels):]:
+        ax.set_visible(False)
+    fig.suptitle("Whale up-call detection: ROC curves" + _label(synthetic), fontsize=9)
+    return _save(fig, stem), ("ROC curves on held-out clips (first seed) per run; fusions with the mean rule "
+                              "(the table lists every rule).")
+
+
+def whale_table(runs, stem: Path, synthetic: bool) -> tuple[list[Path], str]:
+    header = ["data", "relevance", "masker", "system", "fusion rule", "AUC (mean ± sd)", "seeds"]
+    rows, seen = [], set()
+    for record, results in runs:
+        for r in results["summary"]:
+            ident = (r.get("relevance"), r.get("masker"), r["system"], r.get("fusion_rule"))
+            if ident in seen:  # CNN₁ and the raw ensemble repeat in every run of a grid
+                continue
+            seen.add(ident)
+            rows.append(["synthetic" if record.get("synthetic") else "real", _fmt(r.get("relevance")),
+                         _fmt(r.get("masker")), WHALE_SYSTEMS.get(r["system"], r["system"]),
+                         _fmt(r.get("fusion_rule")), _pm(r, "auc"), _fmt(r.get("n_seeds"))])
+    title = "Whale up-call detection, ROC AUC" + _label(synthetic)
+    caption = "CNN₁, CNN₂ on masked features, their fusion and the two controls, mean ± sd over seeds."
+    if synthetic:
+        caption += " " + SYNTHETIC_NOTE
+    return write_table(stem, title, header, rows, caption), caption
+
+
+# -- Paper A: FER --------------------------------------------------------------------------------------
+def fer_curves_figure(runs, stem: Path, synthetic: bool) -> tuple[list[Path], str]:
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    ncols = min(3, len(runs))
+    nrows = -(-len(runs) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.4 * ncols, 2.8 * nrows), squeeze=False,
+                             layout="constrained")
+    for ax, (record, results) in zip(axes.flat, runs):
+        curves = results["curves"]
+        for variant in dict.fromkeys(r["variant"] for r in curves):
+            rows = [r for r in curves if r["variant"] == variant]
+            epochs = sorted({r["epoch"] for r in rows})
+            acc = np.array([[r["val_accuracy"] for r in rows if r["epoch"] == e] for e in epochs], dtype=object)
+            mean = np.array([np.mean(a) for a in acc])
+            sd = np.array([np.std(a) for a in acc])
+            line, = ax.plot(epochs, mean, label=variant)
+            ax.fill_between(epochs, mean - sd, mean + sd, color=line.get_color(), alpha=0.2, lw=0)
+        if results.get("reach_level") is not None:
+            ax.axhline(results["reach_level"], color="0.5", lw=0.8, ls=":")
+        ax.set_title(record["name"])
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel("validation accuracy")
+        ax.legend(fontsize=6)
+    for ax in axes.flat[len(runs):]:
+        ax.set_visible(False)
+    fig.suptitle("Facial expression recognition: students on raw vs relevance-masked data" + _label(synthetic),
+                 fontsize=9)
+    caption = ("Validation accuracy per epoch of the student trained on raw target data and on each "
+               "relevance-masked variant (and the random-relevance control): mean ± sd over seeds; dotted line: "
+               "the accuracy level used for 'epochs to reach'.")
+    return _save(fig, stem), caption
+
+
+def fer_table(runs, stem: Path, synthetic: bool) -> tuple[list[Path], str]:
+    ks = sorted({str(results.get("k")) for _, results in runs if results.get("k") is not None})
+    levels = sorted({f"{results['reach_level']:.2f}" for _, results in runs
+                     if results.get("reach_level") is not None})
+    header = ["data", "run", "variant", "masker", "relevance", "control", "seeds",
+              f"epochs to reach {'/'.join(levels) or 'level'}", f"acc. after k={'/'.join(ks) or 'k'} epochs",
+              "AULC", "final acc."]
+    rows = []
+    for record, results in runs:
+        for r in results.get("table", []):
+            rows.append(["synthetic" if record.get("synthetic") else "real", record["name"], _fmt(r.get("variant")),
+                         _fmt(r.get("masker")), _fmt(r.get("relevance")), _fmt(r.get("control")),
+                         _fmt(r.get("n_seeds")), _pm(r, "epochs_to_reach"), _pm(r, "acc_after_k"),
+                         _pm(r, "aulc"), _pm(r, "final_acc")])
+    title = "Facial expression recognition, learning speed of the student" + _label(synthetic)
+    caption = "Mean ± sd over seeds; AULC: area under the validation-accuracy curve (normalised)."
+    if synthetic:
+        caption += " " + SYNTHETIC_NOTE
+    return write_table(stem, title, header, rows, caption), caption
+
+
+# -- assembly ------------------------------------------------------------------------------------------
+def _save(fig, stem: Path) -> list[Path]:
+    import matplotlib.pyplot as plt
+
+    from .plotting import save_figure
+
+    try:
+        return save_figure(fig, stem)
+    finally:
+        plt.close(fig)
+
+
+def _rel(paths: list[Path], root: Path) -> list[str]:
+    return [p.relative_to(root).as_posix() for p in paths]
+
+
+def build_paper(records: list[dict], out: str | os.PathLike = "paper", config: str | None = None,
+                command: str | None = None) -> Paper:
+    """Figures, tables, ``manifest.json`` and ``README.md`` in ``out`` from finished run records."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from . import __version__
+    from .plotting import apply_style
+    from .provenance import device_info, git_info, plugin_versions
+
+    apply_style()
+    out = Path(out)
+    paper = Paper(out)
+    loaded = [(r, load_run_results(r)) for r in records]
+    whale = [(r, res) for r, res in loaded if is_whale(res)]
+    fer = [(r, res) for r, res in loaded if is_fer(res)]
+
+    def add(kind: str, stem: str, runs, built) -> None:
+        if built is None:
+            return
+        paths, caption = built
+        synthetic = any(r.get("synthetic") for r, _ in runs)
+        entry = {"files": _rel(paths, out), "caption": caption + ("" if not synthetic or kind == "table"
+                                                                   else " " + SYNTHETIC_NOTE),
+                 "synthetic": synthetic, "runs": [run_provenance(r, res) for r, res in runs]}
+        (paper.figures if kind == "figure" else paper.tables)[stem] = entry
+
+    fig_dir, tab_dir = out / "figures", out / "tables"
+    if whale:
+        syn = any(r.get("synthetic") for r, _ in whale)
+        add("figure", "whale_auc", whale, whale_auc_figure(whale, fig_dir / "whale_auc", syn))
+        add("figure", "whale_roc", whale, whale_roc_figure(whale, fig_dir / "whale_roc", syn))
+        add("table", "whale_auc", whale, whale_table(whale, tab_dir / "whale_auc", syn))
+    if fer:
+        syn = any(r.get("synthetic") for r, _ in fer)
+        add("figure", "fer_learning_curves", fer, fer_curves_figure(fer, fig_dir / "fer_learning_curves", syn))
+        add("table", "fer_learning", fer, fer_table(fer, tab_dir / "fer_learning", syn))
+
+    manifest_path = out / "manifest.json"
+    _remove_stale(out, read_json(manifest_path, default={}) or {}, paper)
+    manifest = {"generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "command": command, "config": config, "relmask": __version__, "git": git_info(),
+                "plugins": plugin_versions(), "device": device_info(),
+                "synthetic": any(e["synthetic"] for e in (*paper.figures.values(), *paper.tables.values())),
+                "unused_runs": [r["name"] for r, res in loaded if not (is_whale(res) or is_fer(res))],
+                "figures": paper.figures, "tables": paper.tables}
+    paper.manifest_path = write_json(manifest_path, manifest)
+    atomic_write(out / "README.md", paper_readme(paper, manifest))
+    return paper
+
+
+def _remove_stale(out: Path, old_manifest: dict, paper: Paper) -> None:
+    """Delete outputs an earlier build listed that this build did not make (no stale figure survives)."""
+    new = {f for e in (*paper.figures.values(), *paper.tables.values()) for f in e["files"]}
+    for section in ("figures", "tables"):
+        for entry in (old_manifest.get(section) or {}).values():
+            for f in entry.get("files", []):
+                if f not in new:
+                    (out / f).unlink(missing_ok=True)
+
+
+def paper_readme(paper: Paper, manifest: dict) -> str:
+    cmd = manifest.get("command") or "relmask figures"
+    lines = ["# relmask paper outputs", "",
+             f"Generated by `{cmd}` on {manifest['generated_at']} (relmask {manifest['relmask']}, "
+             f"config `{manifest.get('config') or '-'}`). Do not edit: rerun the command. Provenance of every "
+             "figure and table (notebook, parameters, git commit, versions, data fingerprints, seeds, durations, "
+             "device) is in [manifest.json](manifest.json).", ""]
+    if manifest["synthetic"]:
+        lines += [f"> **{SYNTHETIC_NOTE}**", ""]
+    for stem, e in paper.figures.items():
+        png = next(f for f in e["files"] if f.endswith(".png"))
+        tag = " (synthetic data)" if e["synthetic"] else ""
+        lines += [f"## {stem}{tag}", "", f"![{stem}]({png})", "", e["caption"], "",
+                  "Files: " + ", ".join(f"[{Path(f).suffix[1:]}]({f})" for f in e["files"]), ""]
+    for stem, e in paper.tables.items():
+        md = next(f for f in e["files"] if f.endswith(".md"))
+        lines += [f"## table {stem}", "", (paper.out / md).read_text().strip(), "",
+                  f"LaTeX: [{Path(md).with_suffix('.tex').as_posix()}]({Path(md).with_suffix('.tex').as_posix()})",
+                  ""]
+    if manifest["unused_runs"]:
+        lines += ["Runs without whale or FER results (not drawn): " + ", ".join(manifest["unused_runs"]), ""]
+    return "\n".join(lines)
+
+
+# -- the command --------------------------------------------------------------------------------------
+def cmd_figures(args) -> int:
+    try:
+        records = find_records(args.runs, args.config)
+    except (FileNotFoundError, KeyError, ValueError) as exc:
+        print(f"relmask figures: error: {exc}", file=sys.stderr)
+        return 2
+    if not records:
+        print(f"relmask figures: error: no finished runs under {args.runs} (run `relmask reproduce` first)",
+              file=sys.stderr)
+        return 2
+    paper = build_paper(records, args.out, config=records[0].get("config"),
+                        command=" ".join(["relmask", *sys.argv[1:]]))
+    for kind, entries in (("figure", paper.figures), ("table", paper.tables)):
+        for stem, e in entries.items():
+            print(f"{kind} {stem}: {', '.join(e['files'])}" + ("  [synthetic data]" if e["synthetic"] else ""))
+    print(f"manifest: {paper.manifest_path}")
+    return 0
+
+
+def add_subcommand(sub) -> None:
+    p = sub.add_parser("figures", help="build paper/ figures, tables and manifest.json from finished runs",
+                       description="Build figures (PNG+PDF), tables (Markdown+LaTeX), manifest.json and README.md "
+                                   "from the results of `relmask reproduce` runs.")
+    p.add_argument("--runs", default="runs/reproduce", help="the --out of relmask reproduce (default runs/reproduce)")
+    p.add_argument("--config", default=None, help="use the runs of this config's last reproduction "
+                                                  "(default: the newest)")
+    p.add_argument("--out", default="paper", help="output directory (default paper)")
+    p.set_defaults(func=cmd_figures)

@@ -1,0 +1,87 @@
+"""The only backend-specific code of the relevance engine: input gradients and compilation.
+
+Everything else in :mod:`relmask.relevance` is written with ``keras.ops``. Two primitives are needed:
+
+* :func:`grad` — the gradient of a scalar function with respect to its first argument
+  (``tf.GradientTape`` on TensorFlow, ``jax.grad`` on JAX);
+* :func:`compile_fn` — a compiled callable over a model (``tf.function`` on TensorFlow; ``jax.jit`` on JAX,
+  with the model's variables passed in as arguments through ``keras.StatelessScope`` so that a compiled
+  function never bakes in stale weights after further training).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import keras
+import numpy as np
+
+
+def backend() -> str:
+    return keras.backend.backend()
+
+
+def grad(f: Callable, has_aux: bool = False) -> Callable:
+    """``g(x, *rest) -> d f(x, *rest) / d x`` for a scalar-valued ``f``.
+
+    With ``has_aux`` ``f`` returns ``(scalar, aux)`` and ``g`` returns ``(gradient, aux)``.
+    """
+    if backend() == "tensorflow":
+        import tensorflow as tf
+
+        def g(x, *rest):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                out = f(x, *rest)
+            y, aux = out if has_aux else (out, None)
+            dx = tape.gradient(y, x)
+            return (dx, aux) if has_aux else dx
+
+        return g
+    if backend() == "jax":
+        import jax
+
+        return jax.grad(f, has_aux=has_aux)
+    raise NotImplementedError(f"relmask's relevance engine supports the tensorflow and jax Keras backends, "
+                              f"not {backend()!r}")
+
+
+def compile_fn(model, f: Callable) -> Callable:
+    """Compile ``f(*arrays)`` (which calls ``model``'s layers) into ``run(*numpy arrays) -> numpy``.
+
+    One trace per input shape: callers keep shapes fixed (the engine pads the last batch).
+    """
+    if backend() == "tensorflow":
+        import tensorflow as tf
+
+        compiled = tf.function(f, autograph=False)
+        # Every method compiles its own function from the same few code locations, which TF's "frequent
+        # retracing" detector mistakes for retracing; each function traces once per input shape.
+        compiled._omit_frequent_tracing_warning = True
+
+        def run(*args):
+            return _to_numpy(compiled(*args))
+
+        return run
+    if backend() == "jax":
+        import jax
+
+        variables = list(model.variables)
+
+        def pure(values, *args):
+            with keras.StatelessScope(state_mapping=list(zip(variables, values))):
+                return f(*args)
+
+        compiled = jax.jit(pure)
+
+        def run(*args):
+            return _to_numpy(compiled([v.value for v in variables], *args))
+
+        return run
+    raise NotImplementedError(f"relmask's relevance engine supports the tensorflow and jax Keras backends, "
+                              f"not {backend()!r}")
+
+
+def _to_numpy(out):
+    if isinstance(out, (tuple, list)):
+        return type(out)(_to_numpy(o) for o in out)
+    return np.asarray(out)

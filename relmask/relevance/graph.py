@@ -1,0 +1,363 @@
+"""Walking a Keras 3 model layer by layer, so that relevance methods can change what each layer does.
+
+:func:`run_graph` executes a Sequential or Functional model (nested models included) node by node and hands
+every layer call to a *handler*; the plain handler reproduces the model but stops at the pre-activation logit
+(final softmax/sigmoid stripped). The LRP rules (:mod:`relmask.relevance.lrp`) and Grad-CAM use other handlers.
+
+Also here: the linear pieces of the supported layers (kernel, bias, and the op that applies them), with
+BatchNormalization folded into the preceding linear layer (the canonizer), and the elementwise affine layers.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import keras
+from keras import layers as L
+from keras import ops
+
+from ..errors import UnsupportedLayerError
+
+# -- layer families ------------------------------------------------------------------------------------------
+LINEAR = (L.Dense, L.Conv1D, L.Conv2D, L.DepthwiseConv1D, L.DepthwiseConv2D, L.SeparableConv1D,
+          L.SeparableConv2D)
+AVG_POOL = (L.AveragePooling1D, L.AveragePooling2D, L.GlobalAveragePooling1D, L.GlobalAveragePooling2D)
+#: relevance flows through these by their ordinary gradient (reshuffling, winner-take-all, identity)
+TRANSPARENT = (L.InputLayer, L.Flatten, L.Reshape, L.Permute, L.Dropout, L.SpatialDropout1D, L.SpatialDropout2D,
+               L.GaussianNoise, L.GaussianDropout, L.ZeroPadding1D, L.ZeroPadding2D, L.Cropping1D, L.Cropping2D,
+               L.MaxPooling1D, L.MaxPooling2D, L.GlobalMaxPooling1D, L.GlobalMaxPooling2D, L.Concatenate,
+               L.Identity, L.ActivityRegularization)
+AFFINE = (L.BatchNormalization, L.Rescaling, L.Normalization)
+ACTIVATION = (L.ReLU, L.LeakyReLU, L.ELU, L.Activation, L.Softmax)
+MERGE_ADD = (L.Add,)
+
+SUPPORTED_LRP = LINEAR + AVG_POOL + TRANSPARENT + AFFINE + ACTIVATION + MERGE_ADD
+
+
+def supported_layer_names() -> str:
+    return ", ".join(sorted({c.__name__ for c in SUPPORTED_LRP} | {"Sequential", "Functional"}))
+
+
+def is_graph_model(layer) -> bool:
+    return isinstance(layer, keras.Sequential) or (isinstance(layer, keras.Model)
+                                                   and hasattr(layer, "_nodes_by_depth"))
+
+
+def final_activations() -> tuple:
+    return (keras.activations.softmax, keras.activations.sigmoid)
+
+
+# -- graph execution -----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Ctx:
+    """What a handler needs to know about one layer call besides the layer itself."""
+
+    #: this call produces the model's output (its softmax/sigmoid is stripped)
+    is_output: bool = False
+    #: a BatchNormalization layer folded into this linear layer's kernel and bias
+    fold_bn: object = None
+    #: this BatchNormalization was folded into the preceding linear layer: pass its input through
+    folded: bool = False
+    #: the first linear layer met on the way from the input (LRP's first-layer rules apply here)
+    first_linear: bool = False
+
+
+Handler = Callable[[object, tuple, dict, Ctx], object]
+
+
+def _nodes(model):
+    """(node, layer) pairs of a functional graph in execution order."""
+    by_depth = model._nodes_by_depth
+    for depth in sorted(by_depth, reverse=True):
+        for node in by_depth[depth]:
+            if node.operation is not None and not node.is_input:
+                yield node
+
+
+def _functional_of(model):
+    if isinstance(model, keras.Sequential):
+        return getattr(model, "_functional", None)
+    return model
+
+
+class _Plan:
+    """Per-model analysis: BatchNormalization layers that fold into their producer."""
+
+    def __init__(self, graph):
+        nodes = list(_nodes(graph))
+        consumers: dict[int, int] = {}
+        producer: dict[int, object] = {}
+        for node in nodes:
+            for t in node.input_tensors:
+                consumers[id(t)] = consumers.get(id(t), 0) + 1
+            for t in node.outputs:
+                producer[id(t)] = node
+        for t in graph.outputs:
+            consumers[id(t)] = consumers.get(id(t), 0) + 1
+        self.nodes = nodes
+        self.fold: dict[int, object] = {}      # id(linear node) -> BN layer
+        self.folded: set[int] = set()          # id(BN node)
+        for node in nodes:
+            bn = node.operation
+            if not isinstance(bn, L.BatchNormalization) or len(node.input_tensors) != 1:
+                continue
+            if bn.axis not in (-1, len(node.input_tensors[0].shape) - 1):
+                continue
+            t = node.input_tensors[0]
+            prod = producer.get(id(t))
+            if (prod is None or not isinstance(prod.operation, LINEAR) or consumers.get(id(t)) != 1
+                    or prod.operation.activation is not keras.activations.linear
+                    or id(prod) in self.fold):
+                continue
+            self.fold[id(prod)] = bn
+            self.folded.add(id(node))
+        self.output_ids = {id(t) for t in graph.outputs}
+
+
+_plans: dict[int, tuple[object, _Plan]] = {}
+
+
+def _plan(graph) -> _Plan:
+    hit = _plans.get(id(graph))
+    if hit is None or hit[0] is not graph:
+        hit = _plans[id(graph)] = (graph, _Plan(graph))
+    return hit[1]
+
+
+class _State:
+    def __init__(self):
+        self.seen_linear = False
+
+
+def run_graph(model, x, handler: Handler, _is_output: bool = True, _state: _State | None = None):
+    """Run ``model`` on ``x`` calling ``handler(layer, args, kwargs, ctx)`` for every layer call."""
+    state = _state or _State()
+    graph = _functional_of(model)
+    if graph is None:  # a Sequential that was never built on a known input shape: plain layer order
+        if not isinstance(model, keras.Sequential):
+            raise UnsupportedLayerError(f"model {model.name!r} ({type(model).__name__}) is a subclassed model; "
+                                        "relevance methods that walk the graph need a Sequential or Functional "
+                                        "model")
+        layers = list(model.layers)
+        for i, layer in enumerate(layers):
+            x = _call(layer, (x,), {}, Ctx(is_output=_is_output and i == len(layers) - 1), handler, state)
+        return x
+    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
+        raise UnsupportedLayerError(f"model {model.name!r} has {len(graph.inputs)} inputs and "
+                                    f"{len(graph.outputs)} outputs; relmask explains single-input, "
+                                    "single-output models")
+    plan = _plan(graph)
+    values = {id(graph.inputs[0]): x}
+    for node in plan.nodes:
+        if any(id(t) not in values for t in node.input_tensors):
+            continue
+        args, kwargs = node.arguments.fill_in(values)
+        ctx = Ctx(is_output=_is_output and any(id(t) in plan.output_ids for t in node.outputs),
+                  fold_bn=plan.fold.get(id(node)), folded=id(node) in plan.folded)
+        out = _call(node.operation, args, kwargs, ctx, handler, state)
+        outs = out if isinstance(out, (list, tuple)) else [out]
+        for t, v in zip(node.outputs, outs):
+            values[id(t)] = v
+    return values[id(graph.outputs[0])]
+
+
+def _call(layer, args, kwargs, ctx: Ctx, handler: Handler, state: _State):
+    if is_graph_model(layer):
+        return run_graph(layer, args[0], handler, _is_output=ctx.is_output, _state=state)
+    if isinstance(layer, LINEAR) and not state.seen_linear:
+        state.seen_linear = True
+        ctx = Ctx(ctx.is_output, ctx.fold_bn, ctx.folded, first_linear=True)
+    return handler(layer, args, kwargs, ctx)
+
+
+# -- linear pieces -------------------------------------------------------------------------------------------
+@dataclass
+class Linear:
+    """One linear map ``op(a, kernel) + bias`` (bias broadcast over the last axis, may be None)."""
+
+    op: Callable
+    kernel: object
+    bias: object = None
+
+    def __call__(self, a, kernel=None, bias=None, use_bias: bool = True):
+        z = self.op(a, self.kernel if kernel is None else kernel)
+        b = self.bias if bias is None else bias
+        if use_bias and b is not None:
+            z = z + b
+        return z
+
+
+def _channels_last(layer):
+    if getattr(layer, "data_format", "channels_last") != "channels_last":
+        raise UnsupportedLayerError(f"layer {layer.name!r} ({type(layer).__name__}) uses data_format="
+                                    f"{layer.data_format!r}; relmask's layer-wise methods need channels_last")
+
+
+def _conv_op(layer):
+    padding = layer.padding
+    pad_left = 0
+    if padding == "causal":
+        pad_left = layer.dilation_rate[0] * (layer.kernel_size[0] - 1)
+        padding = "valid"
+
+    def op(a, kernel):
+        if pad_left:
+            a = ops.pad(a, [[0, 0], [pad_left, 0], [0, 0]])
+        return ops.conv(a, kernel, strides=list(layer.strides), padding=padding,
+                        dilation_rate=layer.dilation_rate, data_format="channels_last")
+
+    return op
+
+
+def _depthwise_op(layer):
+    def op(a, kernel):
+        return ops.depthwise_conv(a, kernel, strides=list(layer.strides), padding=layer.padding,
+                                  dilation_rate=layer.dilation_rate, data_format="channels_last")
+
+    return op
+
+
+def linear_parts(layer, fold_bn=None) -> list[Linear]:
+    """The linear maps a layer applies in order (two for separable convolutions), BN folded into the last."""
+    _channels_last(layer)
+    if isinstance(layer, L.Dense):
+        parts = [Linear(lambda a, k: ops.matmul(a, k), layer.kernel, layer.bias)]
+    elif isinstance(layer, (L.SeparableConv1D, L.SeparableConv2D)):
+        pointwise = _conv_op_pointwise(layer)
+        parts = [Linear(_depthwise_op(layer), layer.depthwise_kernel, None),
+                 Linear(pointwise, layer.pointwise_kernel, layer.bias)]
+    elif isinstance(layer, (L.DepthwiseConv1D, L.DepthwiseConv2D)):
+        parts = [Linear(_depthwise_op(layer), layer.kernel, layer.bias)]
+    elif isinstance(layer, (L.Conv1D, L.Conv2D)):
+        if getattr(layer, "groups", 1) != 1:
+            raise UnsupportedLayerError(f"layer {layer.name!r} ({type(layer).__name__}) uses groups="
+                                        f"{layer.groups}; grouped convolutions are not supported")
+        parts = [Linear(_conv_op(layer), layer.kernel, layer.bias)]
+    else:  # pragma: no cover - guarded by callers
+        raise UnsupportedLayerError(f"layer {layer.name!r} ({type(layer).__name__}) is not a linear layer")
+    parts = [Linear(p.op, ops.convert_to_tensor(p.kernel),
+                    None if p.bias is None else ops.convert_to_tensor(p.bias)) for p in parts]
+    if fold_bn is not None:
+        scale, shift = affine_of(fold_bn)
+        last = parts[-1]
+        kernel = last.kernel
+        if isinstance(layer, (L.DepthwiseConv1D, L.DepthwiseConv2D)):
+            # output channel c*multiplier + m comes from kernel[..., c, m]
+            kernel = kernel * ops.reshape(scale, kernel.shape[-2:])
+        else:
+            kernel = kernel * scale
+        bias = shift if last.bias is None else last.bias * scale + shift
+        parts[-1] = Linear(last.op, kernel, bias)
+    return parts
+
+
+def _conv_op_pointwise(layer):
+    def op(a, kernel):
+        return ops.conv(a, kernel, strides=1, padding="valid", data_format="channels_last")
+
+    return op
+
+
+def affine_of(layer):
+    """(scale, shift) of an elementwise affine layer over its last axis (BatchNormalization in inference)."""
+    if isinstance(layer, L.BatchNormalization):
+        var = ops.convert_to_tensor(layer.moving_variance)
+        mean = ops.convert_to_tensor(layer.moving_mean)
+        scale = ops.rsqrt(var + layer.epsilon)
+        if layer.gamma is not None:
+            scale = scale * ops.convert_to_tensor(layer.gamma)
+        shift = -mean * scale
+        if layer.beta is not None:
+            shift = shift + ops.convert_to_tensor(layer.beta)
+        return scale, shift
+    if isinstance(layer, L.Rescaling):
+        return (ops.convert_to_tensor(layer.scale, "float32"), ops.convert_to_tensor(layer.offset, "float32"))
+    if isinstance(layer, L.Normalization):
+        if layer.invert:
+            raise UnsupportedLayerError(f"layer {layer.name!r} (Normalization) with invert=True is not supported")
+        scale = 1.0 / ops.maximum(ops.sqrt(ops.convert_to_tensor(layer.variance)), keras.backend.epsilon())
+        return scale, -ops.convert_to_tensor(layer.mean) * scale
+    raise UnsupportedLayerError(f"layer {layer.name!r} ({type(layer).__name__}) is not an affine layer")
+
+
+def layer_activation(layer):
+    """The elementwise function a layer applies after its linear part (or is), as a callable."""
+    if isinstance(layer, L.Softmax):
+        return keras.activations.softmax
+    if isinstance(layer, (L.ReLU, L.LeakyReLU, L.ELU)):
+        return lambda z: layer(z)
+    return getattr(layer, "activation", None) or keras.activations.linear
+
+
+def is_relu_like(layer, fn) -> bool:
+    """ReLU-family activations (relevance masked where the pre-activation is not positive)."""
+    if isinstance(layer, L.ReLU):
+        return layer.negative_slope == 0 and layer.threshold == 0
+    return fn in (keras.activations.relu, keras.activations.relu6)
+
+
+# -- the plain handler: the model itself, up to the logit ----------------------------------------------------
+def logit_handler(taps: dict | None = None, perturb: dict | None = None) -> Handler:
+    """Handler computing the model's pre-activation logit.
+
+    ``taps``: a dict layer-name -> None, filled with that layer's output; ``perturb``: layer-name -> tensor added
+    to that layer's output (Grad-CAM differentiates with respect to it).
+    """
+
+    def handler(layer, args, kwargs, ctx: Ctx):
+        if ctx.is_output:
+            out = _pre_activation(layer, args, kwargs)
+        else:
+            out = layer(*args, **kwargs)
+        if perturb is not None and layer.name in perturb:
+            out = out + perturb[layer.name]
+        if taps is not None and layer.name in taps:
+            taps[layer.name] = out
+        return out
+
+    return handler
+
+
+def _pre_activation(layer, args, kwargs):
+    fn = layer_activation(layer)
+    if fn not in final_activations():
+        return layer(*args, **kwargs)
+    if isinstance(layer, (L.Activation, L.Softmax)):
+        return args[0]
+    if isinstance(layer, LINEAR):
+        z = args[0]
+        for part in linear_parts(layer):
+            z = part(z)
+        return z
+    raise UnsupportedLayerError(f"cannot remove the final {fn.__name__} of layer {layer.name!r} "
+                                f"({type(layer).__name__}) to explain the logit; end the model with a Dense/Conv "
+                                "layer or a separate Activation layer")
+
+
+def logits(model, x):
+    """The model's pre-softmax/sigmoid output for ``x`` (backend tensor)."""
+    return run_graph(model, x, logit_handler())
+
+
+def find_layer(model, name: str):
+    """A layer by name, searching nested models too."""
+    for layer in model.layers:
+        if layer.name == name:
+            return layer
+        if is_graph_model(layer):
+            try:
+                return find_layer(layer, name)
+            except KeyError:
+                pass
+    raise KeyError(name)
+
+
+def all_layers(model) -> list:
+    """Every layer in order, nested models flattened."""
+    out = []
+    for layer in model.layers:
+        if is_graph_model(layer):
+            out.extend(all_layers(layer))
+        else:
+            out.append(layer)
+    return out

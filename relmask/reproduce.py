@@ -1,0 +1,419 @@
+"""``relmask reproduce``: run every experiment notebook of a configuration, cached, then build ``paper/``.
+
+A configuration (``relmask/configs/quick.yaml``, ``full.yaml`` or a user file) lists named runs; a run is a
+notebook with parameters (a preset file, explicit values and an optional grid over values). Each run is keyed
+(:func:`relmask.cache.run_key`) and executes into ``<out>/runs/<name>-<key>/``; a ``done.json`` written last
+marks it finished, so an interrupted reproduction resumes where it stopped and a repeated one recomputes
+nothing. Runs execute through :mod:`relmask.executor` (in-process, a local Dask cluster, or a scheduler);
+a failing run is reported with its executed notebook and does not stop the others. See docs/reproduce.md.
+"""
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import shutil
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .errors import DataError, NotebookExecutionError, ParameterError, RelmaskError
+
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+#: notebooks, presets and configs name paths relative to the project checkout
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+#: parameters that only say where outputs go: not part of a run's identity
+LOCATION_PARAMS = ("output_dir", "cache_dir")
+DATA_DIR_ENV = "RELMASK_DATA_DIR"
+
+
+class ConfigError(RelmaskError, ValueError):
+    """A reproduce configuration is malformed (names the file and the entry)."""
+
+
+@dataclass
+class DataSpec:
+    """A data set some runs need: where it lives under ``--data-dir`` and where to get it."""
+
+    name: str
+    path: str
+    title: str = ""
+    url: str = ""
+    howto: str = ""
+    expect: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RunSpec:
+    """One notebook execution of a configuration (grids are already expanded)."""
+
+    name: str
+    group: str
+    notebook: Path
+    parameters: dict[str, Any]
+    data: dict[str, str] = field(default_factory=dict)  # notebook parameter -> DataSpec name
+
+
+@dataclass
+class Config:
+    name: str
+    path: Path
+    description: str
+    data: dict[str, DataSpec]
+    runs: list[RunSpec]
+
+
+# -- configuration -----------------------------------------------------------------------------------
+def config_path(config: str | os.PathLike) -> Path:
+    """A built-in config name (``quick``, ``full``) or a YAML file."""
+    p = Path(config)
+    if p.suffix in (".yaml", ".yml") or p.exists():
+        if not p.exists():
+            raise ConfigError(f"config file not found: {p}")
+        return p
+    builtin = CONFIG_DIR / f"{config}.yaml"
+    if not builtin.exists():
+        known = sorted(f.stem for f in CONFIG_DIR.glob("*.yaml"))
+        raise ConfigError(f"unknown config {str(config)!r}: neither a file nor one of {', '.join(known)}")
+    return builtin
+
+
+def _resolve(path: str, base: Path) -> Path:
+    """A path from a config: absolute, beside the config file, or in the project checkout."""
+    p = Path(path).expanduser()
+    if p.is_absolute():
+        return p
+    for root in (base, PROJECT_ROOT):
+        if (root / p).exists():
+            return (root / p).resolve()
+    return (PROJECT_ROOT / p).resolve()
+
+
+def _slug(value: Any) -> str:
+    text = "+".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+    return re.sub(r"[^A-Za-z0-9._+]+", "_", text)
+
+
+def load_config(config: str | os.PathLike) -> Config:
+    """Parse and validate a configuration; grids are expanded into one :class:`RunSpec` per combination."""
+    import yaml
+
+    path = config_path(config)
+    raw = yaml.safe_load(path.read_text()) or {}
+    where = str(path)
+    if not isinstance(raw, dict) or not isinstance(raw.get("runs"), list) or not raw["runs"]:
+        raise ConfigError(f"{where}: a config needs a non-empty list 'runs'")
+    data = {}
+    for name, d in (raw.get("data") or {}).items():
+        if not isinstance(d, dict) or "path" not in d:
+            raise ConfigError(f"{where}: data set {name!r} needs at least 'path' (relative to --data-dir)")
+        unknown = set(d) - {"path", "title", "url", "howto", "expect"}
+        if unknown:
+            raise ConfigError(f"{where}: data set {name!r} has unknown keys {sorted(unknown)}")
+        data[name] = DataSpec(name, **d)
+    runs: list[RunSpec] = []
+    for i, entry in enumerate(raw["runs"]):
+        if not isinstance(entry, dict) or "name" not in entry or "notebook" not in entry:
+            raise ConfigError(f"{where}: run #{i + 1} needs 'name' and 'notebook'")
+        unknown = set(entry) - {"name", "notebook", "preset", "params", "grid", "data"}
+        if unknown:
+            raise ConfigError(f"{where}: run {entry['name']!r} has unknown keys {sorted(unknown)}")
+        notebook = _resolve(entry["notebook"], path.parent)
+        if not notebook.exists():
+            raise ConfigError(f"{where}: run {entry['name']!r}: notebook not found: {notebook}")
+        params: dict[str, Any] = {}
+        if entry.get("preset"):
+            preset = _resolve(entry["preset"], path.parent)
+            if not preset.exists():
+                raise ConfigError(f"{where}: run {entry['name']!r}: preset file not found: {preset}")
+            loaded = yaml.safe_load(preset.read_text()) or {}
+            if not isinstance(loaded, dict):
+                raise ConfigError(f"{preset}: a preset must be a mapping NAME: VALUE")
+            params.update(loaded)
+        params.update(entry.get("params") or {})
+        needs = dict(entry.get("data") or {})
+        for param, dname in needs.items():
+            if dname not in data:
+                raise ConfigError(f"{where}: run {entry['name']!r} needs data set {dname!r} for parameter "
+                                  f"{param!r}, but 'data' declares only {sorted(data) or 'none'}")
+        grid = entry.get("grid") or {}
+        if not isinstance(grid, dict) or any(not isinstance(v, list) or not v for v in grid.values()):
+            raise ConfigError(f"{where}: run {entry['name']!r}: 'grid' maps parameter names to non-empty lists")
+        for combo in itertools.product(*grid.values()) if grid else [()]:
+            name = "-".join([entry["name"], *map(_slug, combo)])
+            runs.append(RunSpec(name, entry["name"], notebook, {**params, **dict(zip(grid, combo))}, needs))
+    names = [r.name for r in runs]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ConfigError(f"{where}: run names must be unique, repeated: {', '.join(dupes)}")
+    return Config(path.stem, path, str(raw.get("description", "")).strip(), data, runs)
+
+
+def select_runs(config: Config, only: list[str] | None) -> list[RunSpec]:
+    """Runs named by ``--only``: an exact run name, a config entry (all its grid points) or a glob."""
+    if not only:
+        return list(config.runs)
+    from fnmatch import fnmatchcase
+
+    chosen = []
+    for pattern in only:
+        hits = [r for r in config.runs if r.name == pattern or r.group == pattern or fnmatchcase(r.name, pattern)]
+        if not hits:
+            raise ConfigError(f"--only {pattern!r} matches no run of config {config.name!r}; runs: "
+                              + ", ".join(r.name for r in config.runs))
+        chosen += [r for r in hits if r not in chosen]
+    return chosen
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get(DATA_DIR_ENV, "data"))
+
+
+def check_data(config: Config, runs: list[RunSpec], data_dir: str | os.PathLike) -> dict[str, Path]:
+    """Paths of the data sets ``runs`` need; raises one :class:`DataError` naming every missing one."""
+    data_dir = Path(data_dir)
+    paths, missing = {}, []
+    for dname in dict.fromkeys(d for r in runs for d in r.data.values()):
+        spec = config.data[dname]
+        p = data_dir / spec.path
+        absent = [] if p.exists() else [spec.path]
+        if p.is_dir():
+            absent = [e for e in spec.expect if not (p / e).exists()]
+        if absent:
+            missing.append((spec, p, absent))
+        paths[dname] = p.resolve()
+    if missing:
+        lines = [f"config {config.name!r} needs data that is not there; nothing was run."]
+        for spec, p, absent in missing:
+            lines.append(f"  - {spec.name}: {spec.title or spec.name}")
+            lines.append(f"      expected at {p} (missing: {', '.join(absent)})")
+            if spec.url:
+                lines.append(f"      get it from {spec.url}")
+            if spec.howto:
+                lines.append(f"      {spec.howto.strip()}")
+        lines.append(f"Put the data sets under --data-dir DIR (now {data_dir.resolve()}; or set "
+                     f"{DATA_DIR_ENV}) with the sub-paths above; see docs/reproduce.md.")
+        raise DataError("\n".join(lines))
+    return paths
+
+
+# -- planning ----------------------------------------------------------------------------------------
+def plan(config: Config, runs: list[RunSpec], out: str | os.PathLike, data_dir: str | os.PathLike,
+         force: bool = False, env: dict[str, str] | None = None) -> list[dict]:
+    """Checked, keyed, JSON-able specs of ``runs`` (what :func:`execute_run` receives); no work done.
+
+    Raises before any execution on a missing data set or a parameter the notebook does not accept.
+    """
+    from .cache import finished_run, run_key
+    from .provenance import code_fingerprint, file_sha256, package_versions, path_fingerprint, plugin_versions
+    from .runner import check_parameters, parse_parameters
+
+    data_paths = check_data(config, runs, data_dir)
+    out = Path(out).resolve()
+    versions = {**package_versions(), "relmask_code": code_fingerprint(), "plugins": plugin_versions()}
+    fingerprints = {name: path_fingerprint(p) for name, p in data_paths.items()}
+    specs = []
+    for run in runs:
+        declared = parse_parameters(run.notebook)
+        params = dict(run.parameters)
+        for param, dname in run.data.items():
+            params[param] = str(data_paths[dname])
+        if "cache_dir" in declared and params.get("cache_dir") is None:
+            params["cache_dir"] = str(out / "cache")  # shared by all runs: one relevance/data cache
+        params.pop("output_dir", None)  # a preset's output_dir must not win over the run directory
+        try:
+            check_parameters(run.notebook, params)
+        except ParameterError as exc:
+            raise ConfigError(f"{config.path}: run {run.name!r}: {exc}") from None
+        sha = file_sha256(run.notebook)
+        identity = {k: v for k, v in params.items() if k not in LOCATION_PARAMS and k not in run.data}
+        data = {param: fingerprints[dname] for param, dname in run.data.items()}
+        key = run_key(sha, identity, versions, {p: d["fingerprint"] for p, d in data.items()})
+        run_dir = out / "runs" / f"{run.name}-{key}"
+        if "output_dir" in declared:
+            params["output_dir"] = str(run_dir)
+        spec = {"name": run.name, "group": run.group, "config": config.name, "key": key,
+                "notebook": str(run.notebook), "notebook_sha256": sha, "parameters": params, "data": data,
+                "synthetic": not run.data, "versions": versions, "run_dir": str(run_dir), "env": env or {},
+                "force": force}
+        done = None if force else finished_run(run_dir, key)
+        spec["cached"] = done
+        specs.append(spec)
+    return specs
+
+
+# -- execution (runs in a Dask worker or in-process) ---------------------------------------------------
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def execute_run(spec: dict) -> dict:
+    """Execute one planned run and return its record; failures are returned (status ``failed``), not raised."""
+    from .cache import mark_finished
+    from .io import write_json
+    from .provenance import device_info, git_info
+    from .runner import parse_parameters, run_notebook
+
+    for k, v in spec.get("env", {}).items():
+        os.environ.setdefault(k, v)
+    run_dir = Path(spec["run_dir"])
+    if run_dir.exists():  # leftovers of an interrupted or failed attempt must not mix with this one
+        shutil.rmtree(run_dir)
+    record = {k: v for k, v in spec.items() if k not in ("env", "force", "cached")}
+    record.update(started_at=_now(), device=device_info(), git=git_info(PROJECT_ROOT),
+                  notebook_out=str(run_dir / Path(spec["notebook"]).name),
+                  results_path=str(run_dir / "results.json"))
+    start = time.perf_counter()
+    try:
+        result = run_notebook(spec["notebook"], spec["parameters"], run_dir)
+    except Exception as exc:
+        cause = exc.__cause__ if isinstance(exc, NotebookExecutionError) else None
+        record.update(status="failed", duration_s=round(time.perf_counter() - start, 2), finished_at=_now(),
+                      error=str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+                      ename=getattr(cause, "ename", type(exc).__name__),
+                      traceback=None if cause else traceback.format_exc())
+        write_json(run_dir / "failed.json", record)
+        return record
+    declared = parse_parameters(spec["notebook"])
+    record.update(status="ok", duration_s=round(result.duration_s, 2), finished_at=_now(),
+                  parameters=result.parameters,
+                  effective_parameters={**{n: p.default for n, p in declared.items()}, **result.parameters})
+    mark_finished(run_dir, record)  # last: its presence means every other output is complete
+    return record
+
+
+# -- the command --------------------------------------------------------------------------------------
+@dataclass
+class ReproduceReport:
+    config: Config
+    records: list[dict]
+    summary_path: Path | None = None
+    paper: Any = None
+
+    @property
+    def failed(self) -> list[dict]:
+        return [r for r in self.records if r["status"] == "failed"]
+
+
+def _worker_env(jobs: int, scheduler: str | None) -> dict[str, str]:
+    """Thread limits so ``jobs`` local runs share the cores instead of each taking all of them."""
+    env = {"TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "0", "PYTHONHASHSEED": "0"}
+    if scheduler is None and jobs > 1:
+        threads = str(max(1, (os.cpu_count() or 1) // jobs))
+        env.update(TF_NUM_INTRAOP_THREADS=threads, TF_NUM_INTEROP_THREADS="1", OMP_NUM_THREADS=threads,
+                   XLA_FLAGS=f"--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads={threads}")
+    return env
+
+
+def reproduce(config: str | os.PathLike = "quick", data_dir: str | os.PathLike | None = None,
+              only: list[str] | None = None, jobs: int = 1, scheduler: str | None = None, force: bool = False,
+              out: str | os.PathLike = "runs/reproduce", paper_dir: str | os.PathLike | None = "paper",
+              progress: bool | None = None, log=print) -> ReproduceReport:
+    """Plan, execute what is not cached, write ``<out>/reproduce-<config>.json`` and build ``paper_dir``.
+
+    Configuration, parameter and data problems raise before any run starts.
+    """
+    from tqdm.auto import tqdm
+
+    from .executor import make_executor
+    from .io import write_json
+
+    cfg = load_config(config)
+    selected = select_runs(cfg, only)
+    specs = plan(cfg, selected, out, data_dir if data_dir is not None else default_data_dir(), force=force,
+                 env=_worker_env(jobs, scheduler))
+    records: dict[str, dict] = {}
+    todo = []
+    for spec in specs:
+        if spec["cached"]:
+            records[spec["name"]] = {**spec["cached"], "status": "cached"}
+        else:
+            todo.append(spec)
+    log(f"relmask reproduce --config {cfg.name}: {len(specs)} runs, {len(specs) - len(todo)} cached, "
+        f"{len(todo)} to execute")
+    if todo:
+        executor = make_executor(jobs, scheduler)
+        log(f"executing on {executor.description}")
+        disable = None if progress is None else not progress  # None: on only when interactive
+        with executor, tqdm(total=len(todo), desc="runs", unit="run", disable=disable, file=sys.stderr) as bar:
+            for spec, record, error in executor.map_unordered(execute_run, todo):
+                if error is not None:  # the worker itself died: there is no record from inside the run
+                    record = {k: v for k, v in spec.items() if k not in ("env", "force", "cached")}
+                    record.update(status="failed", error=f"{type(error).__name__}: {error}", duration_s=None,
+                                  notebook_out=str(Path(spec["run_dir"]) / Path(spec["notebook"]).name))
+                records[spec["name"]] = record
+                bar.write(f"{record['status']:>6}  {spec['name']}"
+                          + (f"  ({record['duration_s']:.0f} s)" if record.get("duration_s") else "")
+                          + (f"  {record['error']}" if record["status"] == "failed" else ""))
+                bar.update()
+    ordered = [records[s["name"]] for s in specs]
+    report = ReproduceReport(cfg, ordered)
+    out = Path(out)
+    report.summary_path = write_json(out / f"reproduce-{cfg.name}.json",
+                                     {"config": cfg.name, "config_path": str(cfg.path), "finished_at": _now(),
+                                      "runs": ordered})
+    if paper_dir is not None:
+        from .figures import build_paper
+
+        usable = [r for r in ordered if r["status"] in ("ok", "cached")]
+        if usable:
+            report.paper = build_paper(usable, paper_dir, config=cfg.name,
+                                       command=" ".join(["relmask", *sys.argv[1:]]) if sys.argv else None)
+    return report
+
+
+def format_summary(records: list[dict]) -> str:
+    """The table that ends ``relmask reproduce``: name, status, duration, key, path."""
+    rows = [("name", "status", "duration", "key", "path")]
+    for r in records:
+        dur = "-" if r.get("duration_s") is None else f"{r['duration_s']:.1f} s"
+        path = r.get("notebook_out") if r["status"] == "failed" else r.get("run_dir")
+        rows.append((r["name"], r["status"], dur, r["key"], str(path)))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row[:4], widths)) + "  " + row[4] for row in rows]
+    lines.insert(1, "-" * max(len(line) for line in lines))
+    for r in records:
+        if r["status"] == "failed":
+            lines.append(f"FAILED {r['name']}: {r.get('error')}\n  executed notebook: {r.get('notebook_out')}")
+    return "\n".join(lines)
+
+
+def cmd_reproduce(args) -> int:
+    try:
+        report = reproduce(args.config, data_dir=args.data_dir, only=args.only, jobs=args.jobs,
+                           scheduler=args.scheduler, force=args.force, out=args.out,
+                           paper_dir=None if args.no_figures else args.paper)
+    except (RelmaskError, FileNotFoundError) as exc:
+        print(f"relmask reproduce: error: {exc}", file=sys.stderr)
+        return 2
+    print(format_summary(report.records))
+    print(f"run records: {report.summary_path}")
+    if report.paper is not None:
+        print(f"paper: {report.paper.manifest_path.parent} ({len(report.paper.figures)} figures, "
+              f"{len(report.paper.tables)} tables)")
+    return 1 if report.failed else 0
+
+
+def add_subcommand(sub) -> None:
+    p = sub.add_parser("reproduce", help="run every experiment notebook of a config (cached), then build paper/",
+                       description="Run the notebooks of a reproduce configuration with caching and resume, "
+                                   "on Dask for --jobs > 1, then build the paper figures. See docs/reproduce.md.")
+    p.add_argument("--config", default="quick", help="quick (synthetic data, minutes), full (real data) or a "
+                                                     "YAML file (default quick)")
+    p.add_argument("--data-dir", default=None, help=f"directory holding the real data sets (default "
+                                                    f"${DATA_DIR_ENV} or ./data)")
+    p.add_argument("--only", action="append", metavar="NAME", help="run only this run / config entry / glob "
+                                                                  "(repeatable)")
+    p.add_argument("--jobs", type=int, default=1, help="parallel runs on a local Dask cluster (default 1: "
+                                                       "in-process)")
+    p.add_argument("--scheduler", default=None, metavar="ADDR", help="an existing Dask scheduler, e.g. "
+                                                                    "tcp://host:8786 (needs a shared filesystem)")
+    p.add_argument("--force", action="store_true", help="recompute runs even when a finished run is cached")
+    p.add_argument("--out", default="runs/reproduce", help="where runs and the cache go (default runs/reproduce)")
+    p.add_argument("--paper", default="paper", help="where figures, tables and manifest.json go (default paper)")
+    p.add_argument("--no-figures", action="store_true", help="skip building the paper figures")
+    p.set_defaults(func=cmd_reproduce)

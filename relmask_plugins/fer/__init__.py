@@ -1,0 +1,25 @@
+"""Built-in fer plugin: the ``fer`` domain, face student/trainer architectures and ``external`` relevance maps.
+
+Nothing here imports Keras at import time (the CLI lists plugins in well under a second).
+"""
+from relmask import hookimpl
+
+from .domain import FerDomain
+from .external import ExternalRelevance
+from .models import MODELS
+
+
+@hookimpl
+def register_domains(register):
+    register(FerDomain(), aliases=("faces",))
+
+
+@hookimpl
+def register_models(register):
+    for spec in MODELS:
+        register(spec)
+
+
+@hookimpl
+def register_relevance_methods(register):
+    register(ExternalRelevance())

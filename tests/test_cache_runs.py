@@ -1,0 +1,69 @@
+"""Run keys, the done marker, data fingerprints and provenance (no TensorFlow)."""
+from __future__ import annotations
+
+import os
+
+from relmask import provenance
+from relmask.cache import DONE_MARKER, finished_run, mark_finished, run_key
+
+
+def test_run_key_depends_on_every_input():
+    base = dict(notebook_sha256="n1", parameters={"epochs": 2, "seeds": [0, 1]}, versions={"relmask": "0.1.0"},
+                data_fingerprints={})
+    key = run_key(**base)
+    assert run_key(**base) == key and len(key) == 16
+    assert run_key(**{**base, "parameters": {"seeds": [0, 1], "epochs": 2}}) == key  # order does not matter
+    for change in ({"notebook_sha256": "n2"}, {"parameters": {"epochs": 3, "seeds": [0, 1]}},
+                   {"versions": {"relmask": "0.2.0"}}, {"data_fingerprints": {"data_path": "abc"}}):
+        assert run_key(**{**base, **change}) != key, change
+
+
+def test_done_marker_must_match_the_key(tmp_path):
+    assert finished_run(tmp_path, "k1") is None
+    mark_finished(tmp_path, {"key": "k1", "status": "ok"})
+    assert finished_run(tmp_path, "k1") == {"key": "k1", "status": "ok"}
+    assert finished_run(tmp_path, "k2") is None
+    (tmp_path / DONE_MARKER).write_text('{"key": "k1", "sta')  # a torn marker counts as unfinished
+    assert finished_run(tmp_path, "k1") is None
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_path_fingerprint_sees_names_sizes_and_mtimes(tmp_path):
+    d = tmp_path / "data"
+    (d / "train").mkdir(parents=True)
+    (d / "train.csv").write_text("clip_name,label\n")
+    (d / "train" / "train1.aiff").write_bytes(b"x" * 10)
+    fp = provenance.path_fingerprint(d)
+    assert fp["exists"] and fp["files"] == 2 and fp["bytes"] == 26
+    assert provenance.path_fingerprint(d) == fp
+    f = d / "train" / "train1.aiff"
+    os.utime(f, ns=(f.stat().st_atime_ns, f.stat().st_mtime_ns + 10**9))
+    fp2 = provenance.path_fingerprint(d)
+    assert fp2["fingerprint"] != fp["fingerprint"]
+    (d / "train" / "train2.aiff").write_bytes(b"")
+    assert provenance.path_fingerprint(d)["fingerprint"] != fp2["fingerprint"]
+    single = provenance.path_fingerprint(d / "train.csv")
+    assert single["files"] == 1 and single["fingerprint"]
+    assert provenance.path_fingerprint(tmp_path / "nope") == {"path": str(tmp_path / "nope"), "exists": False,
+                                                              "fingerprint": None, "files": 0, "bytes": 0}
+
+
+def test_provenance_is_cheap_and_complete():
+    versions = provenance.package_versions()
+    assert versions["relmask"] and versions["numpy"] and versions["python"]
+    assert set(provenance.plugin_versions()) >= {"relmask_plugins.maskers", "relmask_plugins.whale"}
+    dev = provenance.device_info()
+    assert dev["cpu_count"] >= 1 and dev["platform"] and isinstance(dev["gpus"], list)
+    assert len(provenance.code_fingerprint()) == 16
+    git = provenance.git_info()
+    assert set(git) == {"commit", "dirty"}
+
+
+def test_provenance_does_not_import_tensorflow():
+    import subprocess
+    import sys
+
+    code = ("import sys, relmask.provenance as p; p.device_info(); p.package_versions(); p.plugin_versions(); "
+            "import relmask.reproduce, relmask.figures; print('tensorflow' in sys.modules, 'keras' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False False"

