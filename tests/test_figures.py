@@ -131,6 +131,7 @@ def test_figures_command_finds_the_newest_finished_runs(tmp_path, runs, capsys):
     out = capsys.readouterr().out
     assert "figure whale_auc: figures/whale_auc.png, figures/whale_auc.pdf  [synthetic data]" in out
     # a reproduce summary names exactly the runs of that reproduction
-    write_json(tmp_path / "reproduce-quick.json", {"config": "quick", "runs": [runs[1], {**runs[0], "status": "failed"}]})
+    write_json(tmp_path / "reproduce-quick.json",
+               {"config": "quick", "runs": [runs[1], {**runs[0], "status": "failed"}]})
     assert [r["name"] for r in figures.find_records(tmp_path)] == ["fer"]
     assert main(["figures", "--runs", str(tmp_path / "nothing"), "--out", str(tmp_path / "p2")]) == 2

@@ -203,7 +203,7 @@ def _conv_op(layer):
     def op(a, kernel):
         if pad_left:
             a = ops.pad(a, [[0, 0], [pad_left, 0], [0, 0]])
-        return ops.conv(a, kernel, strides=list(layer.strides), padding=padding,
+        return ops.conv(a, kernel, strides=tuple(layer.strides), padding=padding,
                         dilation_rate=layer.dilation_rate, data_format="channels_last")
 
     return op
@@ -211,7 +211,7 @@ def _conv_op(layer):
 
 def _depthwise_op(layer):
     def op(a, kernel):
-        return ops.depthwise_conv(a, kernel, strides=list(layer.strides), padding=layer.padding,
+        return ops.depthwise_conv(a, kernel, strides=tuple(layer.strides), padding=layer.padding,
                                   dilation_rate=layer.dilation_rate, data_format="channels_last")
 
     return op

@@ -1,0 +1,86 @@
+"""Every built-in method through the conformance kit (TF in-process, JAX in one subprocess), plus checks
+against tf-explain and the explain() contract."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+from keras import layers as L  # noqa: E402
+
+import relmask  # noqa: E402
+from relmask import testing  # noqa: E402
+from relmask.errors import DataError, ParameterError  # noqa: E402
+
+METHODS = [m for m in relmask.list_methods() if relmask.get_method(m).needs_model
+           and m.startswith(("gradient", "gradcam", "integrated", "smoothgrad", "occlusion", "lrp.", "tfexplain."))]
+
+
+@pytest.fixture(scope="module")
+def model():
+    return testing.tiny_model()
+
+
+@pytest.mark.parametrize("check", testing.conformance_checks(), ids=lambda c: c.__name__)
+@pytest.mark.parametrize("method", METHODS)
+def test_conformance_tf(method, check, model):
+    check(method, model if check is not testing.check_conservation else None, testing.tiny_input())
+
+
+def test_conformance_jax_subprocess(model):
+    errors = testing.check_backend_agreement([m for m in METHODS if not m.startswith("tfexplain")], model,
+                                             testing.tiny_input())
+    assert set(errors) >= {"gradient", "gradcam", "lrp.epsilon", "occlusion"}
+
+
+def test_gradcam_equals_tfexplain_raw_gradcam():
+    """tf-explain differentiates the model output and applies no ReLU: on a linear-output model, relmask's
+    map equals ReLU of tf-explain's raw-gradient (use_guided_grads=False) CAM, both bilinearly upsampled."""
+    import tensorflow as tf
+
+    from relmask.relevance.gradcam import gradcam_maps, upsample
+    from relmask.relevance.tfexplain import gradcam as tfx_gradcam
+
+    keras.utils.set_random_seed(0)
+    m = keras.Sequential([keras.Input((16, 16, 3)), L.Conv2D(4, 3, activation="relu", padding="same"),
+                          L.MaxPooling2D(2), L.Conv2D(8, 3, activation="relu", name="last"), L.Flatten(), L.Dense(3)])
+    x = np.random.default_rng(0).normal(size=(6, 16, 16, 3)).astype(np.float32)
+    t = np.array([0, 1, 2, 0, 1, 2])
+    raw_tfx = tfx_gradcam(m, x, t, layer_name="last", use_guided_grads=False, resize=False)
+    raw = gradcam_maps(m, "last", tf.constant(x), tf.constant(t, tf.int32), relu=False, resize=False).numpy()
+    assert np.abs(raw - raw_tfx).max() <= 1e-5 * np.abs(raw_tfx).max()
+    ours = relmask.explain(m, x, "gradcam", targets=t, layer="last")[..., 0]
+    want = np.asarray(upsample(tf.constant(np.maximum(raw_tfx, 0)), (16, 16)))
+    assert np.abs(ours - want).max() <= 1e-5 * np.abs(want).max()
+
+
+def test_occlusion_single_window_is_score_drop(model):
+    x = testing.tiny_input(n=3)
+    r = relmask.explain(model, x, "occlusion", window=12, targets=1)  # one window covering everything
+    z = np.asarray(relmask.relevance.graph.logits(model, x))
+    z0 = np.asarray(relmask.relevance.graph.logits(model, np.zeros_like(x)))
+    assert np.allclose(r[:, 0, 0, 0], z[:, 1] - z0[:, 1], atol=1e-5)
+
+
+def test_integrated_gradients_completeness(model):
+    x = testing.tiny_input(n=3)
+    r = relmask.explain(model, x, "integrated_gradients", targets=2, steps=256)
+    z = np.asarray(relmask.relevance.graph.logits(model, x))
+    z0 = np.asarray(relmask.relevance.graph.logits(model, np.zeros_like(x)))
+    assert np.allclose(r.reshape(3, -1).sum(1), z[:, 2] - z0[:, 2], rtol=0.02, atol=0.02)
+
+
+def test_conv1d_gradcam_and_explain_errors():
+    keras.utils.set_random_seed(0)
+    m = keras.Sequential([keras.Input((20, 2)), L.Conv1D(3, 5, activation="relu"), L.GlobalAveragePooling1D(),
+                          L.Dense(2, activation="softmax")])
+    x = np.random.default_rng(0).normal(size=(2, 20, 2)).astype(np.float32)
+    assert relmask.explain(m, x, "gradcam").shape == x.shape
+    with pytest.raises(ParameterError, match="out of range"):
+        relmask.explain(m, x, "gradient", targets=5)
+    with pytest.raises(ParameterError, match="unknown parameter 'windw'"):
+        relmask.explain(m, x, "occlusion", windw=3)
+    with pytest.raises(ParameterError, match="no layer 'nope'"):
+        relmask.explain(m, x, "gradcam", layer="nope")
+    with pytest.raises(DataError, match="NaN"):
+        relmask.explain(m, np.full_like(x, np.nan), "gradient")
