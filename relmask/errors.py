@@ -49,4 +49,9 @@ class UnsupportedLayerError(RelmaskError, TypeError):
 
 
 class NotebookExecutionError(RelmaskError):
-    """A notebook cell raised during `relmask run`."""
+    """A notebook cell raised during `relmask run`: which cell, what it raised, where the executed notebook is."""
+
+    def __init__(self, message: str, cell: int | None = None, ename: str | None = None,
+                 evalue: str | None = None, notebook_out: object | None = None):
+        self.cell, self.ename, self.evalue, self.notebook_out = cell, ename, evalue, notebook_out
+        super().__init__(message)

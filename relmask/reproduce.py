@@ -271,11 +271,11 @@ def execute_run(spec: dict) -> dict:
     try:
         result = run_notebook(spec["notebook"], spec["parameters"], run_dir)
     except Exception as exc:
-        cause = exc.__cause__ if isinstance(exc, NotebookExecutionError) else None
+        cell_error = isinstance(exc, NotebookExecutionError)
         record.update(status="failed", duration_s=round(time.perf_counter() - start, 2), finished_at=_now(),
                       error=str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
-                      ename=getattr(cause, "ename", type(exc).__name__),
-                      traceback=None if cause else traceback.format_exc())
+                      ename=exc.ename if cell_error else type(exc).__name__,
+                      traceback=None if cell_error else traceback.format_exc())
         write_json(run_dir / "failed.json", record)
         return record
     declared = parse_parameters(spec["notebook"])

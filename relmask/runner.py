@@ -168,6 +168,22 @@ def _env(name: str, value: str):
             os.environ[name] = old
 
 
+@contextlib.contextmanager
+def _quiet_papermill():
+    """papermill's own parameter inference cannot read ``str | None`` annotations and warns about every such
+    parameter ("Passed unknown parameter", "Unable to parse line"); check_parameters has already done that
+    job properly, so its warnings are only noise."""
+    import logging
+
+    logger = logging.getLogger("papermill")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def run_notebook(notebook: str | os.PathLike, parameters: dict[str, Any] | None = None,
                  output_dir: str | os.PathLike = "runs", kernel_name: str | None = None,
                  progress: bool = False, log_output: bool = False) -> RunResult:
@@ -193,7 +209,7 @@ def run_notebook(notebook: str | os.PathLike, parameters: dict[str, Any] | None 
     results_path = out_dir / "results.json"
     results_path.unlink(missing_ok=True)  # results of an earlier run must not pass for this one's
     start = time.perf_counter()
-    with _env(RESULTS_ENV, str(results_path.resolve())):
+    with _env(RESULTS_ENV, str(results_path.resolve())), _quiet_papermill():
         try:
             pm.execute_notebook(str(notebook), str(nb_out), parameters=params, kernel_name=kernel_name,
                                 progress_bar=progress, log_output=log_output)  # the caller's cwd: relative
@@ -201,7 +217,8 @@ def run_notebook(notebook: str | os.PathLike, parameters: dict[str, Any] | None 
         except PapermillExecutionError as exc:
             raise NotebookExecutionError(
                 f"{notebook.name}: cell {exc.exec_count} (cell index {exc.cell_index}) failed: "
-                f"{exc.ename}: {exc.evalue}\nexecuted notebook: {nb_out}") from exc
+                f"{exc.ename}: {exc.evalue}\nexecuted notebook: {nb_out}",
+                cell=exc.exec_count, ename=exc.ename, evalue=exc.evalue, notebook_out=nb_out) from exc
     return RunResult(nb_out, load_results(results_path), results_path, time.perf_counter() - start, params)
 
 

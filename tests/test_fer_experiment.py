@@ -126,12 +126,12 @@ def test_summary_statistics():
 def test_students_identical_start_per_seed(splits):
     train, val = splits["train"], splits["val"]
     same = [exp.Variant("raw", train.x, val.x), exp.Variant("copy", train.x.copy(), val.x.copy())]
-    rows = exp.train_students(same, train.y, val.y, 7, epochs=1, batch_size=16, seeds=[0, 1])
-    assert len(rows) == 4 and {r["variant"] for r in rows} == {"raw", "copy"}
-    acc = {(r["variant"], r["seed"]): r["val_accuracy"] for r in rows}
+    rows = exp.train_students(same, train.y, val.y, 7, epochs=2, batch_size=16, seeds=[3])
+    assert [(r["variant"], r["seed"], r["epoch"]) for r in rows] == [("raw", 3, 1), ("raw", 3, 2),
+                                                                     ("copy", 3, 1), ("copy", 3, 2)]
     # same inputs + same seed = same start and schedule = the same curve
-    assert acc[("raw", 0)] == acc[("copy", 0)] and acc[("raw", 1)] == acc[("copy", 1)]
-    assert all(0.0 <= a <= 1.0 for a in acc.values())
+    assert [r["val_accuracy"] for r in rows[:2]] == [r["val_accuracy"] for r in rows[2:]]
+    assert all(0.0 <= r["val_accuracy"] <= 1.0 for r in rows)
 
 
 @pytest.mark.skipif("gradcam" not in relmask.list_methods(), reason="relevance engine without gradcam")

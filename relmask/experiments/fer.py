@@ -378,6 +378,7 @@ def plot_learning_curves(curves: Sequence[dict], stem: str | Path, reach_level: 
         ax.fill_between(epochs, mean - sd, mean + sd, color=color, alpha=0.15, lw=0)
     if reach_level is not None:
         ax.axhline(reach_level, color="0.5", lw=0.8, ls=":")
+    ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel("validation accuracy")
     ax.legend(frameon=False)

@@ -20,12 +20,48 @@ _functional: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def functional(model):
-    """A functional view (one input tensor, one output tensor) of ``model``, sharing its layers."""
-    if not isinstance(model, keras.Sequential) and not isinstance(model.output, (list, tuple)):
-        return model
+    """A functional view (one input tensor, one output tensor) of ``model``, sharing its layers, as tf-explain
+    needs it (see :class:`_GraphView`)."""
     if model not in _functional:
-        _functional[model] = keras.Model(model.inputs[0], model.outputs[0])
+        _functional[model] = _GraphView(model)
     return _functional[model]
+
+
+class _GraphView:
+    """``keras.Model(model.inputs[0], model.outputs[0])`` whose ``get_layer(name).output`` is the layer's output
+    *in this graph*.
+
+    tf-explain's Grad-CAM differentiates with respect to ``model.get_layer(name).output``, and Keras'
+    ``layer.output`` is the layer's *first* call: a Sequential built with ``add()`` re-calls its layers on every
+    ``add``, so that tensor lies on a stale branch the model output does not depend on (gradient None).
+    """
+
+    def __init__(self, model):
+        from .graph import _functional_of, _nodes
+
+        self.model = keras.Model(model.inputs[0], model.outputs[0])
+        graph = _functional_of(model)
+        self._outputs = {node.operation.name: node.outputs[0] for node in _nodes(graph)}
+
+    def get_layer(self, name=None, index=None):
+        layer = self.model.get_layer(name, index)
+        return _LayerView(layer, self._outputs.get(layer.name, None))
+
+    def __call__(self, *args, **kwargs):
+        return self.model(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+
+class _LayerView:
+    """A layer whose ``output`` is the tensor of one given call."""
+
+    def __init__(self, layer, output):
+        self._layer, self.output = layer, layer.output if output is None else output
+
+    def __getattr__(self, name):
+        return getattr(self._layer, name)
 
 
 def _per_target(x, targets, fn) -> np.ndarray:
@@ -76,10 +112,19 @@ def occlusion(model, x, targets, patch_size=8, batch_size=64):
     quiet = _QuietPredict(model)
 
     def one(xs, t):
-        return np.broadcast_to(np.stack([occ.get_sensitivity_map(quiet, img, t, patch_size)[..., None]
-                                         for img in xs]), xs.shape)
+        maps = [_fix_size(occ.get_sensitivity_map(quiet, img, t, patch_size), img) for img in xs]
+        return np.broadcast_to(np.stack(maps)[..., None], xs.shape)
 
     return _per_target(x, targets, one)
+
+
+def _fix_size(sensitivity, image):
+    """tf-explain resizes its map with ``cv2.resize(map, image.shape[:2])``, but cv2 takes (width, height): a
+    non-square image gets a (W, H) map (same orientation, axes stretched wrongly). Resize it to (H, W)."""
+    import cv2
+
+    h, w = image.shape[:2]
+    return sensitivity if sensitivity.shape == (h, w) else cv2.resize(sensitivity, (w, h))
 
 
 class _QuietPredict:

@@ -1,0 +1,210 @@
+"""Benchmark of the relevance engine: time per 1,000 samples and peak memory of every built-in method.
+
+    python benchmarks/relevance.py [--quick] [--n 256] [--repeats 3] [--model whale_cnn] [--methods a,b,...]
+
+Explains one batch of ``--n`` synthetic samples (``explain(..., batch_size=n, targets=0)``) of a fixed
+untrained model (the cost does not depend on the weights' values): by default the registered ``whale_cnn`` on
+65×59×1 spectrograms. Each method runs in a **fresh subprocess** that
+
+* builds the model and the input, then reads its current resident set size (``/proc/self/statm``);
+* calls the method once (tracing/compilation, not timed), then ``--repeats`` more times and reports the
+  **median** wall time, scaled to 1,000 samples;
+* reports **peak memory** as the growth of the peak RSS (``resource.getrusage(RUSAGE_SELF).ru_maxrss``) over
+  the RSS before the first call: what the method (tracing included) costs on top of TensorFlow and the model.
+
+The floor is ``gradient`` (one forward + one backward pass); every row shows its ratio to the floor. tf-explain
+0.3.1 runs on the same model and batch, once through relmask's wrappers of its internal functions
+(``tfexplain.*``: raw arrays, no picture) and once through its public ``explain()`` (which also renders the
+image grid a user gets), with the same window and stride as relmask's occlusion. The issue's targets — LRP
+≤ 1.5× the floor, Grad-CAM ≤ 1.2×, relmask occlusion ≥ 3× faster than tf-explain's — are checked at the end
+(exit status 1 if one is missed). ``--quick`` explains 64 samples, 3 repeats, a subset of the methods.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+#: input shape of each benchmark model (the whale spectrogram; a 48×48 face)
+SHAPES = {"whale_cnn": (65, 59, 1), "whale_cnn_bn": (65, 59, 1), "fer_small_cnn": (48, 48, 1),
+          "fer_deep_cnn": (48, 48, 1)}
+WINDOW = 8  # occlusion window = stride, for relmask and tf-explain alike
+
+#: row label -> (kind, relmask method name or tf-explain class, parameters)
+METHODS = {
+    "gradient": ("relmask", "gradient", {}),
+    "gradient_x_input": ("relmask", "gradient_x_input", {}),
+    "integrated_gradients (steps=32)": ("relmask", "integrated_gradients", {"steps": 32}),
+    "smoothgrad (samples=16)": ("relmask", "smoothgrad", {"samples": 16}),
+    "gradcam": ("relmask", "gradcam", {}),
+    f"occlusion (window=stride={WINDOW})": ("relmask", "occlusion", {"window": WINDOW, "stride": WINDOW}),
+    "lrp.epsilon": ("relmask", "lrp.epsilon", {}),
+    "lrp.z_plus": ("relmask", "lrp.z_plus", {}),
+    "lrp.alpha_beta": ("relmask", "lrp.alpha_beta", {}),
+    "lrp.flat": ("relmask", "lrp.flat", {}),
+    "lrp.w_square": ("relmask", "lrp.w_square", {}),
+    "lrp.zb": ("relmask", "lrp.zb", {}),
+    "lrp.epsilon_plus": ("relmask", "lrp.epsilon_plus", {}),
+    "lrp.epsilon_plus_flat": ("relmask", "lrp.epsilon_plus_flat", {}),
+    "lrp.epsilon_alpha2_beta1": ("relmask", "lrp.epsilon_alpha2_beta1", {}),
+    "tfexplain.gradcam (internal, raw gradients)": ("relmask", "tfexplain.gradcam", {"use_guided_grads": False}),
+    f"tfexplain.occlusion (internal, patch={WINDOW})": ("relmask", "tfexplain.occlusion", {"patch_size": WINDOW}),
+    "tf-explain GradCAM().explain (public)": ("public", "GradCAM", {}),
+    f"tf-explain OcclusionSensitivity().explain (public, patch={WINDOW})": ("public", "OcclusionSensitivity",
+                                                                             {"patch_size": WINDOW}),
+}
+QUICK = ("gradient", "gradcam", f"occlusion (window=stride={WINDOW})", "lrp.epsilon", "lrp.epsilon_plus_flat",
+         "tfexplain.gradcam (internal, raw gradients)", f"tfexplain.occlusion (internal, patch={WINDOW})")
+FLOOR = "gradient"
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _peak_rss_bytes() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+
+
+def _explainer(label: str, model, x):
+    """A zero-argument callable computing ``label``'s relevance of ``x`` for class 0."""
+    kind, name, params = METHODS[label]
+    if kind == "relmask":
+        import relmask
+
+        return lambda: relmask.explain(model, x, name, targets=0, batch_size=len(x), progress=False, **params)
+    # tf-explain's public API, called the way its README shows (functional model, explicit layer name)
+    from relmask.relevance.gradcam import default_layer
+    from relmask.relevance.tfexplain import functional
+
+    fmodel = functional(model)
+    if name == "GradCAM":
+        from tf_explain.core.grad_cam import GradCAM
+
+        layer = default_layer(model, x.ndim)
+        return lambda: GradCAM().explain((x, None), fmodel, class_index=0, layer_name=layer)
+    from tf_explain.core.occlusion_sensitivity import OcclusionSensitivity
+
+    import keras
+
+    # its model.predict per image would print a progress bar per image: silence Keras' bars, as a user would
+    keras.utils.disable_interactive_logging()
+    return lambda: OcclusionSensitivity().explain((x, None), fmodel, class_index=0, **params)
+
+
+def worker(label: str, model_name: str, n: int, repeats: int) -> dict:
+    """Time and measure one method in this (fresh) process."""
+    import numpy as np
+
+    from relmask.training import build_model
+
+    shape = SHAPES[model_name]
+    # spectrogram-like values in [0, 1] (tf-explain's occlusion patch is grey 127.5 whatever the range)
+    x = np.random.default_rng(0).uniform(0.0, 1.0, (n,) + shape).astype(np.float32)
+    model = build_model(model_name, shape, 2, seed=0)
+    run = _explainer(label, model, x)
+    rss0 = _rss_bytes()
+    t0 = time.perf_counter()
+    run()
+    first = time.perf_counter() - t0
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - t0)
+    return {"method": label, "first_call_s": first, "median_s": statistics.median(times),
+            "ms_per_1000": 1e6 * statistics.median(times) / n, "peak_mib": (_peak_rss_bytes() - rss0) / 2 ** 20}
+
+
+def _run_worker(label: str, args) -> dict:
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", label, "--model", args.model, "--n", str(args.n),
+           "--repeats", str(args.repeats)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"benchmark of {label!r} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def table(rows: list[dict]) -> str:
+    floor = next(r for r in rows if r["method"] == FLOOR)["ms_per_1000"]
+    out = ["| method | time per 1,000 samples (s) | × floor | peak RSS growth (MiB) | first call (s) |",
+           "|---|---:|---:|---:|---:|"]
+    for r in rows:
+        out.append(f"| {r['method']} | {r['ms_per_1000'] / 1000:.3f} | {r['ms_per_1000'] / floor:.2f} | "
+                   f"{r['peak_mib']:.0f} | {r['first_call_s']:.2f} |")
+    return "\n".join(out)
+
+
+def targets(rows: list[dict]) -> list[tuple[str, bool, str]]:
+    """(target, met, measured) for the issue's speed targets (those whose rows were run)."""
+    by = {r["method"]: r["ms_per_1000"] for r in rows}
+    floor = by[FLOOR]
+    out = []
+    lrp = {k: v / floor for k, v in by.items() if k.startswith("lrp.")}
+    if lrp:
+        worst = max(lrp, key=lrp.get)
+        out.append(("every LRP method ≤ 1.5× the gradient floor", lrp[worst] <= 1.5,
+                    f"slowest {worst}: {lrp[worst]:.2f}×"))
+    if "gradcam" in by:
+        out.append(("Grad-CAM ≤ 1.2× the gradient floor", by["gradcam"] / floor <= 1.2,
+                    f"{by['gradcam'] / floor:.2f}×"))
+    occ = by.get(f"occlusion (window=stride={WINDOW})")
+    tfx = [v for k, v in by.items() if "occlusion" in k.lower() and "explain" in k.lower()]
+    if occ and tfx:
+        speedup = min(tfx) / occ  # against tf-explain's faster variant
+        out.append(("relmask occlusion ≥ 3× faster than tf-explain's", speedup >= 3.0, f"{speedup:.1f}× faster"))
+    gc = by.get("gradcam")
+    tfg = [v for k, v in by.items() if "gradcam" in k.lower() and "explain" in k.lower()]
+    if gc and tfg:
+        out.append(("(info) relmask Grad-CAM vs tf-explain's", True, f"{min(tfg) / gc:.1f}× faster"))
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="64 samples, a subset of the methods")
+    ap.add_argument("--n", type=int, default=None, help="samples in the batch (default 256; 64 with --quick)")
+    ap.add_argument("--repeats", type=int, default=3, help="timed repeats after the warm-up call (median)")
+    ap.add_argument("--model", default="whale_cnn", choices=sorted(SHAPES), help="registered model to explain")
+    ap.add_argument("--methods", default=None, help="comma-separated row labels (default: all)")
+    ap.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    args.n = args.n or (64 if args.quick else 256)
+    if args.worker:
+        print(json.dumps(worker(args.worker, args.model, args.n, args.repeats)))
+        return 0
+    labels = args.methods.split(",") if args.methods else list(QUICK if args.quick else METHODS)
+    unknown = [m for m in labels if m not in METHODS]
+    if unknown:
+        ap.error(f"unknown method rows {unknown}; rows: {list(METHODS)}")
+    if FLOOR not in labels:
+        labels.insert(0, FLOOR)
+    from tqdm.auto import tqdm
+
+    rows = [_run_worker(label, args) for label in tqdm(labels, desc="methods", disable=None)]
+    print(f"model {args.model} {SHAPES[args.model]}, batch of {args.n}, median of {args.repeats} warm repeats, "
+          f"{os.cpu_count()} CPU cores\n")
+    print(table(rows))
+    checks = targets(rows)
+    print()
+    for name, ok, measured in checks:
+        print(f"- {name}: {measured} — {'met' if ok else 'MISSED'}")
+    if args.json:
+        from relmask.io import write_json
+
+        write_json(args.json, {"model": args.model, "n": args.n, "repeats": args.repeats, "rows": rows})
+    return 0 if all(ok for _, ok, _ in checks) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
