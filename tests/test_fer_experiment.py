@@ -32,6 +32,22 @@ def test_real_data_split_into_source_and_target(tmp_path):
         exp.load_splits("synthetic", n_source=7, n_target=7)
 
 
+@pytest.mark.parametrize("layout", ["folder", "fer2013"])
+def test_image_folder_layouts_split(tmp_path, layout):
+    from PIL import Image
+
+    classes = relmask.get_domain("fer").load("synthetic", n=7).class_names
+    for c in classes:
+        for k in range(10):
+            d = tmp_path / ("train" if layout == "fer2013" else "") / c
+            d.mkdir(parents=True, exist_ok=True)
+            Image.new("L", (48, 48), 20 * k).save(d / f"{k}.png")
+    s = exp.load_splits(layout, str(tmp_path), n_source=0, n_target=0, seed=0,
+                        load_params={"on_error": "skip"})
+    assert len(s["source"]) == 35 and len(s["train"]) == 21 and s["train"].class_names == classes
+    assert not set(s["source"].ids.tolist()) & set(s["val"].ids.tolist())
+
+
 class StubTrainer:
     """Predicts class (label + 1) mod 7 for every face: predictions never equal the labels."""
 

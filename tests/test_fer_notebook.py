@@ -59,3 +59,18 @@ def test_quick_preset_on_synthetic_faces(tmp_path):
     res = run_notebook(NOTEBOOK, {"cache_dir": None}, output_dir=tmp_path / "quick")
     check_results(res, ["raw", "keep", "keep_random", "finetuned_trainer"], n_seeds=3, epochs=3)
     assert res.duration_s < 180
+
+
+def test_presets_match_the_notebook():
+    import yaml
+
+    from relmask.experiments.fer import NOTEBOOK_PARAMETERS
+    from relmask.runner import check_parameters, parse_parameters
+
+    params = parse_parameters(NOTEBOOK)
+    assert tuple(params) == NOTEBOOK_PARAMETERS
+    quick = yaml.safe_load((NOTEBOOKS / "presets" / "fer_data_masking_quick.yaml").read_text())
+    assert quick == {name: p.default for name, p in params.items()}  # quick = the defaults, spelled out
+    full = yaml.safe_load((NOTEBOOKS / "presets" / "fer_data_masking_full.yaml").read_text())
+    assert set(full) == set(params)
+    check_parameters(NOTEBOOK, full)

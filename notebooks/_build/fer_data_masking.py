@@ -29,6 +29,7 @@ relevance_method: str = "gradcam"  # relevance method (relmask list methods), or
 relevance_params: dict = {}  # parameters of the relevance method; external: {"source": "maps.npz"}
 train_mask_target: str = "true"  # class explained for training masks: true (label) or predicted
 eval_mask_target: str = "predicted"  # validation masks never see the label: predicted or all_classes
+load_params: dict = {}  # extra data-source parameters, e.g. {"on_error": "skip"} or {"difficulty": 1.5}
 maskers: list = ["keep"]  # maskers to compare (relmask list maskers)
 masker_params: dict = {"keep": {"fraction": 0.5, "fill": "blur"}}  # per masker: {name: {param: value}}
 random_control: bool = True  # also train on masks from shuffled relevance (same masked fraction)
@@ -56,7 +57,8 @@ fer.check_schedule(epochs, k, reach_level, seeds)
 _ = relmask.record("params", {name: globals()[name] for name in fer.NOTEBOOK_PARAMETERS})""",
         MARKDOWN + "## Data: disjoint source (trainer) and target (student) sets, target split train/val/test",
         """\
-splits = fer.load_splits(source, data_path, source_style, target_style, n_source, n_target, seed)
+splits = fer.load_splits(source, data_path, source_style, target_style, n_source, n_target, seed,
+                         load_params=load_params)
 _ = relmask.record("split_sizes", {name: len(ds) for name, ds in splits.items()})
 print({name: len(ds) for name, ds in splits.items()})""",
         MARKDOWN + "## Trainer, and its accuracy on the (raw) target validation set",

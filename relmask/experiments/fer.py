@@ -128,11 +128,11 @@ def get_trainer(trainer: str, source: Dataset, model: str = "fer_small_cnn", mod
 
 def resize_maps(r: np.ndarray, shape: Sequence[int]) -> np.ndarray:
     """Maps (N, h, w[, c]) brought to (N, *shape) (bilinear; channels averaged then repeated)."""
-    from relmask_plugins.fer.external import _resize
+    from relmask_plugins.fer.external import resize_map
 
     if r.shape[1:] == tuple(shape):
         return r
-    return np.stack([_resize(m, shape, f"relevance map {i}") for i, m in enumerate(r)]).astype(np.float32)
+    return np.stack([resize_map(m, shape, f"relevance map {i}") for i, m in enumerate(r)]).astype(np.float32)
 
 
 def explain_split(trainer: Trainer | None, ds: Dataset, method: str, params: dict | None = None, targets=None,
@@ -167,6 +167,9 @@ def target_relevance(trainer: Trainer | None, train: Dataset, val: Dataset, meth
                              f"must not use the true label), got {eval_mask_target!r}")
     if method == "external":  # file maps are label-free by construction
         return {name: explain_split(None, ds, method, params) for name, ds in (("train", train), ("val", val))}
+    if trainer is None:
+        raise ParameterError(f"relevance method {method!r} explains a trainer model; trainer 'none' works only "
+                             f"with relevance_method 'external'")
     t_train = train.y if train_mask_target == "true" else trainer.predict(train.x).argmax(axis=1)
     out = {"train": explain_split(trainer, train, method, params, t_train, cache_dir)}
     if eval_mask_target == "predicted":
@@ -367,13 +370,16 @@ def plot_learning_curves(curves: Sequence[dict], stem: str | Path, reach_level: 
 
     apply_style()
     fig, ax = plt.subplots(figsize=(4.6, 3.2))
-    for j, (name, per_seed) in enumerate(curves_by_variant(curves).items()):
+    colors: dict[str, str] = {}
+    for name, per_seed in curves_by_variant(curves).items():
         n = min(len(c) for c in per_seed.values())
         a = np.stack([c[:n] for c in per_seed.values()])
         epochs = np.arange(1, n + 1)
         mean, sd = a.mean(axis=0), a.std(axis=0, ddof=1) if len(a) > 1 else np.zeros(n)
-        color = PALETTE[j % len(PALETTE)]
-        ax.plot(epochs, mean, color=color, ls="--" if name.endswith("_random") else "-", marker="o", ms=2.5,
+        control = name.endswith("_random")
+        base = name[: -len("_random")] if control else name  # a control shares its masker's colour, dashed
+        color = colors.setdefault(base, PALETTE[len(colors) % len(PALETTE)])
+        ax.plot(epochs, mean, color=color, ls="--" if control else "-", marker="o", ms=2.5,
                 label=f"{name} (n={len(a)})")
         ax.fill_between(epochs, mean - sd, mean + sd, color=color, alpha=0.15, lw=0)
     if reach_level is not None:
@@ -400,6 +406,7 @@ def check_schedule(epochs: int, k: int, reach_level: float, seeds: Sequence[int]
 
 
 def trainer_accuracy(trainer: Trainer | None, ds: Dataset) -> float:
+    """The trainer's accuracy on ``ds`` (NaN without a trainer)."""
     return float("nan") if trainer is None else accuracy(ds.y, trainer.predict(ds.x))
 
 
@@ -407,6 +414,7 @@ def trainer_accuracy(trainer: Trainer | None, ds: Dataset) -> float:
 NOTEBOOK_PARAMETERS = (
     "source", "data_path", "source_style", "target_style", "n_source", "n_target", "seed", "trainer",
     "trainer_model", "trainer_epochs", "relevance_method", "relevance_params", "train_mask_target",
-    "eval_mask_target", "maskers", "masker_params", "random_control", "student", "student_params", "epochs",
-    "batch_size", "learning_rate", "seeds", "reach_level", "k", "finetune_baseline", "output_dir", "cache_dir",
+    "eval_mask_target", "load_params", "maskers", "masker_params", "random_control", "student", "student_params",
+    "epochs", "batch_size", "learning_rate", "seeds", "reach_level", "k", "finetune_baseline", "output_dir",
+    "cache_dir",
 )

@@ -64,6 +64,10 @@ def explain(model, x, method="gradient", targets=None, batch_size: int = 64, pro
         raise ParameterError(f"batch_size must be a positive int, got {batch_size!r}")
     x = _as_input(x)
     n = len(x)
+    if not getattr(m, "needs_model", True):
+        # model-free sources (files, eye tracking) are matched per sample, not computed: one call over all of x,
+        # so a method can line its per-sample parameters (e.g. ids) up with the inputs
+        batch_size = n
     t = _as_targets(targets, n, n_outputs(model)) if getattr(m, "needs_model", True) else (
         np.full(n, -1, np.int32) if targets is None else np.broadcast_to(np.asarray(targets, np.int32), (n,)))
     out = np.empty_like(x)

@@ -22,6 +22,8 @@ from ..errors import UnsupportedLayerError
 LINEAR = (L.Dense, L.Conv1D, L.Conv2D, L.DepthwiseConv1D, L.DepthwiseConv2D, L.SeparableConv1D,
           L.SeparableConv2D)
 AVG_POOL = (L.AveragePooling1D, L.AveragePooling2D, L.GlobalAveragePooling1D, L.GlobalAveragePooling2D)
+#: parameter-free linear resampling (LRP: the ε rule, like average pooling)
+RESAMPLE = (L.Resizing, L.UpSampling1D, L.UpSampling2D)
 #: relevance flows through these by their ordinary gradient (reshuffling, winner-take-all, identity)
 TRANSPARENT = (L.InputLayer, L.Flatten, L.Reshape, L.Permute, L.Dropout, L.SpatialDropout1D, L.SpatialDropout2D,
                L.GaussianNoise, L.GaussianDropout, L.ZeroPadding1D, L.ZeroPadding2D, L.Cropping1D, L.Cropping2D,
@@ -31,7 +33,7 @@ AFFINE = (L.BatchNormalization, L.Rescaling, L.Normalization)
 ACTIVATION = (L.ReLU, L.LeakyReLU, L.ELU, L.Activation, L.Softmax)
 MERGE_ADD = (L.Add,)
 
-SUPPORTED_LRP = LINEAR + AVG_POOL + TRANSPARENT + AFFINE + ACTIVATION + MERGE_ADD
+SUPPORTED_LRP = LINEAR + AVG_POOL + RESAMPLE + TRANSPARENT + AFFINE + ACTIVATION + MERGE_ADD
 
 
 def supported_layer_names() -> str:
@@ -129,11 +131,16 @@ class _State:
         self.seen_linear = False
 
 
-def run_graph(model, x, handler: Handler, _is_output: bool = True, _state: _State | None = None):
-    """Run ``model`` on ``x`` calling ``handler(layer, args, kwargs, ctx)`` for every layer call."""
+def run_graph(model, x, handler: Handler, _is_output: bool = True, _state: _State | None = None, start=None):
+    """Run ``model`` on ``x`` calling ``handler(layer, args, kwargs, ctx)`` for every layer call.
+
+    ``start``: a symbolic tensor of the model's graph whose value ``x`` is (only the layers after it run).
+    """
     state = _state or _State()
     graph = _functional_of(model)
-    if graph is None:  # a Sequential that was never built on a known input shape: plain layer order
+    if start is not None:
+        values = {id(start): x}
+    elif graph is None:  # a Sequential that was never built on a known input shape: plain layer order
         if not isinstance(model, keras.Sequential):
             raise UnsupportedLayerError(f"model {model.name!r} ({type(model).__name__}) is a subclassed model; "
                                         "relevance methods that walk the graph need a Sequential or Functional "
@@ -147,7 +154,8 @@ def run_graph(model, x, handler: Handler, _is_output: bool = True, _state: _Stat
                                     f"{len(graph.outputs)} outputs; relmask explains single-input, "
                                     "single-output models")
     plan = _plan(graph)
-    values = {id(graph.inputs[0]): x}
+    if start is None:
+        values = {id(graph.inputs[0]): x}
     for node in plan.nodes:
         if any(id(t) not in values for t in node.input_tensors):
             continue

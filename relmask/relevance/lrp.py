@@ -20,8 +20,8 @@ Rules (``a⁺ = max(a, 0)``, ``W⁺ = max(W, 0)`` …; ``stab(D) = D + ε·sign(
 * ``w_square``:   D = (W²)ᵀ1
 * ``zb``:         D = W a − W⁺l − W⁻h (input bounds ``low`` ≤ a ≤ ``high``; only at the first layer)
 
-Average pooling, Add (proportional split), BatchNormalization not following a linear layer, Rescaling and
-Normalization use the ε rule; BatchNormalization following a linear layer is folded into it first. Max pooling,
+Average pooling, resampling (Resizing, UpSampling), Add (proportional split), BatchNormalization not following
+a linear layer, Rescaling and Normalization use the ε rule; BatchNormalization following a linear layer is folded into it first. Max pooling,
 reshaping, padding, dropout and Concatenate pass relevance by their gradient; activations pass it through
 unchanged (ReLU-family ones only where the pre-activation is positive).
 """
@@ -36,7 +36,7 @@ from keras import ops
 from ..errors import ParameterError, UnsupportedLayerError
 from . import _autodiff
 from .engine import compiled, select
-from .graph import (ACTIVATION, AFFINE, AVG_POOL, LINEAR, MERGE_ADD, TRANSPARENT, Ctx, affine_of,
+from .graph import (ACTIVATION, AFFINE, AVG_POOL, LINEAR, MERGE_ADD, RESAMPLE, TRANSPARENT, Ctx, affine_of,
                     final_activations, is_relu_like, layer_activation, linear_parts, run_graph,
                     supported_layer_names)
 
@@ -205,7 +205,7 @@ def lrp_handler(comp: Composite):
         if isinstance(layer, AFFINE):
             scale, shift = affine_of(layer)
             return epsilon_map(lambda a: a * scale + shift, [args[0]], eps)
-        if isinstance(layer, AVG_POOL):
+        if isinstance(layer, AVG_POOL + RESAMPLE):
             return epsilon_map(lambda a: layer(a), [args[0]], eps)
         if isinstance(layer, MERGE_ADD):
             inputs = list(args[0])

@@ -55,7 +55,7 @@ def _folder_index(root: Path) -> tuple[dict[str, Path], dict[str, Path]]:
     return by_rel, by_name
 
 
-def _resize(m: np.ndarray, shape: Sequence[int], where) -> np.ndarray:
+def resize_map(m: np.ndarray, shape: Sequence[int], where) -> np.ndarray:
     """A 2-D (or H×W×1) map resized to shape[:2] and repeated over shape[2:] channels."""
     import cv2
 
@@ -116,7 +116,7 @@ def load_external_relevance(source, ids: Sequence[str], shape: Sequence[int]) ->
     out = np.empty((len(ids), *shape), dtype=np.float32)
     for k, i in enumerate(ids):
         m, where = found[i]
-        out[k] = _resize(_read_map(m) if isinstance(m, Path) else m, shape, where)
+        out[k] = resize_map(_read_map(m) if isinstance(m, Path) else m, shape, where)
     return out
 
 
@@ -138,5 +138,5 @@ class ExternalRelevance(RelevanceMethod):
                                  "required")
         if len(ids) != len(x):
             raise ParameterError(f"relevance method 'external': {len(ids)} ids for {len(x)} inputs; pass one id "
-                                 f"per input (dataset.ids.tolist()) and a batch_size >= len(x)")
+                                 f"per input (dataset.ids.tolist())")
         return load_external_relevance(source, ids, x.shape[1:])

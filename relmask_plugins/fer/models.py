@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from relmask.components import ModelSpec, Param
 from relmask.errors import DataError
 
@@ -131,8 +133,6 @@ def load_trainer(path: str | Path):
 
 def fit_input(x, model, preprocess: str = "unit"):
     """``x`` (N, H, W, C) in [0, 1] resized to the model's input size and channels, in its value range."""
-    import numpy as np
-
     shape = model.input_shape
     h, w, c = shape[1], shape[2], shape[3]
     if (h, w) != x.shape[1:3] and h is not None:

@@ -203,7 +203,7 @@ def _paint(style: str, p: dict, f: dict) -> np.ndarray:
     return np.clip(img, 0.0, 1.0).astype(np.float32)
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=4)  # a source and a target set, twice; 10k faces are 92 MB
 def _render_cached(n: int, seed: int, style: str, difficulty: float, occlusion: float,
                    class_distribution: str, chunk: int) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng([seed, STYLES.index(style)])
