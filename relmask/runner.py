@@ -22,6 +22,9 @@ import nbformat
 from .errors import NotebookExecutionError, ParameterError
 from .results import RESULTS_ENV, load_results
 
+#: set in every kernel's environment unless the caller set them: repeatable TensorFlow numbers, quiet logs
+KERNEL_ENV_DEFAULTS = {"TF_ENABLE_ONEDNN_OPTS": "0", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONHASHSEED": "0"}
+
 _TYPES: dict[str, tuple[type, ...]] = {
     "int": (int,), "float": (float, int), "str": (str,), "bool": (bool,), "list": (list, tuple),
     "tuple": (tuple, list), "dict": (dict,), "None": (type(None),),
@@ -208,6 +211,8 @@ def run_notebook(notebook: str | os.PathLike, parameters: dict[str, Any] | None 
     nb_out = out_dir / notebook.name
     results_path = out_dir / "results.json"
     results_path.unlink(missing_ok=True)  # results of an earlier run must not pass for this one's
+    for name, value in KERNEL_ENV_DEFAULTS.items():  # the kernel inherits this process's environment
+        os.environ.setdefault(name, value)
     start = time.perf_counter()
     with _env(RESULTS_ENV, str(results_path.resolve())), _quiet_papermill():
         try:

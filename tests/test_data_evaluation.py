@@ -65,3 +65,25 @@ def test_fusion_rules_and_learning_curve_summaries():
     assert epochs_to_reach(curve, 0.6) == 3 and np.isnan(epochs_to_reach(curve, 0.9))
     assert value_after(curve, 2) == 0.5 and value_after(curve, 10) == 0.65
     assert area_under_learning_curve(curve) == pytest.approx(0.5125)
+
+
+def test_atomic_write_makes_ordinary_files(tmp_path):
+    import os
+    import stat
+
+    from relmask.io import atomic_write, read_json, write_json
+
+    path = write_json(tmp_path / "sub" / "r.json", {"a": np.float32(1.5), "b": np.arange(2), "c": float("nan")})
+    assert read_json(path) == {"a": 1.5, "b": [0, 1], "c": None}
+    mode = stat.S_IMODE(os.stat(path).st_mode)
+    assert mode == 0o666 & ~_umask() and mode & stat.S_IROTH
+    atomic_write(path, "x")
+    assert path.read_text() == "x" and [p.name for p in path.parent.iterdir()] == ["r.json"]  # no temp left
+
+
+def _umask():
+    import os
+
+    m = os.umask(0)
+    os.umask(m)
+    return m

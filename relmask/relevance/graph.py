@@ -131,16 +131,11 @@ class _State:
         self.seen_linear = False
 
 
-def run_graph(model, x, handler: Handler, _is_output: bool = True, _state: _State | None = None, start=None):
-    """Run ``model`` on ``x`` calling ``handler(layer, args, kwargs, ctx)`` for every layer call.
-
-    ``start``: a symbolic tensor of the model's graph whose value ``x`` is (only the layers after it run).
-    """
+def run_graph(model, x, handler: Handler, _is_output: bool = True, _state: _State | None = None):
+    """Run ``model`` on ``x`` calling ``handler(layer, args, kwargs, ctx)`` for every layer call."""
     state = _state or _State()
     graph = _functional_of(model)
-    if start is not None:
-        values = {id(start): x}
-    elif graph is None:  # a Sequential that was never built on a known input shape: plain layer order
+    if graph is None:  # a Sequential that was never built on a known input shape: plain layer order
         if not isinstance(model, keras.Sequential):
             raise UnsupportedLayerError(f"model {model.name!r} ({type(model).__name__}) is a subclassed model; "
                                         "relevance methods that walk the graph need a Sequential or Functional "
@@ -154,8 +149,7 @@ def run_graph(model, x, handler: Handler, _is_output: bool = True, _state: _Stat
                                     f"{len(graph.outputs)} outputs; relmask explains single-input, "
                                     "single-output models")
     plan = _plan(graph)
-    if start is None:
-        values = {id(graph.inputs[0]): x}
+    values = {id(graph.inputs[0]): x}
     for node in plan.nodes:
         if any(id(t) not in values for t in node.input_tensors):
             continue

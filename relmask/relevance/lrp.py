@@ -18,12 +18,13 @@ Rules (``a⁺ = max(a, 0)``, ``W⁺ = max(W, 0)`` …; ``stab(D) = D + ε·sign(
 * ``alpha_beta``: α · (W⁺a⁺ + W⁻a⁻ + b⁺)-share − β · (W⁺a⁻ + W⁻a⁺ + b⁻)-share
 * ``flat``:       D = 1ᵀ1 (relevance spread uniformly over the receptive field)
 * ``w_square``:   D = (W²)ᵀ1
-* ``zb``:         D = W a − W⁺l − W⁻h (input bounds ``low`` ≤ a ≤ ``high``; only at the first layer)
+* ``zb``:         D = W a − W⁺l − W⁻h (bounds ``low`` ≤ a ≤ ``high``; only at the first linear layer, and ``a`` is
+                  *that layer's* input: after any Rescaling/Normalization/BatchNormalization before it)
 
 Average pooling, resampling (Resizing, UpSampling), Add (proportional split), BatchNormalization not following
-a linear layer, Rescaling and Normalization use the ε rule; BatchNormalization following a linear layer is folded into it first. Max pooling,
-reshaping, padding, dropout and Concatenate pass relevance by their gradient; activations pass it through
-unchanged (ReLU-family ones only where the pre-activation is positive).
+a linear layer, Rescaling and Normalization use the ε rule; BatchNormalization following a linear layer is
+folded into it first. Max pooling, reshaping, padding, dropout and Concatenate pass relevance by their gradient;
+activations pass it through unchanged (ReLU-family ones only where the pre-activation is positive).
 """
 from __future__ import annotations
 

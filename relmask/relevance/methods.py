@@ -98,8 +98,9 @@ class Occlusion(BuiltinMethod):
 _EPS = Param("epsilon", float, 1e-6, "stabiliser ε added to denominators (larger: relevance absorbed, less noise)")
 _ALPHA = Param("alpha", float, 2.0, "α of the αβ rule (α − β = 1)")
 _BETA = Param("beta", float, 1.0, "β of the αβ rule")
-_LOW = Param("low", float, 0.0, "zB rule: lowest input value")
-_HIGH = Param("high", float, 1.0, "zB rule: highest input value")
+_LOW = Param("low", float, 0.0, "zB rule: lowest value of the first linear layer's input (after any "
+               "Rescaling/Normalization before it)")
+_HIGH = Param("high", float, 1.0, "zB rule: highest value of the first linear layer's input")
 
 
 class LRP(BuiltinMethod):
