@@ -101,15 +101,12 @@ def linear_rule(rule: Rule, part, a):
     z = part(_sg(a))
     W, b = part.kernel, part.bias
     if rule.name in ("z_plus", "alpha_beta"):
-        wp, wn = ops.maximum(W, 0.0), ops.minimum(W, 0.0)
-        ap, an = _carry(ops.maximum(a, 0.0), a), _carry(ops.minimum(a, 0.0), a)
-        bp = None if b is None else ops.maximum(b, 0.0)
-        pos = part(ap, wp, bp, use_bias=b is not None) + part.op(an, wn)
-        if rule.name == "z_plus":
-            return _attach(z, _share(pos, eps))
-        bn = None if b is None else ops.minimum(b, 0.0)
-        neg = part(an, wp, bn, use_bias=b is not None) + part.op(ap, wn)
-        return _attach(z, rule.alpha * _share(pos, eps) - rule.beta * _share(neg, eps))
+        # Inputs are almost always ReLU outputs (a ≥ 0): then a⁻ = 0, its convolutions add exact zeros to the
+        # values and 0 · (…) to the gradient, and skipping them gives bit-identical results with half the
+        # convolutions (2 instead of 4 for αβ, 1 instead of 2 for z⁺, each forward and backward). The test is
+        # on the values, so any input (e.g. a standardised model input) still gets the general form.
+        return _attach(z, ops.cond(ops.all(a >= 0.0), lambda: _signed_shares(rule, part, a, False),
+                                   lambda: _signed_shares(rule, part, a, True)))
     if rule.name == "flat":
         return _attach(z, _share(part.op(_ones(a), ops.ones_like(W)), eps))
     if rule.name == "w_square":
@@ -120,6 +117,27 @@ def linear_rule(rule: Rule, part, a):
              - part.op(rule.high * ones, ops.minimum(W, 0.0)))
         return _attach(z, _share(d, eps))
     raise AssertionError(rule.name)  # pragma: no cover - Rule validates names
+
+
+def _signed_shares(rule: Rule, part, a, has_negative: bool):
+    """The gradient-carrying part of z⁺ / αβ; without ``has_negative`` ``a`` ≥ 0 and the a⁻ terms are left out."""
+    eps = rule.epsilon
+    W, b = part.kernel, part.bias
+    wp, wn = ops.maximum(W, 0.0), ops.minimum(W, 0.0)
+    ap = _carry(ops.maximum(a, 0.0), a)
+    bp = None if b is None else ops.maximum(b, 0.0)
+    pos = part(ap, wp, bp, use_bias=b is not None)
+    if has_negative:
+        an = _carry(ops.minimum(a, 0.0), a)
+        pos = pos + part.op(an, wn)
+    if rule.name == "z_plus":
+        return _share(pos, eps)
+    bn = None if b is None else ops.minimum(b, 0.0)
+    if has_negative:
+        neg = part(an, wp, bn, use_bias=b is not None) + part.op(ap, wn)
+    else:  # (0 + b⁻) + W⁻a⁺ of the general form is exactly W⁻a⁺ + b⁻
+        neg = part(ap, wn, bn, use_bias=b is not None)
+    return rule.alpha * _share(pos, eps) - rule.beta * _share(neg, eps)
 
 
 def epsilon_map(fn, inputs, eps):
