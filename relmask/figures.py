@@ -313,6 +313,17 @@ def fer_table(runs, stem: Path, synthetic: bool) -> tuple[list[Path], str]:
 
 
 # -- assembly ------------------------------------------------------------------------------------------
+def run_figure(record: dict, name: str, stem: Path) -> tuple[list[Path], str] | None:
+    """A figure the notebook drew itself (e.g. example inputs / relevance / masked inputs), copied as PNG + PDF."""
+    src = Path(record["results_path"]).parent / "figures" / name
+    paths = [atomic_write(stem.with_suffix(f".{fmt}"), src.with_suffix(f".{fmt}").read_bytes())
+             for fmt in ("png", "pdf") if src.with_suffix(f".{fmt}").exists()]
+    if not paths:
+        return None
+    return paths, (f"Examples from run {record['name']}: inputs, relevance maps and masked inputs "
+                   f"(drawn by {Path(record['notebook']).name}).")
+
+
 def _save(fig, stem: Path) -> list[Path]:
     import matplotlib.pyplot as plt
 
@@ -365,6 +376,8 @@ def build_paper(records: list[dict], out: str | os.PathLike = "paper", config: s
         syn = any(r.get("synthetic") for r, _ in fer)
         add("figure", "fer_learning_curves", fer, fer_curves_figure(fer, fig_dir / "fer_learning_curves", syn))
         add("table", "fer_learning", fer, fer_table(fer, tab_dir / "fer_learning", syn))
+    for r, res in whale + fer:
+        add("figure", f"{r['name']}_examples", [(r, res)], run_figure(r, "examples", fig_dir / f"{r['name']}_examples"))
 
     manifest_path = out / "manifest.json"
     _remove_stale(out, read_json(manifest_path, default={}) or {}, paper)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from relmask import figures
@@ -135,3 +136,24 @@ def test_figures_command_finds_the_newest_finished_runs(tmp_path, runs, capsys):
                {"config": "quick", "runs": [runs[1], {**runs[0], "status": "failed"}]})
     assert [r["name"] for r in figures.find_records(tmp_path)] == ["fer"]
     assert main(["figures", "--runs", str(tmp_path / "nothing"), "--out", str(tmp_path / "p2")]) == 2
+
+
+def test_notebook_example_figures_are_copied_with_provenance(tmp_path, runs):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from relmask.plotting import save_figure
+
+    fig = plt.figure()
+    plt.imshow(np.arange(16).reshape(4, 4))
+    save_figure(fig, Path(runs[0]["results_path"]).parent / "figures" / "examples")
+    plt.close(fig)
+    paper = figures.build_paper(runs, tmp_path / "paper")
+    entry = paper.figures["whale-gradcam_examples"]
+    assert entry["files"] == ["figures/whale-gradcam_examples.png", "figures/whale-gradcam_examples.pdf"]
+    assert entry["runs"][0]["run"] == "whale-gradcam" and "Synthetic data" in entry["caption"]
+    copied = tmp_path / "paper" / "figures" / "whale-gradcam_examples.png"
+    assert copied.read_bytes() == (Path(runs[0]["results_path"]).parent / "figures" / "examples.png").read_bytes()
+    assert "fer_examples" not in paper.figures  # that run drew none
