@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: setup                 ## the main job: reproduce both papers on the embedded synthetic data
-	$(BIN)/relmask reproduce --config quick --jobs 2
+	$(BIN)/relmask reproduce --config quick
 
 test: setup                 ## default tier (< 15 min on 2 cores): slow and gpu tests deselected
 	$(BIN)/python -m pytest -q
