@@ -17,6 +17,16 @@ WIDTH = Param("width", int, 16, "filters of the first convolution block (doubled
 DROPOUT = Param("dropout", float, 0.25, "dropout rate before the classifier")
 
 
+def _dense_head(h, n_classes, units, dropout):
+    """Flatten, dropout, one hidden dense layer, softmax: the head both plain CNN students share."""
+    from keras import layers
+
+    h = layers.Flatten()(h)
+    h = layers.Dropout(dropout)(h)
+    h = layers.Dense(units, activation="relu", name="fc")(h)
+    return layers.Dense(n_classes, activation="softmax", name="predictions")(h)
+
+
 def small_cnn(input_shape, n_classes, width=16, dropout=0.25):
     """Three conv-pool blocks and a dense head: trains in seconds on 48×48 faces."""
     import keras
@@ -27,11 +37,7 @@ def small_cnn(input_shape, n_classes, width=16, dropout=0.25):
     for i in range(3):
         h = layers.Conv2D(width * 2 ** i, 3, padding="same", activation="relu", name=f"conv{i + 1}")(h)
         h = layers.MaxPooling2D(2, name=f"pool{i + 1}")(h)
-    h = layers.Flatten()(h)
-    h = layers.Dropout(dropout)(h)
-    h = layers.Dense(64, activation="relu", name="fc")(h)
-    outputs = layers.Dense(n_classes, activation="softmax", name="predictions")(h)
-    return keras.Model(inputs, outputs, name="fer_small_cnn")
+    return keras.Model(inputs, _dense_head(h, n_classes, 64, dropout), name="fer_small_cnn")
 
 
 def deep_cnn(input_shape, n_classes, width=16, dropout=0.3):
@@ -50,11 +56,7 @@ def deep_cnn(input_shape, n_classes, width=16, dropout=0.3):
             h = layers.BatchNormalization(momentum=0.9, name=f"bn{i + 1}_{j + 1}")(h)
             h = layers.ReLU(name=f"relu{i + 1}_{j + 1}")(h)
         h = layers.MaxPooling2D(2, name=f"pool{i + 1}")(h)
-    h = layers.Flatten()(h)
-    h = layers.Dropout(dropout)(h)
-    h = layers.Dense(128, activation="relu", name="fc")(h)
-    outputs = layers.Dense(n_classes, activation="softmax", name="predictions")(h)
-    return keras.Model(inputs, outputs, name="fer_deep_cnn")
+    return keras.Model(inputs, _dense_head(h, n_classes, 128, dropout), name="fer_deep_cnn")
 
 
 def mobilenetv2(input_shape, n_classes, alpha=0.35, resize=96):
