@@ -143,13 +143,6 @@ def train_model(cfg: WhaleExperiment, x: np.ndarray, y: np.ndarray, seed: int,
     return model, history
 
 
-def class_probabilities(model, x: np.ndarray) -> np.ndarray:
-    """Class probabilities (N, 2) of the model."""
-    from ..training import predict_proba
-
-    return predict_proba(model, x)
-
-
 # -- relevance and masking ---------------------------------------------------------------------------------
 def mask_targets(mode: str, proba: np.ndarray, y_true: np.ndarray | None = None) -> np.ndarray:
     """Which class each relevance map explains: the true label, the model's prediction or always class 1."""
@@ -174,20 +167,6 @@ def relevance(model, x: np.ndarray, method: str, targets: np.ndarray, params: di
 
     cache = (Path(cache_dir).expanduser() if cache_dir else default_cache_dir()) / "experiments"
     return cached_explain(model, x, method, targets=targets, cache_dir=str(cache), **(params or {}))
-
-
-def mask_features(x: np.ndarray, r: np.ndarray, masker: str, params: dict | None = None,
-                  seed: int = 0) -> np.ndarray:
-    from ..masking import mask
-
-    return mask(x, r, masker, seed=seed, **(params or {}))
-
-
-def random_relevance(r: np.ndarray, seed: int) -> np.ndarray:
-    """The random-relevance control: each map's values permuted (same value histogram, no location)."""
-    from ..masking import shuffle_relevance
-
-    return shuffle_relevance(r, seed)
 
 
 # -- scores ------------------------------------------------------------------------------------------------
@@ -277,14 +256,15 @@ def run_seed(ds: Dataset, cfg: WhaleExperiment, seed: int, sp: dict[str, np.ndar
     """Every system of one seed on the split ``sp`` (see the module doc)."""
     from tqdm.auto import tqdm
 
-    from ..masking import masked_fraction
+    from ..masking import mask, masked_fraction, shuffle_relevance
+    from ..training import predict_proba
 
     x_tr, y_tr, x_va, y_va = ds.x[sp["train"]], ds.y[sp["train"]], ds.x[sp["val"]], ds.y[sp["val"]]
     x_te, y_te = ds.x[sp["test"]], ds.y[sp["test"]]
     cnn1, hist1 = train_model(cfg, x_tr, y_tr, seed, (x_va, y_va))
-    p1_tr, p1 = class_probabilities(cnn1, x_tr), class_probabilities(cnn1, x_te)
+    p1_tr, p1 = predict_proba(cnn1, x_tr), predict_proba(cnn1, x_te)
     raw2, _ = train_model(cfg, x_tr, y_tr, seed + RAW_SEED_OFFSET, (x_va, y_va))
-    rows, scores = score_systems(y_te, {"cnn1": p1, "cnn_raw": class_probabilities(raw2, x_te)}, p1,
+    rows, scores = score_systems(y_te, {"cnn1": p1, "cnn_raw": predict_proba(raw2, x_te)}, p1,
                                  cfg.fusion_rules, seed, fused_name={"cnn_raw": "ensemble_raw"})
     t_tr = mask_targets(cfg.train_mask_target, p1_tr, y_tr)
     t_te = mask_targets(cfg.eval_mask_target, p1)  # no labels passed: evaluation masks cannot see them
@@ -305,12 +285,12 @@ def run_seed(ds: Dataset, cfg: WhaleExperiment, seed: int, sp: dict[str, np.ndar
             key = f"{method}/{masker}"
             probs = {}
             for system, (rt, re) in {"cnn2": (r_tr, r_te),
-                                     "cnn2_random": (random_relevance(r_tr, seed),
-                                                     random_relevance(r_te, seed + 1))}.items():
-                xm_tr = mask_features(x_tr, rt, masker, mparams, seed)
-                xm_te = mask_features(x_te, re, masker, mparams, seed)
+                                     "cnn2_random": (shuffle_relevance(r_tr, seed),
+                                                     shuffle_relevance(r_te, seed + 1))}.items():
+                xm_tr = mask(x_tr, rt, masker, seed=seed, **mparams)
+                xm_te = mask(x_te, re, masker, seed=seed, **mparams)
                 model, histories[f"{key}/{system}"] = train_model(cfg, xm_tr, y_tr, seed)
-                probs[system] = class_probabilities(model, xm_te if cfg.eval_inputs == "masked" else x_te)
+                probs[system] = predict_proba(model, xm_te if cfg.eval_inputs == "masked" else x_te)
                 fractions[f"{key}/{system}"] = masked_fraction(x_tr, xm_tr)
                 examples["masked" if system == "cnn2" else "masked_random"][key] = xm_te[ex_idx]
             r, s = score_systems(y_te, probs, p1, cfg.fusion_rules, seed, method, masker,
