@@ -2,7 +2,8 @@
 
 Relevance maps are the expensive intermediate of every experiment; :func:`cached_explain` stores them under
 ``cache_dir/relevance/<key>.npy`` (written atomically) and reuses them when model weights, method, parameters,
-targets, data and relmask version are unchanged.
+targets, data and relmask's version *and source* are unchanged (a development checkout changes the engine
+without changing the version number).
 """
 from __future__ import annotations
 
@@ -32,10 +33,12 @@ def model_fingerprint(model) -> str:
 
 def relevance_key(model, x, method: str, targets, params: dict) -> str:
     from . import __version__
+    from .provenance import code_fingerprint
 
     t = None if targets is None else (int(targets) if np.isscalar(targets) else fingerprint_arrays(np.asarray(targets)))
     return hash_jsonable({"model": model_fingerprint(model), "x": fingerprint_arrays(np.asarray(x, np.float32)),
-                          "method": method, "targets": t, "params": params, "relmask": __version__})
+                          "method": method, "targets": t, "params": params, "relmask": __version__,
+                          "code": code_fingerprint()})
 
 
 def cached_explain(model, x, method: str, targets=None, cache_dir=None, force: bool = False, **params) -> np.ndarray:

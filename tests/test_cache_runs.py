@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
+
 from relmask import provenance
-from relmask.cache import DONE_MARKER, finished_run, mark_finished, run_key
+from relmask.cache import DONE_MARKER, finished_run, mark_finished, relevance_key, run_key
 
 
 def test_run_key_depends_on_every_input():
@@ -16,6 +18,26 @@ def test_run_key_depends_on_every_input():
     for change in ({"notebook_sha256": "n2"}, {"parameters": {"epochs": 3, "seeds": [0, 1]}},
                    {"versions": {"relmask": "0.2.0"}}, {"data_fingerprints": {"data_path": "abc"}}):
         assert run_key(**{**base, **change}) != key, change
+
+
+def test_relevance_key_follows_the_engine_source(monkeypatch):
+    """A cached map is stale once relmask's code changes, even under the same version number."""
+
+    class Weight:  # what model_fingerprint reads of a Keras variable
+        path = "dense/kernel"
+
+        def numpy(self):
+            return np.ones((2, 2), np.float32)
+
+    class Model:
+        weights = [Weight()]
+
+    x = np.zeros((3, 2), np.float32)
+    key = relevance_key(Model(), x, "lrp.epsilon", None, {"epsilon": 1e-6})
+    assert key == relevance_key(Model(), x, "lrp.epsilon", None, {"epsilon": 1e-6})
+    assert key != relevance_key(Model(), x, "lrp.epsilon", None, {"epsilon": 1e-3})
+    monkeypatch.setattr(provenance, "code_fingerprint", lambda: "edited-engine")
+    assert key != relevance_key(Model(), x, "lrp.epsilon", None, {"epsilon": 1e-6})
 
 
 def test_done_marker_must_match_the_key(tmp_path):

@@ -1,9 +1,12 @@
 """The only backend-specific code of the relevance engine: input gradients and compilation.
 
-Everything else in :mod:`relmask.relevance` is written with ``keras.ops``. Two primitives are needed:
+Everything else in :mod:`relmask.relevance` is written with ``keras.ops`` (``keras.ops.custom_gradient``
+included). Three primitives are needed:
 
 * :func:`grad` — the gradient of a scalar function with respect to its first argument
   (``tf.GradientTape`` on TensorFlow, ``jax.grad`` on JAX);
+* :func:`vjp` — a vector-Jacobian product: the transpose of a (linear) map applied to a cotangent, which is how
+  LRP sends relevance back through a layer (``GradientTape.gradient(output_gradients=...)`` / ``jax.vjp``);
 * :func:`compile_fn` — a compiled callable over a model (``tf.function`` on TensorFlow; ``jax.jit`` on JAX,
   with the model's variables passed in as arguments through ``keras.StatelessScope`` so that a compiled
   function never bakes in stale weights after further training).
@@ -45,6 +48,30 @@ def grad(f: Callable, has_aux: bool = False) -> Callable:
                               f"not {backend()!r}")
 
 
+def vjp(f: Callable, primals: tuple, cotangent) -> tuple:
+    """``(∂f/∂primals)ᵀ · cotangent`` for each primal: for a linear ``f`` that is ``fᵀ(cotangent)``.
+
+    ``f``'s forward value is not used; in compiled graphs the recomputed forward is dead code and pruned
+    (tf.function's graph optimiser, XLA), so this costs the transposed map only.
+    """
+    if backend() == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            for p in primals:
+                tape.watch(p)
+            out = f(*primals)
+        grads = tape.gradient(out, list(primals), output_gradients=cotangent)
+        # a primal that f ignores gets None from TensorFlow and zeros from JAX: zeros on both
+        return tuple(tf.zeros_like(p) if g is None else g for p, g in zip(primals, grads))
+    if backend() == "jax":
+        import jax
+
+        return tuple(jax.vjp(f, *primals)[1](cotangent))
+    raise NotImplementedError(f"relmask's relevance engine supports the tensorflow and jax Keras backends, "
+                              f"not {backend()!r}")
+
+
 def compile_fn(model, f: Callable) -> Callable:
     """Compile ``f(*arrays)`` (which calls ``model``'s layers) into ``run(*numpy arrays) -> numpy``.
 
@@ -61,6 +88,7 @@ def compile_fn(model, f: Callable) -> Callable:
         def run(*args):
             return _to_numpy(compiled(*args))
 
+        run.function = compiled  # the tf.function itself, for profiling (benchmarks/relevance_profile.py)
         return run
     if backend() == "jax":
         import jax
@@ -76,6 +104,7 @@ def compile_fn(model, f: Callable) -> Callable:
         def run(*args):
             return _to_numpy(compiled([v.value for v in variables], *args))
 
+        run.function = compiled
         return run
     raise NotImplementedError(f"relmask's relevance engine supports the tensorflow and jax Keras backends, "
                               f"not {backend()!r}")

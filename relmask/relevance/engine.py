@@ -21,6 +21,12 @@ def compiled(model, key, build):
     return per_model[full_key]
 
 
+def compiled_functions(model) -> dict:
+    """{key: compiled callable} of every method compiled for ``model`` so far (each has ``.function``, the
+    backend's compiled function; for profiling tools)."""
+    return {key: run for (backend, key), run in _cache.get(model, {}).items()}
+
+
 def select(z, targets):
     """One-hot mask of the explained output: ``targets`` (int32, -1 = the predicted class) on logits ``z``."""
     t = ops.where(targets < 0, ops.argmax(ops.stop_gradient(z), axis=-1), targets)

@@ -1,30 +1,42 @@
-"""Layer-wise relevance propagation as a modified gradient (the approach of Zennit).
+"""Layer-wise relevance propagation as modified gradients (the approach of Zennit).
 
 The whole model runs once, layer by layer (:func:`relmask.relevance.graph.run_graph`); every layer returns its
-ordinary output *value*, but with a gradient path that carries relevance instead of the gradient: for a linear
-layer with input ``a``, output ``z`` and rule-specific denominator ``D(a)`` the layer returns
+ordinary output, but a layer with an LRP rule replaces its *gradient* by the rule's relevance message
+(``keras.ops.custom_gradient``, see :func:`relevance_op`): in the backward pass the cotangent arriving at a
+layer's output is that output's relevance ``R``, and the layer returns its inputs' relevance. Starting the
+backward pass with ``R = onehot(target) · logit`` gives the input relevance as the gradient of one scalar, in one
+forward and one backward pass inside the compiled graph; automatic differentiation routes relevance through
+everything without a rule (max pooling, reshaping, Concatenate, branches and nested models) by its gradient.
 
-    h = stop(z) + (G − stop(G)),    G = D(ã) · stop(1 / stab(D)),    ã = stop(a) · (1 + a − stop(a))
+Each message sends ``R / stab(D)`` back through a linear map with a vector-Jacobian product
+(:func:`relmask.relevance._autodiff.vjp`), so a rule costs its extra linear maps and a few elementwise passes,
+not a second autodiff pass over helper terms. With ``a`` the layer's input, ``z = W a + b`` its output,
+``a⁺ = max(a, 0)``, ``W⁺ = max(W, 0)`` …, ``stab(D) = D + ε·sign(D)`` (sign(0) = 1) and ``Mᵀ`` the transpose of
+the layer's linear map with kernel ``M``:
 
-``h`` equals ``z``; ``ã`` equals ``a`` but has the derivative ``stop(a)``. The vector-Jacobian product of ``h``
-with the upper relevance ``R`` is therefore ``a ⊙ Wᵀ(R / stab(D))`` (for the ε rule) — exactly the LRP
-message. Starting the backward pass with ``R = onehot(target) · logit`` gives the input relevance as the
-gradient of one scalar, in one forward and one backward pass inside the compiled graph.
+* ``epsilon``:    D = W a + b;                 R_in = a ⊙ Wᵀs,  s = R / stab(D)
+* ``z_plus``:     D = W⁺a⁺ + W⁻a⁻ + b⁺ ≥ 0;    R_in = a⁺ ⊙ W⁺ᵀs + a⁻ ⊙ W⁻ᵀs
+* ``alpha_beta``: α × the z⁺ message − β × the same with D⁻ = W⁻a⁺ + W⁺a⁻ + b⁻ ≤ 0; D⁺ + D⁻ = W a + b, so the
+                  forward pass computes the two denominators and adds them up instead of computing W a + b
+* ``flat``:       D = 1ᵀ1;                     R_in = 1ᵀs  (uniform over the receptive field)
+* ``w_square``:   D = (W²)ᵀ1;                  R_in = (W²)ᵀs
+* ``zb``:         D = W a − W⁺l − W⁻h;         R_in = a ⊙ Wᵀs − l·W⁺ᵀs − h·W⁻ᵀs = (a − m) ⊙ Wᵀs + h'·|W|ᵀs with
+                  m = (l + h)/2, h' = (h − l)/2 (bounds ``low`` ≤ a ≤ ``high``; only at the first linear layer,
+                  and ``a`` is *that layer's* input: after any Rescaling/Normalization/BatchNormalization)
 
-Rules (``a⁺ = max(a, 0)``, ``W⁺ = max(W, 0)`` …; ``stab(D) = D + ε·sign(D)`` with sign(0) = 1):
-
-* ``epsilon``:    D = W a + b
-* ``z_plus``:     D = W⁺a⁺ + W⁻a⁻ + b⁺ (positive contributions only)
-* ``alpha_beta``: α · (W⁺a⁺ + W⁻a⁻ + b⁺)-share − β · (W⁺a⁻ + W⁻a⁺ + b⁻)-share
-* ``flat``:       D = 1ᵀ1 (relevance spread uniformly over the receptive field)
-* ``w_square``:   D = (W²)ᵀ1
-* ``zb``:         D = W a − W⁺l − W⁻h (bounds ``low`` ≤ a ≤ ``high``; only at the first linear layer, and ``a`` is
-                  *that layer's* input: after any Rescaling/Normalization/BatchNormalization before it)
+Where a layer's input is non-negative, a⁻ = 0 and z⁺/αβ leave its terms out (bit-identical, fewer maps): known
+when the graph is built for the outputs of ReLUs and of what only pools, moves or pads them (a small sign
+analysis in :func:`lrp_handler`), tested on the values elsewhere. D⁺ ≥ 0 and D⁻ ≤ 0 are stabilised by ±ε without
+a sign test, the ε added with the bias. flat, w² and zB's bound terms do not depend on the input, so their
+denominators are computed on one sample and broadcast over the batch. A plain ReLU after a linear layer is fused
+into its rule (the message gates relevance by ``relu(z) > 0``), so that convolution, bias and ReLU stay one
+kernel as in the model's own forward pass.
 
 Average pooling, resampling (Resizing, UpSampling), Add (proportional split), BatchNormalization not following
 a linear layer, Rescaling and Normalization use the ε rule; BatchNormalization following a linear layer is
 folded into it first. Max pooling, reshaping, padding, dropout and Concatenate pass relevance by their gradient;
-activations pass it through unchanged (ReLU-family ones only where the pre-activation is positive).
+activations pass it through unchanged (ReLU-family ones only where the pre-activation is positive: a plain ReLU
+keeps its own gradient, which is exactly that).
 """
 from __future__ import annotations
 
@@ -63,96 +75,237 @@ class Rule:
             raise ParameterError(f"LRP zb needs low < high, got low={self.low}, high={self.high}")
 
 
-# -- the gradient tricks -------------------------------------------------------------------------------------
+# -- relevance messages ---------------------------------------------------------------------------------------
 def _sg(t):
     return ops.stop_gradient(t)
-
-
-def _carry(value, a):
-    """Equals ``value``; its derivative with respect to ``a`` is ``stop(value)``."""
-    return _sg(value) * (1.0 + a - _sg(a))
-
-
-def _ones(a):
-    """Equals 1; its derivative with respect to ``a`` is 1."""
-    return 1.0 + a - _sg(a)
 
 
 def _stab(d, eps):
     return d + eps * ops.where(d >= 0, 1.0, -1.0)
 
 
-def _share(d, eps):
-    """``d`` scaled by stop(1/stab(d)): backward, the upper relevance is divided by the denominator."""
-    return d * _sg(1.0 / _stab(d, eps))
+def relevance_op(forward, message, *inputs):
+    """The output of ``forward(*inputs)``, whose gradient is the LRP message ``message(inputs, saved, R)``.
+
+    ``forward`` returns ``(saved, output)``: ``saved`` is what the message needs (e.g. the pre-activation),
+    ``output`` the value passed on. ``R``, the cotangent arriving at the output, is the output's relevance;
+    ``message`` returns one relevance per input (a tuple).
+    """
+
+    @ops.custom_gradient
+    def op(*xs):
+        saved, out = forward(*xs)
+
+        def grad(*args, upstream=None, variables=None):
+            r = args[0] if upstream is None else upstream
+            rel = tuple(message(xs, saved, r))
+            rel = rel if len(rel) > 1 else rel[0]
+            # TensorFlow hands in the model variables ``forward`` reads (kernels, BN statistics) and wants
+            # their gradients too: relevance never flows into weights
+            return rel if variables is None else (rel, [None] * len(variables))
+
+        return out, grad
+
+    return op(*inputs)
 
 
-def _attach(z, g):
-    """Value ``z`` (exactly), gradient that of ``g``."""
-    return _sg(z) + (g - _sg(g))
+def _transpose(part, kernel, a, s):
+    """``kernelᵀ s``: ``s`` sent back through the layer's linear map with ``kernel`` (input ``a`` gives the shape)."""
+    return _autodiff.vjp(lambda u: part.op(u, kernel), (a,), s)[0]
 
 
-def linear_rule(rule: Rule, part, a):
-    """One linear map under ``rule``: returns its output with relevance-carrying gradient."""
-    eps = rule.epsilon
-    if rule.name == "epsilon":
-        z = part(_carry(a, a))  # value W a + b: the same convolution serves forward and backward
-        return _attach(z, _share(z, eps))
-    z = part(_sg(a))
-    W, b = part.kernel, part.bias
-    if rule.name in ("z_plus", "alpha_beta"):
-        # Inputs are almost always ReLU outputs (a ≥ 0): then a⁻ = 0, its convolutions add exact zeros to the
-        # values and 0 · (…) to the gradient, and skipping them gives bit-identical results with half the
-        # convolutions (2 instead of 4 for αβ, 1 instead of 2 for z⁺, each forward and backward). The test is
-        # on the values, so any input (e.g. a standardised model input) still gets the general form.
-        return _attach(z, ops.cond(ops.all(a >= 0.0), lambda: _signed_shares(rule, part, a, False),
-                                   lambda: _signed_shares(rule, part, a, True)))
-    if rule.name == "flat":
-        return _attach(z, _share(part.op(_ones(a), ops.ones_like(W)), eps))
-    if rule.name == "w_square":
-        return _attach(z, _share(part.op(_ones(a), W * W), eps))
-    if rule.name == "zb":
-        ones = _ones(a)
-        d = (part.op(_carry(a, a), W) - part.op(rule.low * ones, ops.maximum(W, 0.0))
-             - part.op(rule.high * ones, ops.minimum(W, 0.0)))
-        return _attach(z, _share(d, eps))
-    raise AssertionError(rule.name)  # pragma: no cover - Rule validates names
+def _on_one_sample(part, kernel, a):
+    """``kernel`` applied to an all-ones input of one sample: an input-independent denominator term."""
+    return part.op(ops.ones_like(a[:1]), kernel)
 
 
-def _signed_shares(rule: Rule, part, a, has_negative: bool):
-    """The gradient-carrying part of z⁺ / αβ; without ``has_negative`` ``a`` ≥ 0 and the a⁻ terms are left out."""
-    eps = rule.epsilon
-    W, b = part.kernel, part.bias
-    wp, wn = ops.maximum(W, 0.0), ops.minimum(W, 0.0)
-    ap = _carry(ops.maximum(a, 0.0), a)
-    bp = None if b is None else ops.maximum(b, 0.0)
-    pos = part(ap, wp, bp, use_bias=b is not None)
-    if has_negative:
-        an = _carry(ops.minimum(a, 0.0), a)
-        pos = pos + part.op(an, wn)
-    if rule.name == "z_plus":
-        return _share(pos, eps)
-    bn = None if b is None else ops.minimum(b, 0.0)
-    if has_negative:
-        neg = part(an, wp, bn, use_bias=b is not None) + part.op(ap, wn)
-    else:  # (0 + b⁻) + W⁻a⁺ of the general form is exactly W⁻a⁺ + b⁻
-        neg = part(ap, wn, bn, use_bias=b is not None)
-    return rule.alpha * _share(pos, eps) - rule.beta * _share(neg, eps)
+@dataclass(frozen=True)
+class Site:
+    """One linear map under one rule, and what is known about it when the graph is built."""
+
+    rule: Rule
+    part: object          # graph.Linear
+    #: its input is known to be ≥ 0 (a ReLU output, maybe pooled or reshaped): z⁺/αβ need no a⁻ terms
+    nonneg: bool = False
+    #: a plain ReLU follows and is fused in: its relevance stays where the pre-activation z is positive, and
+    #: messages get ``relu(z)`` for ``z`` (equal where it matters)
+    relu: bool = False
+
+    def gate(self, r, z):
+        """The relevance that reaches the linear map: zero where a fused ReLU is off."""
+        return ops.where(z > 0, r, 0.0) if self.relu else r
+
+    def share(self, r, d, z, positive: bool = False):
+        """``r / stab(d)`` (the relevance per unit of denominator), zero where a fused ReLU is off.
+
+        ``positive``: ``d`` is known to be > 0 where relevance flows, so ``stab(d)`` is ``d + ε`` without a test.
+        """
+        eps = self.rule.epsilon
+        return self.gate(r, z) / (d + eps if positive else _stab(d, eps))
+
+    def stabilised(self, a, has_negative: bool, sign: int):
+        """``stab(D⁺)`` (``sign`` +1) or ``stab(D⁻)`` (−1): D⁺ = W⁺a⁺ + W⁻a⁻ + b⁺ ≥ 0, D⁻ = W⁻a⁺ + W⁺a⁻ + b⁻ ≤ 0.
+
+        Their signs are known, so stab is ``D⁺ + ε`` / ``D⁻ − ε``, and ±ε rides on the bias (added with it in one
+        pass, usually inside the convolution's kernel). Where D⁻ is exactly 0 every contribution to it is 0, so
+        −ε instead of stab(0) = +ε changes nothing. ``has_negative=False``: ``a`` ≥ 0 and the a⁻ term is left
+        out (it would add exact zeros).
+        """
+        part, eps = self.part, self.rule.epsilon
+        wp, wn = self.signed_kernels()
+        w_same, w_other = (wp, wn) if sign > 0 else (wn, wp)
+        b = part.bias
+        if b is None:
+            shift = sign * eps
+        else:
+            shift = ops.maximum(b, 0.0) + eps if sign > 0 else ops.minimum(b, 0.0) - eps
+        ap, an = _split(a, has_negative)
+        d = part(ap, w_same, shift)
+        return d + part.op(an, w_other) if has_negative else d
+
+    def back(self, kernel, a, s):
+        return _transpose(self.part, kernel, a, s)
+
+    def signed_kernels(self):
+        W = self.part.kernel
+        return ops.maximum(W, 0.0), ops.minimum(W, 0.0)
+
+
+def _epsilon(site: Site, a, z, r):
+    # where a fused ReLU lets relevance through, z > 0
+    return a * site.back(site.part.kernel, a, site.share(r, z, z, positive=site.relu))
+
+
+def _uniform(site: Site, a, z, r, kernel):
+    """flat / w²: the denominator does not depend on ``a``; relevance goes back by ``kernel`` alone."""
+    return site.back(kernel, a, site.share(r, _on_one_sample(site.part, kernel, a), z))
+
+
+def _flat(site: Site, a, z, r):
+    return _uniform(site, a, z, r, ops.ones_like(site.part.kernel))
+
+
+def _w_square(site: Site, a, z, r):
+    return _uniform(site, a, z, r, site.part.kernel * site.part.kernel)
+
+
+def _zb(site: Site, a, z, r):
+    rule, part = site.rule, site.part
+    wp, wn = site.signed_kernels()
+    # D = W a − W⁺l − W⁻h: the bound terms (and the bias, taken out of z) are one sample's worth, subtracted once
+    const = rule.low * _on_one_sample(part, wp, a) + rule.high * _on_one_sample(part, wn, a)
+    s = site.share(r, z - (const if part.bias is None else const + part.bias), z)
+    # a·Wᵀs − l·W⁺ᵀs − h·W⁻ᵀs with W± = (W ± |W|)/2: two transposed maps instead of three
+    mid, half = (rule.low + rule.high) / 2.0, (rule.high - rule.low) / 2.0
+    return (a - mid) * site.back(part.kernel, a, s) + half * site.back(ops.abs(part.kernel), a, s)
+
+
+def _split(a, has_negative: bool):
+    """(a⁺, a⁻); without ``has_negative`` ``a`` ≥ 0, so (a, None)."""
+    return (ops.maximum(a, 0.0), ops.minimum(a, 0.0)) if has_negative else (a, None)
+
+
+def _by_sign(site: Site, a, branch):
+    """``branch(has_negative)``, decided when the graph is built where ``a`` is known to be ≥ 0, else on the values.
+
+    Where a ≥ 0, a⁻ = 0 and its convolutions would add exact zeros, so they are skipped (bit-identical).
+    """
+    if site.nonneg:
+        return branch(False)
+    return ops.cond(ops.all(a >= 0.0), lambda: branch(False), lambda: branch(True))
+
+
+def _z_plus(site: Site, a, z, r):
+    wp, wn = site.signed_kernels()
+
+    def message(has_negative):
+        ap, an = _split(a, has_negative)
+        s = site.gate(r, z) / site.stabilised(a, has_negative, +1)
+        out = ap * site.back(wp, a, s)
+        return out + an * site.back(wn, a, s) if has_negative else out
+
+    return _by_sign(site, a, message)
+
+
+def _alpha_beta_forward(site: Site, a):
+    """The two stabilised αβ denominators, and the layer's output as their sum.
+
+    (W⁺a⁺ + W⁻a⁻ + b⁺ + ε) + (W⁻a⁺ + W⁺a⁻ + b⁻ − ε) = W a + b (to rounding): computing the denominators in the
+    forward pass, instead of W a + b there and the denominators in the backward pass, saves one linear map per
+    layer.
+    """
+    dp, dn = _by_sign(site, a, lambda has_negative: (site.stabilised(a, has_negative, +1),
+                                                     site.stabilised(a, has_negative, -1)))
+    z = dp + dn
+    out = ops.relu(z) if site.relu else z
+    return (dp, dn, out), out
+
+
+def _alpha_beta(site: Site, a, saved, r):
+    rule = site.rule
+    dp, dn, z = saved
+    wp, wn = site.signed_kernels()
+    rg = site.gate(r, z)
+    sp, sn = rg / dp, rg / dn
+
+    def message(has_negative):
+        # two shares go back; a⁺ collects α·W⁺ᵀs⁺ − β·W⁻ᵀs⁻ and a⁻ the mirror image (α, β applied on the input
+        # side, which is smaller than the output wherever a layer widens the channels)
+        ap, an = _split(a, has_negative)
+        out = ap * (rule.alpha * site.back(wp, a, sp) - rule.beta * site.back(wn, a, sn))
+        if has_negative:
+            out = out + an * (rule.alpha * site.back(wn, a, sp) - rule.beta * site.back(wp, a, sn))
+        return out
+
+    return _by_sign(site, a, message)
+
+
+def _plain_forward(site: Site, a):
+    z = site.part(a)
+    if not site.relu:
+        return z, z
+    # The message sees relu(z): it equals z wherever relevance flows (z > 0), and with z itself unused the graph
+    # optimiser can fuse convolution, bias and ReLU into one kernel, as in the model's own forward pass.
+    out = ops.relu(z)
+    return out, out
+
+
+#: rule -> (forward(site, a) -> (saved, output), message(site, a, saved, R) -> input relevance)
+_RULES = {"epsilon": (_plain_forward, _epsilon), "z_plus": (_plain_forward, _z_plus),
+          "alpha_beta": (_alpha_beta_forward, _alpha_beta), "flat": (_plain_forward, _flat),
+          "w_square": (_plain_forward, _w_square), "zb": (_plain_forward, _zb)}
+
+
+def linear_rule(site: Site, a):
+    """``site``'s linear map (and fused ReLU) applied to ``a``, with the rule's relevance message as gradient."""
+    forward, message = _RULES[site.rule.name]
+    return relevance_op(lambda a: forward(site, a), lambda xs, saved, r: (message(site, xs[0], saved, r),), a)
 
 
 def epsilon_map(fn, inputs, eps):
     """A parameter-free (or elementwise affine) linear map of ``inputs`` under the ε rule."""
-    z = fn(*[_carry(a, a) for a in inputs])
-    return _attach(z, _share(z, eps))
+
+    def message(xs, z, r):
+        s = r / _stab(z, eps)
+        return tuple(x * g for x, g in zip(xs, _autodiff.vjp(fn, tuple(xs), s)))
+
+    return relevance_op(lambda *xs: (fn(*xs),) * 2, message, *inputs)
+
+
+def _is_plain_relu(layer, fn) -> bool:
+    if isinstance(layer, L.ReLU):
+        return layer.max_value is None and layer.negative_slope == 0 and layer.threshold == 0
+    return fn is keras.activations.relu
 
 
 def activation_rule(layer, fn, z):
     if fn is keras.activations.linear:
         return z
-    out = fn(z)
+    if _is_plain_relu(layer, fn):
+        return ops.relu(z)  # its own gradient passes relevance exactly where z > 0
     if is_relu_like(layer, fn):
-        return _sg(out) + (z - _sg(z)) * _sg(ops.cast(z > 0, z.dtype))
-    return _sg(out) + (z - _sg(z))
+        return relevance_op(lambda z: (z, fn(z)), lambda xs, z, r: (r * ops.cast(z > 0, r.dtype),), z)
+    return relevance_op(lambda z: (z, fn(z)), lambda xs, z, r: (r,), z)
 
 
 # -- composites ----------------------------------------------------------------------------------------------
@@ -205,51 +358,94 @@ def composite(preset: str | None = None, rules: dict | None = None, *, everywher
 
 
 # -- the handler ----------------------------------------------------------------------------------------------
-def lrp_handler(comp: Composite):
+def _keeps_sign(layer) -> bool:
+    """The layer's output is ≥ 0 wherever all its inputs are (it selects, moves, pads or averages values)."""
+    if isinstance(layer, TRANSPARENT + AVG_POOL + (L.UpSampling1D,)):
+        return True
+    # bicubic/Lanczos resampling overshoots below 0
+    return isinstance(layer, (L.UpSampling2D, L.Resizing)) and layer.interpolation in ("nearest", "bilinear")
+
+
+def lrp_handler(comp: Composite, static_signs: bool = True, report: dict | None = None):
+    """The LRP handler for :func:`run_graph` under ``comp``.
+
+    ``static_signs=False`` turns the sign analysis off (every z⁺/αβ layer tests its input's values instead; for
+    tests); ``report``, if given, receives {linear layer name: its input is known to be ≥ 0}.
+    """
     eps = comp.dense.epsilon
+    # A small sign analysis while the graph is built: values known to be ≥ 0 (ReLU outputs and what only pools,
+    # moves or pads them) let z⁺/αβ drop their a⁻ terms without a test at run time. Keyed by id, holding the
+    # tensor so that the id is not reused while the graph is built.
+    nonneg: dict[int, object] = {}
+
+    def known_nonneg(*ts):
+        return all(id(t) in nonneg for t in ts)
+
+    def mark(t):
+        if static_signs:
+            nonneg[id(t)] = t
+        return t
 
     def handler(layer, args, kwargs, ctx: Ctx):
         if ctx.folded:
             return args[0]
         if isinstance(layer, LINEAR):
-            rule = comp.rule_for(layer, ctx)
-            z = args[0]
-            for i, part in enumerate(linear_parts(layer, ctx.fold_bn)):
-                # zB's bounds describe the input: the second map of a separable conv gets the ε rule
-                z = linear_rule(rule if i == 0 or rule.name != "zb" else replace(rule, name="epsilon"), part, z)
-            fn = layer_activation(layer)
-            if ctx.is_output and fn in final_activations():
-                return z
-            return activation_rule(layer, fn, z)
+            return linear_layer(layer, args[0], ctx)
         if isinstance(layer, AFFINE):
             scale, shift = affine_of(layer)
             return epsilon_map(lambda a: a * scale + shift, [args[0]], eps)
         if isinstance(layer, AVG_POOL + RESAMPLE):
-            return epsilon_map(lambda a: layer(a), [args[0]], eps)
+            out = epsilon_map(lambda a: layer(a), [args[0]], eps)
+            return mark(out) if _keeps_sign(layer) and known_nonneg(args[0]) else out
         if isinstance(layer, MERGE_ADD):
             inputs = list(args[0])
-            return epsilon_map(lambda *a: sum(a[1:], a[0]), inputs, eps)
+            out = epsilon_map(lambda *a: sum(a[1:], a[0]), inputs, eps)
+            return mark(out) if known_nonneg(*inputs) else out
         if isinstance(layer, ACTIVATION):
             fn = layer_activation(layer)
             if ctx.is_output and fn in final_activations():
                 return args[0]
-            return activation_rule(layer, fn, args[0])
+            out = activation_rule(layer, fn, args[0])
+            return mark(out) if is_relu_like(layer, fn) else out
         if isinstance(layer, TRANSPARENT):
-            return layer(*args, **kwargs)
+            out = layer(*args, **kwargs)
+            inputs = list(args[0]) if isinstance(args[0], (list, tuple)) else [args[0]]
+            return mark(out) if known_nonneg(*inputs) else out
         raise UnsupportedLayerError(f"LRP has no rule for layer {layer.name!r} ({type(layer).__name__}); "
                                     f"supported layers: {supported_layer_names()}")
+
+    def linear_layer(layer, a, ctx: Ctx):
+        rule = comp.rule_for(layer, ctx)
+        fn = layer_activation(layer)
+        strip = ctx.is_output and fn in final_activations()
+        fuse_relu = not strip and _is_plain_relu(layer, fn)
+        parts = linear_parts(layer, ctx.fold_bn)
+        if report is not None:
+            report[layer.name] = known_nonneg(a)
+        z = a
+        for i, part in enumerate(parts):
+            # zB's bounds describe the input: the second map of a separable conv gets the ε rule
+            site = Site(rule if i == 0 or rule.name != "zb" else replace(rule, name="epsilon"), part,
+                        nonneg=known_nonneg(z), relu=fuse_relu and i == len(parts) - 1)
+            z = linear_rule(site, z)
+        if fuse_relu:
+            return mark(z)
+        if strip:
+            return z
+        out = activation_rule(layer, fn, z)
+        return mark(out) if is_relu_like(layer, fn) else out
 
     return handler
 
 
-def lrp(model, x, targets, comp: Composite):
+def lrp(model, x, targets, comp: Composite, static_signs: bool = True):
     """Input relevance (B, ...) of the target logit under the composite ``comp``."""
 
     def build():
         def objective(x, targets):
-            h = run_graph(model, x, lrp_handler(comp))
+            h = run_graph(model, x, lrp_handler(comp, static_signs))
             return ops.sum(_sg(select(h, targets) * h) * h)
 
         return _autodiff.grad(objective)
 
-    return compiled(model, ("lrp", comp), build)(x, targets)
+    return compiled(model, ("lrp", comp, static_signs), build)(x, targets)

@@ -148,8 +148,8 @@ def lrp_methods() -> list[RelevanceMethod]:
               Param("rules", dict, None, "overrides {layer name or class name: rule name}"),
               _EPS, _ALPHA, _BETA, _LOW, _HIGH)),
         *[_lrp(f"lrp.{p}", f"LRP composite preset {p!r} (see lrp.composite).", (_EPS, _ALPHA, _BETA, _LOW, _HIGH),
-               preset=p, conserves="alpha" not in p) for p in ("epsilon_plus", "epsilon_plus_flat", "epsilon_alpha2_beta1",
-                                   "epsilon_alpha2_beta1_flat")],
+               preset=p, conserves="alpha" not in p)
+          for p in ("epsilon_plus", "epsilon_plus_flat", "epsilon_alpha2_beta1", "epsilon_alpha2_beta1_flat")],
     ]
 
 
@@ -196,4 +196,5 @@ def tfexplain_methods() -> list[RelevanceMethod]:
 
 
 def builtin_methods() -> list[RelevanceMethod]:
-    return [Gradient(), GradientXInput(), IntegratedGradients(), SmoothGrad(), GradCAM(), Occlusion(), *lrp_methods(), *tfexplain_methods()]
+    return [Gradient(), GradientXInput(), IntegratedGradients(), SmoothGrad(), GradCAM(), Occlusion(), *lrp_methods(),
+            *tfexplain_methods()]
