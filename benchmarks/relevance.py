@@ -170,7 +170,7 @@ def table(rows: list[dict]) -> str:
            "peak RSS growth (MiB) | first call (s) |", "|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         out.append(f"| {r['method']} | {r['ms_per_1000'] / 1000:.3f} | {r['ratio']:.2f} | "
-                   f"{r['floor_ms_per_1000'] / 1000:.3f} | {r.get('rounds', '')} | {r['peak_mib']:.0f} | "
+                   f"{r['floor_ms_per_1000'] / 1000:.3f} | {r['rounds']} | {r['peak_mib']:.0f} | "
                    f"{r['first_call_s']:.2f} |")
     return "\n".join(out)
 

@@ -21,7 +21,7 @@ def _bench_module():
 
 def _row(method, ratio):
     return {"method": method, "ratio": ratio, "ms_per_1000": 1000.0 * ratio, "floor_ms_per_1000": 1000.0,
-            "peak_mib": 1.0, "first_call_s": 0.1}
+            "rounds": 5, "peak_mib": 1.0, "first_call_s": 0.1}
 
 
 def test_targets_are_checked_on_paired_ratios():
@@ -39,7 +39,7 @@ def test_targets_are_checked_on_paired_ratios():
     checks = {name: ok for name, ok, _ in bench.targets(rows)}
     assert checks["every LRP method ≤ 1.5× the gradient floor"]
     assert not checks["relmask occlusion ≥ 3× faster than tf-explain's"]
-    assert "| lrp.epsilon | 1.100 | 1.10 | 1.000 |" in bench.table(rows)
+    assert "| lrp.epsilon | 1.100 | 1.10 | 1.000 | 5 |" in bench.table(rows)
 
 
 def _run(script, *args):

@@ -96,15 +96,15 @@ def naive_lrp(model, x, target, rules, **bounds):
     return r
 
 
-CASES = [("lrp.epsilon", {}, ["epsilon"] * 3), ("lrp.z_plus", {}, ["z_plus"] * 3),
-         ("lrp.alpha_beta", {}, ["alpha_beta"] * 3), ("lrp.flat", {}, ["flat", "epsilon", "epsilon"]),
-         ("lrp.w_square", {}, ["w_square", "epsilon", "epsilon"]),
-         ("lrp.zb", {"low": -3.0, "high": 3.0}, ["zb", "epsilon", "epsilon"]),
-         ("lrp.composite", {"preset": "epsilon_plus_flat", "rules": {"d2": "z_plus"}},
-          ["flat", "z_plus", "epsilon"]),
-         # w² does not multiply by its input: relevance reaches d2's switched-off ReLU units and must stop there
-         ("lrp.composite", {"preset": "epsilon_plus", "rules": {"d3": "w_square"}},
-          ["epsilon", "epsilon", "w_square"])]
+#: (method, parameters, rule per linear layer) that hold for any three-linear-layer model
+RULE_CASES = [("lrp.epsilon", {}, ["epsilon"] * 3), ("lrp.z_plus", {}, ["z_plus"] * 3),
+              ("lrp.alpha_beta", {}, ["alpha_beta"] * 3), ("lrp.flat", {}, ["flat", "epsilon", "epsilon"]),
+              ("lrp.w_square", {}, ["w_square", "epsilon", "epsilon"]),
+              ("lrp.zb", {"low": -3.0, "high": 3.0}, ["zb", "epsilon", "epsilon"])]
+CASES = RULE_CASES + [
+    ("lrp.composite", {"preset": "epsilon_plus_flat", "rules": {"d2": "z_plus"}}, ["flat", "z_plus", "epsilon"]),
+    # w² does not multiply by its input: relevance reaches d2's switched-off ReLU units and must stop there
+    ("lrp.composite", {"preset": "epsilon_plus", "rules": {"d3": "w_square"}}, ["epsilon", "epsilon", "w_square"])]
 
 
 @pytest.mark.parametrize("method,params,rules", CASES, ids=[c[0] + str(i) for i, c in enumerate(CASES)])
@@ -198,7 +198,7 @@ def naive_conv_lrp(model, x, target, rules, **bounds):
                      **bounds).reshape(x.shape)
 
 
-CONV_CASES = CASES[:-2] + [("lrp.epsilon_plus_flat", {}, ["flat", "z_plus", "epsilon"]),
+CONV_CASES = RULE_CASES + [("lrp.epsilon_plus_flat", {}, ["flat", "z_plus", "epsilon"]),
                            ("lrp.epsilon_alpha2_beta1", {}, ["alpha_beta", "alpha_beta", "epsilon"]),
                            # flat after max pooling: relevance is routed to switched-off units, then stopped
                            ("lrp.composite", {"preset": "epsilon_plus", "rules": {"c2": "flat"}},

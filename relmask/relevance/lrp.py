@@ -109,11 +109,6 @@ def relevance_op(forward, message, *inputs):
     return op(*inputs)
 
 
-def _transpose(part, kernel, a, s):
-    """``kernelᵀ s``: ``s`` sent back through the layer's linear map with ``kernel`` (input ``a`` gives the shape)."""
-    return _autodiff.vjp(lambda u: part.op(u, kernel), (a,), s)[0]
-
-
 def _on_one_sample(part, kernel, a):
     """``kernel`` applied to an all-ones input of one sample: an input-independent denominator term."""
     return part.op(ops.ones_like(a[:1]), kernel)
@@ -143,13 +138,13 @@ class Site:
         eps = self.rule.epsilon
         return self.gate(r, z) / (d + eps if positive else _stab(d, eps))
 
-    def stabilised(self, a, has_negative: bool, sign: int):
+    def stabilised(self, ap, an, sign: int):
         """``stab(D⁺)`` (``sign`` +1) or ``stab(D⁻)`` (−1): D⁺ = W⁺a⁺ + W⁻a⁻ + b⁺ ≥ 0, D⁻ = W⁻a⁺ + W⁺a⁻ + b⁻ ≤ 0.
 
         Their signs are known, so stab is ``D⁺ + ε`` / ``D⁻ − ε``, and ±ε rides on the bias (added with it in one
         pass, usually inside the convolution's kernel). Where D⁻ is exactly 0 every contribution to it is 0, so
-        −ε instead of stab(0) = +ε changes nothing. ``has_negative=False``: ``a`` ≥ 0 and the a⁻ term is left
-        out (it would add exact zeros).
+        −ε instead of stab(0) = +ε changes nothing. ``(ap, an)`` is :func:`_split`'s; ``an`` None: a ≥ 0 and the
+        a⁻ term is left out (it would add exact zeros).
         """
         part, eps = self.part, self.rule.epsilon
         wp, wn = self.signed_kernels()
@@ -159,12 +154,16 @@ class Site:
             shift = sign * eps
         else:
             shift = ops.maximum(b, 0.0) + eps if sign > 0 else ops.minimum(b, 0.0) - eps
-        ap, an = _split(a, has_negative)
         d = part(ap, w_same, shift)
-        return d + part.op(an, w_other) if has_negative else d
+        return d if an is None else d + part.op(an, w_other)
 
     def back(self, kernel, a, s):
-        return _transpose(self.part, kernel, a, s)
+        """``kernelᵀ s``: ``s`` sent back through the linear map with ``kernel`` (input ``a`` gives the shape)."""
+        return _autodiff.vjp(lambda u: self.part.op(u, kernel), (a,), s)[0]
+
+    def output(self, z):
+        """The value passed on: ``z``, or ``relu(z)`` where a ReLU is fused in."""
+        return ops.relu(z) if self.relu else z
 
     def signed_kernels(self):
         W = self.part.kernel
@@ -220,7 +219,7 @@ def _z_plus(site: Site, a, z, r):
 
     def message(has_negative):
         ap, an = _split(a, has_negative)
-        s = site.gate(r, z) / site.stabilised(a, has_negative, +1)
+        s = site.gate(r, z) / site.stabilised(ap, an, +1)
         out = ap * site.back(wp, a, s)
         return out + an * site.back(wn, a, s) if has_negative else out
 
@@ -234,10 +233,13 @@ def _alpha_beta_forward(site: Site, a):
     forward pass, instead of W a + b there and the denominators in the backward pass, saves one linear map per
     layer.
     """
-    dp, dn = _by_sign(site, a, lambda has_negative: (site.stabilised(a, has_negative, +1),
-                                                     site.stabilised(a, has_negative, -1)))
-    z = dp + dn
-    out = ops.relu(z) if site.relu else z
+
+    def denominators(has_negative):
+        ap, an = _split(a, has_negative)
+        return site.stabilised(ap, an, +1), site.stabilised(ap, an, -1)
+
+    dp, dn = _by_sign(site, a, denominators)
+    out = site.output(dp + dn)
     return (dp, dn, out), out
 
 
@@ -261,12 +263,9 @@ def _alpha_beta(site: Site, a, saved, r):
 
 
 def _plain_forward(site: Site, a):
-    z = site.part(a)
-    if not site.relu:
-        return z, z
-    # The message sees relu(z): it equals z wherever relevance flows (z > 0), and with z itself unused the graph
-    # optimiser can fuse convolution, bias and ReLU into one kernel, as in the model's own forward pass.
-    out = ops.relu(z)
+    # With a fused ReLU the message sees relu(z): it equals z wherever relevance flows (z > 0), and with z itself
+    # unused the graph optimiser can fuse convolution, bias and ReLU into one kernel, as in the model's own forward.
+    out = site.output(site.part(a))
     return out, out
 
 
@@ -386,6 +385,10 @@ def lrp_handler(comp: Composite, static_signs: bool = True, report: dict | None 
             nonneg[id(t)] = t
         return t
 
+    def activate(layer, fn, z):
+        out = activation_rule(layer, fn, z)
+        return mark(out) if is_relu_like(layer, fn) else out
+
     def handler(layer, args, kwargs, ctx: Ctx):
         if ctx.folded:
             return args[0]
@@ -405,8 +408,7 @@ def lrp_handler(comp: Composite, static_signs: bool = True, report: dict | None 
             fn = layer_activation(layer)
             if ctx.is_output and fn in final_activations():
                 return args[0]
-            out = activation_rule(layer, fn, args[0])
-            return mark(out) if is_relu_like(layer, fn) else out
+            return activate(layer, fn, args[0])
         if isinstance(layer, TRANSPARENT):
             out = layer(*args, **kwargs)
             inputs = list(args[0]) if isinstance(args[0], (list, tuple)) else [args[0]]
@@ -432,8 +434,7 @@ def lrp_handler(comp: Composite, static_signs: bool = True, report: dict | None 
             return mark(z)
         if strip:
             return z
-        out = activation_rule(layer, fn, z)
-        return mark(out) if is_relu_like(layer, fn) else out
+        return activate(layer, fn, z)
 
     return handler
 
