@@ -1,7 +1,8 @@
 """Benchmark of the relevance engine: time per 1,000 samples, ratio to the gradient floor, and peak memory.
 
     python benchmarks/relevance.py [--quick] [--n 256] [--repeats 5] [--min-seconds 10] [--model whale_cnn]
-                                   [--methods a,b,...] [--backend tensorflow|jax] [--json FILE]
+                                   [--methods a,b,...] [--backend tensorflow|jax] [--precision highest|default]
+                                   [--json FILE]
 
 Explains one batch of ``--n`` synthetic samples (``explain(..., batch_size=n, targets=0)``) of a fixed
 untrained model (the cost does not depend on the weights' values): by default the registered ``whale_cnn`` on
@@ -24,7 +25,8 @@ arrays, no picture) and once through its public ``explain()`` (which also render
 with the same window and stride as relmask's occlusion. The issue's targets — LRP ≤ 1.5× the floor, Grad-CAM
 ≤ 1.2×, relmask occlusion ≥ 3× faster than tf-explain's — are checked on the ratios at the end (exit status 1
 if one is missed). ``--quick`` explains 64 samples, 3 rounds, a subset of the methods. ``--backend jax`` runs
-relmask's methods under ``KERAS_BACKEND=jax`` (on a GPU where JAX sees one; tf-explain rows are left out).
+relmask's methods under ``KERAS_BACKEND=jax`` (on a GPU where JAX sees one; tf-explain rows are left out);
+``--precision default`` lets the backend use TensorFloat-32 on recent NVIDIA GPUs (explain()'s ``precision``).
 """
 from __future__ import annotations
 
@@ -72,6 +74,7 @@ QUICK = ("gradient", "gradcam", f"occlusion (window=stride={WINDOW})", "lrp.epsi
          "tfexplain.gradcam (internal, raw gradients)", f"tfexplain.occlusion (internal, patch={WINDOW})")
 FLOOR = "gradient"
 MAX_ROUNDS = 50
+PRECISION = "highest"  # explain()'s matmul precision (--precision)
 
 
 def _rss_bytes() -> int:
@@ -89,7 +92,8 @@ def _explainer(label: str, model, x):
     if kind == "relmask":
         import relmask
 
-        return lambda: relmask.explain(model, x, name, targets=0, batch_size=len(x), progress=False, **params)
+        return lambda: relmask.explain(model, x, name, targets=0, batch_size=len(x), progress=False,
+                                       precision=PRECISION, **params)
     # tf-explain's public API, called the way its README shows (functional model, explicit layer name)
     from relmask.relevance.gradcam import default_layer
     from relmask.relevance.tfexplain import functional
@@ -125,6 +129,7 @@ def worker(label: str, model_name: str, n: int, repeats: int, min_seconds: float
     import keras
     import numpy as np
 
+    from relmask.provenance import accelerator_peak_bytes, compute_device
     from relmask.training import build_model
 
     shape = SHAPES[model_name]
@@ -133,9 +138,10 @@ def worker(label: str, model_name: str, n: int, repeats: int, min_seconds: float
     model = build_model(model_name, shape, 2, seed=0)
     run = _explainer(label, model, x)
     floor = _explainer(FLOOR, model, x)
-    rss0 = _rss_bytes()
+    rss0, acc0 = _rss_bytes(), accelerator_peak_bytes()
     first = _timed(run)
     peak = _peak_rss_bytes() - rss0  # read before the floor ever runs: this method's memory alone
+    acc = accelerator_peak_bytes()  # JAX on a GPU: the device allocator's peak, likewise
     floor()  # the floor's own tracing, untimed
     times, floors = [], []
     start = time.perf_counter()
@@ -153,25 +159,32 @@ def worker(label: str, model_name: str, n: int, repeats: int, min_seconds: float
             "median_s": statistics.median(times), "ms_per_1000": 1e6 * statistics.median(times) / n,
             "floor_ms_per_1000": 1e6 * statistics.median(floors) / n,
             "ratio": statistics.median(t / f for t, f in zip(times, floors)), "rounds": len(times),
-            "peak_mib": peak / 2 ** 20}
+            "peak_mib": peak / 2 ** 20, "device": compute_device(),
+            "device_peak_mib": None if acc is None else (acc - acc0) / 2 ** 20}
 
 
 def _run_worker(label: str, args) -> dict:
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", label, "--model", args.model, "--n", str(args.n),
-           "--repeats", str(args.repeats), "--min-seconds", str(args.min_seconds)]
+           "--repeats", str(args.repeats), "--min-seconds", str(args.min_seconds), "--precision", args.precision]
     proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "KERAS_BACKEND": args.backend})
     if proc.returncode != 0:
         raise SystemExit(f"benchmark of {label!r} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def _mib(value) -> str:
+    return "– | " if value is None else f"{value:.0f} | "
+
+
 def table(rows: list[dict]) -> str:
+    acc = any(r.get("device_peak_mib") is not None for r in rows)
     out = ["| method | time per 1,000 samples (s) | × floor (paired) | floor, same process (s) | rounds | "
-           "peak RSS growth (MiB) | first call (s) |", "|---|---:|---:|---:|---:|---:|---:|"]
+           "peak RSS growth (MiB) | " + ("accelerator peak growth (MiB) | " if acc else "") + "first call (s) |",
+           "|---|---:|---:|---:|---:|---:|" + ("---:|" if acc else "") + "---:|"]
     for r in rows:
         out.append(f"| {r['method']} | {r['ms_per_1000'] / 1000:.3f} | {r['ratio']:.2f} | "
                    f"{r['floor_ms_per_1000'] / 1000:.3f} | {r['rounds']} | {r['peak_mib']:.0f} | "
-                   f"{r['first_call_s']:.2f} |")
+                   + (_mib(r.get("device_peak_mib")) if acc else "") + f"{r['first_call_s']:.2f} |")
     return "\n".join(out)
 
 
@@ -212,9 +225,13 @@ def main(argv=None) -> int:
     ap.add_argument("--methods", default=None, help="comma-separated row labels (default: all)")
     ap.add_argument("--backend", default="tensorflow", choices=("tensorflow", "jax"),
                     help="Keras backend of relmask's methods (tf-explain rows need tensorflow)")
+    ap.add_argument("--precision", default="highest", choices=("highest", "default"),
+                    help="explain()'s matmul precision ('default': TensorFloat-32 on recent NVIDIA GPUs)")
     ap.add_argument("--json", default=None, help="also write the rows to this JSON file")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    global PRECISION
+    PRECISION = args.precision
     args.n = args.n or (64 if args.quick else 256)
     args.repeats = args.repeats or (3 if args.quick else 5)
     args.min_seconds = (0.0 if args.quick else 10.0) if args.min_seconds is None else args.min_seconds
@@ -237,7 +254,7 @@ def main(argv=None) -> int:
     rows = [_run_worker(label, args) for label in tqdm(labels, desc="methods", disable=None)]
     print(f"model {args.model} {SHAPES[args.model]}, batch of {args.n}, {rows[0]['backend']} backend, medians of "
           f"≥ {args.repeats} warm rounds (≥ {args.min_seconds:g} s of them, ≤ {MAX_ROUNDS}) paired with the floor, "
-          f"{os.cpu_count()} CPU cores\n")
+          f"on {rows[0]['device']} ({os.cpu_count()} CPU cores), precision {args.precision}\n")
     print(table(rows))
     checks = targets(rows)
     print()
@@ -247,7 +264,7 @@ def main(argv=None) -> int:
         from relmask.io import write_json
 
         write_json(args.json, {"model": args.model, "n": args.n, "repeats": args.repeats, "backend": args.backend,
-                               "rows": rows})
+                               "precision": args.precision, "rows": rows})
     return 0 if all(ok for _, ok, _ in checks) else 1
 
 

@@ -99,6 +99,36 @@ def _gpus() -> list[str]:
     return [g.strip() for g in r.stdout.splitlines() if g.strip()] if r.returncode == 0 else []
 
 
+def compute_device() -> str:
+    """Where the loaded Keras backend computes, e.g. ``cpu`` or ``gpu: NVIDIA H200`` (imports the backend)."""
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        d = jax.devices()[0]
+        return d.platform if d.platform == "cpu" else f"{d.platform}: {d.device_kind}"
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return "gpu" if tf.config.list_logical_devices("GPU") else "cpu"
+    return backend
+
+
+def accelerator_peak_bytes() -> int | None:
+    """Peak bytes allocated so far on JAX's first accelerator (None on a CPU or another backend)."""
+    import keras
+
+    if keras.backend.backend() != "jax":
+        return None
+    import jax
+
+    d = jax.devices()[0]
+    stats = d.memory_stats() if d.platform != "cpu" else None
+    return int(stats["peak_bytes_in_use"]) if stats and "peak_bytes_in_use" in stats else None
+
+
 def device_info() -> dict:
     """The machine a run executed on: host, OS, CPU model and cores, GPUs, Keras backend."""
     return {"host": platform.node(), "platform": platform.platform(), "cpu": _cpu_model(),

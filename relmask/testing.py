@@ -9,6 +9,11 @@
 or ``check_method("my_plugin.method")`` to run every check at once (returns {check name: "ok" | message}
 when ``raise_errors=False``). Each check builds a tiny seeded model (or uses ``model``/``x`` you pass). The
 backend-agreement check saves weights, runs the method in a ``KERAS_BACKEND=jax`` subprocess and compares.
+
+From the shell (e.g. on a GPU machine with JAX but no TensorFlow)::
+
+    python -m relmask.testing reference DIR        # here: model, input and maps on this backend
+    KERAS_BACKEND=jax python -m relmask.testing check --reference DIR   # there: every check + agreement
 """
 from __future__ import annotations
 
@@ -20,6 +25,8 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from .provenance import compute_device
 
 #: per-method keyword arguments the kit uses (fast settings)
 FAST_PARAMS = {"integrated_gradients": {"steps": 8}, "smoothgrad": {"samples": 4},
@@ -52,11 +59,15 @@ def tiny_input(seed: int = 0, n: int = 6, shape=(12, 12, 2)) -> np.ndarray:
     return np.random.default_rng(seed).normal(size=(n,) + tuple(shape)).astype(np.float32)
 
 
+#: explain()'s ``precision`` in every check (``python -m relmask.testing check --precision default`` sets it)
+PRECISION = "highest"
+
+
 def _explain(method, model, x, **kw):
     import relmask
 
     name = method if isinstance(method, str) else method.name
-    return relmask.explain(model, x, method, **{**FAST_PARAMS.get(name, {}), **kw})
+    return relmask.explain(model, x, method, precision=PRECISION, **{**FAST_PARAMS.get(name, {}), **kw})
 
 
 def _setup(method, model, x):
@@ -106,6 +117,7 @@ def check_determinism(method, model=None, x=None):
 def check_conservation(method, model=None, x=None, rtol: float = 1e-4):
     """Where ``method.conserves``: input relevance sums to the explained logit on a bias-free ReLU net."""
     import relmask
+    from relmask.relevance._autodiff import matmul_precision
     from relmask.relevance.graph import logits
 
     m = relmask.get_method(method) if isinstance(method, str) else method
@@ -113,7 +125,8 @@ def check_conservation(method, model=None, x=None, rtol: float = 1e-4):
         return
     model = model if model is not None else tiny_model(bias=False)
     x = x if x is not None else tiny_input()
-    z = np.asarray(logits(model, x))
+    with matmul_precision(PRECISION):  # the logit at the maps' precision (TF32 alone is off by ~3e-4 on a GPU)
+        z = np.asarray(logits(model, x))
     t = z.argmax(-1)
     sums = _explain(method, model, x, targets=t).reshape(len(x), -1).sum(1)
     zt = z[np.arange(len(x)), t]
@@ -121,28 +134,50 @@ def check_conservation(method, model=None, x=None, rtol: float = 1e-4):
     assert err <= rtol, f"{method}: relevance sums differ from the logit by {err:.3g} (relative) > {rtol}"
 
 
-def check_backend_agreement(methods, model=None, x=None, atol: float = 1e-4, timeout: float = 600) -> dict:
-    """Run ``methods`` under JAX in one subprocess and compare with this process (TF). Returns {name: max err}."""
+def write_reference(folder, methods, model=None, x=None) -> Path:
+    """Save ``model``, ``x`` and ``methods``' maps on this process's backend to ``folder``, for
+    :func:`compare_with_reference` on another backend or machine (e.g. TF on a CPU, JAX on a GPU)."""
     import keras
 
     model, x = _setup(None, model, x)
+    folder = Path(folder)
+    (folder / "maps").mkdir(parents=True, exist_ok=True)
+    model.save(folder / "model.keras")
+    np.save(folder / "x.npy", x)
     methods = [methods] if isinstance(methods, str) else list(methods)
+    for name in methods:
+        np.save(folder / "maps" / f"{name}.npy", _explain(name, model, x))
+    (folder / "reference.json").write_text(json.dumps(
+        {"methods": methods, "fast_params": FAST_PARAMS, "backend": keras.backend.backend(),
+         "device": compute_device(), "keras": keras.__version__}, indent=1))
+    return folder
+
+
+def compare_with_reference(folder, methods=None) -> dict:
+    """Recompute a :func:`write_reference` folder's maps on this backend: {method: max |ΔR| / max(1, max |R|)}."""
+    import keras
+
+    folder = Path(folder)
+    spec = json.loads((folder / "reference.json").read_text())
+    model = keras.saving.load_model(folder / "model.keras", compile=False)
+    x = np.load(folder / "x.npy")
+    errors = {}
+    for name in (spec["methods"] if methods is None else methods):
+        ref = np.load(folder / "maps" / f"{name}.npy")
+        errors[name] = float(np.abs(_explain(name, model, x) - ref).max() / max(1.0, float(np.abs(ref).max())))
+    return errors
+
+
+def check_backend_agreement(methods, model=None, x=None, atol: float = 1e-4, timeout: float = 600) -> dict:
+    """Run ``methods`` in this process (TF) and in one ``KERAS_BACKEND=jax`` subprocess; returns {name: max err}."""
     with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        model.save(tmp / "model.keras")
-        np.save(tmp / "x.npy", x)
-        (tmp / "spec.json").write_text(json.dumps({"methods": methods, "fast": FAST_PARAMS}))
+        write_reference(tmp, methods, model, x)
         env = {**os.environ, "KERAS_BACKEND": "jax"}
-        proc = subprocess.run([sys.executable, "-m", "relmask.testing", str(tmp)], env=env, capture_output=True,
-                              text=True, timeout=timeout)
-        if proc.returncode != 0:
+        cmd = [sys.executable, "-m", "relmask.testing", "agree", tmp, "--json", str(Path(tmp) / "errors.json")]
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+        if not (Path(tmp) / "errors.json").exists():
             raise AssertionError(f"JAX subprocess failed:\n{proc.stderr[-3000:]}")
-        errors = {}
-        for name in methods:
-            jax_r = np.load(tmp / f"{name}.npy")
-            tf_r = _explain(name, model, x)
-            scale = max(1.0, float(np.abs(tf_r).max()))
-            errors[name] = float(np.abs(jax_r - tf_r).max() / scale)
+        errors = json.loads((Path(tmp) / "errors.json").read_text())
     bad = {k: v for k, v in errors.items() if v > atol}
     assert not bad, f"TF and JAX disagree (max error relative to max |R|): {bad}"
     return errors
@@ -172,17 +207,81 @@ def _close(a, b, msg, rtol=1e-4):
     assert err <= rtol, f"{msg} (max error {err:.3g} relative to max |R|)"
 
 
-def _jax_main(folder: str) -> None:
-    """Subprocess side of check_backend_agreement (KERAS_BACKEND=jax)."""
+def _methods_here() -> list[str]:
+    """Registered model-based methods that support this process's Keras backend."""
     import keras
 
-    folder = Path(folder)
-    spec = json.loads((folder / "spec.json").read_text())
-    model = keras.saving.load_model(folder / "model.keras", compile=False)
-    x = np.load(folder / "x.npy")
-    for name in spec["methods"]:
-        np.save(folder / f"{name}.npy", _explain(name, model, x))
+    import relmask
+
+    return [m for m in relmask.list_methods() if relmask.get_method(m).needs_model
+            and keras.backend.backend() in relmask.get_method(m).backends]
+
+
+def main(argv=None) -> int:
+    """``python -m relmask.testing check | reference DIR | agree DIR``: the kit from the shell, e.g. on a GPU box."""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m relmask.testing", description=main.__doc__)
+    sub = ap.add_subparsers(dest="command", required=True)
+    check = sub.add_parser("check", help="run every conformance check on this backend and print a table")
+    check.add_argument("--reference", help="also compare with the maps of a `reference` folder (another backend)")
+    check.add_argument("--precision", default="highest", choices=("highest", "default"),
+                       help="explain()'s matmul precision in every check (default: highest)")
+    ref = sub.add_parser("reference", help="write model, input and maps on this backend to DIR")
+    ref.add_argument("folder")
+    agree = sub.add_parser("agree", help="recompute DIR's reference maps on this backend and report the errors")
+    agree.add_argument("folder")
+    for p in (check, ref, agree):
+        p.add_argument("--methods", help="comma-separated method names (default: every method of this backend)")
+        p.add_argument("--json", help="also write the results to this JSON file")
+    args = ap.parse_args(argv)
+    methods = args.methods.split(",") if args.methods else None
+    out, failed = {}, False
+    if args.command == "reference":
+        write_reference(args.folder, methods or _methods_here())
+        print(f"wrote {len(methods or _methods_here())} maps to {args.folder}")
+    elif args.command == "agree":
+        out = compare_with_reference(args.folder, methods)
+        failed = any(v > 1e-4 for v in out.values())
+        for name, err in out.items():
+            print(f"{name}: {err:.2e}")
+    else:
+        import keras
+        from tqdm.auto import tqdm
+
+        global PRECISION
+        PRECISION = args.precision
+
+        names = methods or _methods_here()
+        errors = compare_with_reference(args.reference, [m for m in names if m in json.loads(
+            (Path(args.reference) / "reference.json").read_text())["methods"]]) if args.reference else {}
+        print(f"relmask conformance kit on Keras {keras.__version__}, {keras.backend.backend()} backend, "
+              f"{compute_device()}, precision {PRECISION}\n")
+        header = [c.__name__.removeprefix("check_") for c in conformance_checks()]
+        print("| method | " + " | ".join(header) + (" | vs reference (max error / max abs R) |" if errors else " |"))
+        print("|---" * (len(header) + 1 + bool(errors)) + "|")
+        for name in tqdm(names, desc="methods", disable=None):
+            try:
+                results = check_method(name, raise_errors=False)
+            except Exception as exc:  # a method that crashes fails every check; the table goes on
+                results = {c.__name__: f"{type(exc).__name__}: {exc}" for c in conformance_checks()}
+            failed |= any(v != "ok" for v in results.values())
+            cells = ["ok" if v == "ok" else "FAIL" for v in results.values()]
+            if name in errors:
+                cells.append(f"{errors[name]:.1e}" + ("" if errors[name] <= 1e-4 else " FAIL"))
+                failed |= errors[name] > 1e-4
+            elif errors:
+                cells.append("—")
+            print(f"| {name} | " + " | ".join(cells) + " |")
+            out[name] = {**results, **({"reference": errors[name]} if name in errors else {})}
+        for name, res in out.items():  # the messages of the failures, below the table
+            for check_name, msg in res.items():
+                if check_name != "reference" and msg != "ok":
+                    print(f"- {name} {check_name}: {msg}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=1))
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    _jax_main(sys.argv[1])
+    sys.exit(main())

@@ -39,7 +39,10 @@ def test_targets_are_checked_on_paired_ratios():
     checks = {name: ok for name, ok, _ in bench.targets(rows)}
     assert checks["every LRP method ≤ 1.5× the gradient floor"]
     assert not checks["relmask occlusion ≥ 3× faster than tf-explain's"]
-    assert "| lrp.epsilon | 1.100 | 1.10 | 1.000 | 5 |" in bench.table(rows)
+    assert "| lrp.epsilon | 1.100 | 1.10 | 1.000 | 5 | 1 | 0.10 |" in bench.table(rows)
+    rows[2] = {**rows[2], "device_peak_mib": 12.0}  # JAX on a GPU: an accelerator-memory column appears
+    assert "| lrp.epsilon | 1.100 | 1.10 | 1.000 | 5 | 1 | 12 | 0.10 |" in bench.table(rows)
+    assert "accelerator peak growth (MiB)" in bench.table(rows).splitlines()[0]
 
 
 def _run(script, *args):
@@ -51,12 +54,15 @@ def _run(script, *args):
 def test_speed_benchmark_runs_paired_with_the_floor(tmp_path):
     out = tmp_path / "rows.json"
     proc = _run("relevance.py", "--n", "8", "--repeats", "2", "--min-seconds", "0", "--methods", "lrp.alpha_beta",
-                "--json", str(out))
+                "--precision", "default", "--json", str(out))
     assert proc.returncode in (0, 1), proc.stderr[-2000:]  # 1: a target missed (timings of 8 samples mean little)
-    rows = json.loads(out.read_text())["rows"]
+    result = json.loads(out.read_text())
+    assert result["precision"] == "default" and "precision default" in proc.stdout
+    rows = result["rows"]
     assert [r["method"] for r in rows] == ["gradient", "lrp.alpha_beta"]  # the floor is always measured
     for r in rows:
         assert r["ratio"] > 0 and r["floor_ms_per_1000"] > 0 and r["backend"] == "tensorflow"
+        assert r["device"] == "cpu" and r["device_peak_mib"] is None
     assert "every LRP method ≤ 1.5× the gradient floor" in proc.stdout
 
 

@@ -33,6 +33,25 @@ def test_conformance_jax_subprocess(model):
     assert set(errors) >= {"gradient", "gradcam", "lrp.epsilon", "occlusion"}
 
 
+def test_kit_from_the_shell_reference_agree_and_check(tmp_path, model, capsys):
+    """`python -m relmask.testing`: a reference folder agrees with itself; a changed map is reported."""
+    ref = tmp_path / "ref"
+    testing.write_reference(ref, ["gradient", "lrp.epsilon"], model, testing.tiny_input())
+    assert testing.main(["agree", str(ref)]) == 0
+    assert testing.main(["check", "--methods", "gradient,lrp.epsilon", "--reference", str(ref),
+                         "--json", str(tmp_path / "c.json")]) == 0
+    out = capsys.readouterr().out
+    assert "| gradient | ok | ok | ok | ok | ok | 0.0e+00 |" in out
+    maps = ref / "maps" / "lrp.epsilon.npy"
+    r = np.load(maps)
+    np.save(maps, r + 1e-3 * max(1.0, np.abs(r).max()))  # an error of 1e-3 relative to max |R|, tolerance 1e-4
+    assert testing.main(["agree", str(ref), "--json", str(tmp_path / "e.json")]) == 1
+    errors = __import__("json").loads((tmp_path / "e.json").read_text())
+    assert errors["gradient"] == 0.0 and errors["lrp.epsilon"] == pytest.approx(1e-3, rel=1e-3)
+    assert testing.main(["check", "--methods", "lrp.epsilon", "--reference", str(ref)]) == 1
+    assert "FAIL" in capsys.readouterr().out.splitlines()[-1]
+
+
 def test_gradcam_equals_tfexplain_raw_gradcam():
     """tf-explain differentiates the model output and applies no ReLU: on a linear-output model, relmask's
     map equals ReLU of tf-explain's raw-gradient (use_guided_grads=False) CAM, both bilinearly upsampled."""
@@ -84,3 +103,40 @@ def test_conv1d_gradcam_and_explain_errors():
         relmask.explain(m, x, "gradcam", layer="nope")
     with pytest.raises(DataError, match="NaN"):
         relmask.explain(m, np.full_like(x, np.nan), "gradient")
+    with pytest.raises(ParameterError, match="precision must be one of highest, default"):
+        relmask.explain(m, x, "gradient", precision="tf32")
+
+
+def test_explain_turns_tensorfloat32_off_while_it_runs(model):
+    """precision="highest" (the default) computes with TF32 off and restores the switch; "default" leaves it.
+    (On a CPU TF32 changes no number, so this checks the switch; the effect is measured on a GPU, see docs.)"""
+    import tensorflow as tf
+
+    from relmask.relevance.methods import BuiltinMethod
+
+    seen = []
+
+    class Spy(BuiltinMethod):
+        name = "spy"
+
+        def attribute(self, model, x, targets):
+            seen.append(tf.config.experimental.tensor_float_32_execution_enabled())
+            return np.zeros(x.shape, np.float32)
+
+    assert tf.config.experimental.tensor_float_32_execution_enabled()
+    x = testing.tiny_input(n=2)
+    relmask.explain(model, x, Spy())
+    relmask.explain(model, x, Spy(), precision="default")
+    assert seen == [False, True] and tf.config.experimental.tensor_float_32_execution_enabled()
+
+
+def test_matmul_precision_on_jax(monkeypatch):
+    """The JAX branch sets jax's default matmul precision inside the block only."""
+    jax = pytest.importorskip("jax")
+    from relmask.relevance import _autodiff
+
+    monkeypatch.setattr(_autodiff, "backend", lambda: "jax")
+    before = jax.config.jax_default_matmul_precision
+    with _autodiff.matmul_precision("highest"):
+        assert jax.config.jax_default_matmul_precision == "highest"
+    assert jax.config.jax_default_matmul_precision == before
