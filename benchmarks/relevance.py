@@ -42,6 +42,8 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
+from relmask.relevance import PRECISIONS  # noqa: E402  (imports no Keras: the parent process stays light)
+
 #: input shape of each benchmark model (the whale spectrogram; a 48×48 face)
 SHAPES = {"whale_cnn": (65, 59, 1), "whale_cnn_bn": (65, 59, 1), "fer_small_cnn": (48, 48, 1),
           "fer_deep_cnn": (48, 48, 1)}
@@ -74,7 +76,6 @@ QUICK = ("gradient", "gradcam", f"occlusion (window=stride={WINDOW})", "lrp.epsi
          "tfexplain.gradcam (internal, raw gradients)", f"tfexplain.occlusion (internal, patch={WINDOW})")
 FLOOR = "gradient"
 MAX_ROUNDS = 50
-PRECISION = "highest"  # explain()'s matmul precision (--precision)
 
 
 def _rss_bytes() -> int:
@@ -86,14 +87,14 @@ def _peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
 
 
-def _explainer(label: str, model, x):
-    """A zero-argument callable computing ``label``'s relevance of ``x`` for class 0."""
+def _explainer(label: str, model, x, precision: str):
+    """A zero-argument callable computing ``label``'s relevance of ``x`` for class 0 (``precision``: explain()'s)."""
     kind, name, params = METHODS[label]
     if kind == "relmask":
         import relmask
 
         return lambda: relmask.explain(model, x, name, targets=0, batch_size=len(x), progress=False,
-                                       precision=PRECISION, **params)
+                                       precision=precision, **params)
     # tf-explain's public API, called the way its README shows (functional model, explicit layer name)
     from relmask.relevance.gradcam import default_layer
     from relmask.relevance.tfexplain import functional
@@ -124,7 +125,7 @@ def _timed(fn) -> float:
     return time.perf_counter() - t0
 
 
-def worker(label: str, model_name: str, n: int, repeats: int, min_seconds: float) -> dict:
+def worker(label: str, model_name: str, n: int, repeats: int, min_seconds: float, precision: str) -> dict:
     """Measure one method in this (fresh) process: memory of its first call, then time paired with the floor."""
     import keras
     import numpy as np
@@ -136,8 +137,8 @@ def worker(label: str, model_name: str, n: int, repeats: int, min_seconds: float
     # spectrogram-like values in [0, 1] (tf-explain's occlusion patch is grey 127.5 whatever the range)
     x = np.random.default_rng(0).uniform(0.0, 1.0, (n,) + shape).astype(np.float32)
     model = build_model(model_name, shape, 2, seed=0)
-    run = _explainer(label, model, x)
-    floor = _explainer(FLOOR, model, x)
+    run = _explainer(label, model, x, precision)
+    floor = _explainer(FLOOR, model, x, precision)
     rss0, acc0 = _rss_bytes(), accelerator_peak_bytes()
     first = _timed(run)
     peak = _peak_rss_bytes() - rss0  # read before the floor ever runs: this method's memory alone
@@ -225,18 +226,16 @@ def main(argv=None) -> int:
     ap.add_argument("--methods", default=None, help="comma-separated row labels (default: all)")
     ap.add_argument("--backend", default="tensorflow", choices=("tensorflow", "jax"),
                     help="Keras backend of relmask's methods (tf-explain rows need tensorflow)")
-    ap.add_argument("--precision", default="highest", choices=("highest", "default"),
+    ap.add_argument("--precision", default=PRECISIONS[0], choices=PRECISIONS,
                     help="explain()'s matmul precision ('default': TensorFloat-32 on recent NVIDIA GPUs)")
     ap.add_argument("--json", default=None, help="also write the rows to this JSON file")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    global PRECISION
-    PRECISION = args.precision
     args.n = args.n or (64 if args.quick else 256)
     args.repeats = args.repeats or (3 if args.quick else 5)
     args.min_seconds = (0.0 if args.quick else 10.0) if args.min_seconds is None else args.min_seconds
     if args.worker:
-        print(json.dumps(worker(args.worker, args.model, args.n, args.repeats, args.min_seconds)))
+        print(json.dumps(worker(args.worker, args.model, args.n, args.repeats, args.min_seconds, args.precision)))
         return 0
     labels = args.methods.split(",") if args.methods else list(QUICK if args.quick else METHODS)
     unknown = [m for m in labels if m not in METHODS]

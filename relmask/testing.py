@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from .provenance import compute_device
+from .relevance import PRECISIONS
 
 #: per-method keyword arguments the kit uses (fast settings)
 FAST_PARAMS = {"integrated_gradients": {"steps": 8}, "smoothgrad": {"samples": 4},
@@ -58,6 +59,9 @@ def tiny_model(seed: int = 0, input_shape=(12, 12, 2), n_classes: int = 3, bias:
 def tiny_input(seed: int = 0, n: int = 6, shape=(12, 12, 2)) -> np.ndarray:
     return np.random.default_rng(seed).normal(size=(n,) + tuple(shape)).astype(np.float32)
 
+
+#: largest agreement error (max |ΔR| / max(1, max |R|)) between two backends or machines
+AGREEMENT_TOL = 1e-4
 
 #: explain()'s ``precision`` in every check (``python -m relmask.testing check --precision default`` sets it)
 PRECISION = "highest"
@@ -168,7 +172,8 @@ def compare_with_reference(folder, methods=None) -> dict:
     return errors
 
 
-def check_backend_agreement(methods, model=None, x=None, atol: float = 1e-4, timeout: float = 600) -> dict:
+def check_backend_agreement(methods, model=None, x=None, atol: float = AGREEMENT_TOL,
+                            timeout: float = 600) -> dict:
     """Run ``methods`` in this process (TF) and in one ``KERAS_BACKEND=jax`` subprocess; returns {name: max err}."""
     with tempfile.TemporaryDirectory() as tmp:
         write_reference(tmp, methods, model, x)
@@ -225,7 +230,7 @@ def main(argv=None) -> int:
     sub = ap.add_subparsers(dest="command", required=True)
     check = sub.add_parser("check", help="run every conformance check on this backend and print a table")
     check.add_argument("--reference", help="also compare with the maps of a `reference` folder (another backend)")
-    check.add_argument("--precision", default="highest", choices=("highest", "default"),
+    check.add_argument("--precision", default=PRECISIONS[0], choices=PRECISIONS,
                        help="explain()'s matmul precision in every check (default: highest)")
     ref = sub.add_parser("reference", help="write model, input and maps on this backend to DIR")
     ref.add_argument("folder")
@@ -238,11 +243,12 @@ def main(argv=None) -> int:
     methods = args.methods.split(",") if args.methods else None
     out, failed = {}, False
     if args.command == "reference":
-        write_reference(args.folder, methods or _methods_here())
-        print(f"wrote {len(methods or _methods_here())} maps to {args.folder}")
+        methods = methods or _methods_here()
+        write_reference(args.folder, methods)
+        print(f"wrote {len(methods)} maps to {args.folder}")
     elif args.command == "agree":
         out = compare_with_reference(args.folder, methods)
-        failed = any(v > 1e-4 for v in out.values())
+        failed = any(v > AGREEMENT_TOL for v in out.values())
         for name, err in out.items():
             print(f"{name}: {err:.2e}")
     else:
@@ -268,8 +274,8 @@ def main(argv=None) -> int:
             failed |= any(v != "ok" for v in results.values())
             cells = ["ok" if v == "ok" else "FAIL" for v in results.values()]
             if name in errors:
-                cells.append(f"{errors[name]:.1e}" + ("" if errors[name] <= 1e-4 else " FAIL"))
-                failed |= errors[name] > 1e-4
+                cells.append(f"{errors[name]:.1e}" + ("" if errors[name] <= AGREEMENT_TOL else " FAIL"))
+                failed |= errors[name] > AGREEMENT_TOL
             elif errors:
                 cells.append("—")
             print(f"| {name} | " + " | ".join(cells) + " |")

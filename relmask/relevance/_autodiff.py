@@ -22,6 +22,9 @@ from typing import Callable, Iterator
 import keras
 import numpy as np
 
+from ..errors import ParameterError
+from . import PRECISIONS
+
 
 def backend() -> str:
     return keras.backend.backend()
@@ -52,9 +55,6 @@ def grad(f: Callable, has_aux: bool = False) -> Callable:
                               f"not {backend()!r}")
 
 
-PRECISIONS = ("highest", "default")
-
-
 @contextlib.contextmanager
 def matmul_precision(precision: str) -> Iterator[None]:
     """``"highest"``: float32 products and convolutions in full float32 (TensorFloat-32 off) inside the block;
@@ -66,7 +66,7 @@ def matmul_precision(precision: str) -> Iterator[None]:
     (benchmarks/results/2026-11-26_h200_jax). Relevance costs little next to training: reproducible maps win.
     """
     if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        raise ParameterError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if precision == "default":
         yield
     elif backend() == "tensorflow":
