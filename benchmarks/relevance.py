@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import statistics
 import subprocess
@@ -76,6 +77,14 @@ QUICK = ("gradient", "gradcam", f"occlusion (window=stride={WINDOW})", "lrp.epsi
          "tfexplain.gradcam (internal, raw gradients)", f"tfexplain.occlusion (internal, patch={WINDOW})")
 FLOOR = "gradient"
 MAX_ROUNDS = 50
+
+
+def _select(spec: str) -> list[str]:
+    """Row labels from ``--methods``: comma-separated, each a full label or its part before `` (`` (labels
+    such as ``tfexplain.occlusion (internal, patch=8)`` hold commas, so commas inside parentheses do not split)."""
+    short = {label.split(" (")[0]: label for label in METHODS}
+    tokens = [t.strip() for t in re.split(r",(?![^()]*\))", spec) if t.strip()]
+    return [short.get(t, t) for t in tokens]
 
 
 def _rss_bytes() -> int:
@@ -223,7 +232,8 @@ def main(argv=None) -> int:
                     help="keep adding rounds (up to 50) until the timed rounds took this long (default 10; 0 with "
                          "--quick)")
     ap.add_argument("--model", default="whale_cnn", choices=sorted(SHAPES), help="registered model to explain")
-    ap.add_argument("--methods", default=None, help="comma-separated row labels (default: all)")
+    ap.add_argument("--methods", default=None,
+                    help="comma-separated rows, each its full label or the part before ' (' (default: all)")
     ap.add_argument("--backend", default="tensorflow", choices=("tensorflow", "jax"),
                     help="Keras backend of relmask's methods (tf-explain rows need tensorflow)")
     ap.add_argument("--precision", default=PRECISIONS[0], choices=PRECISIONS,
@@ -237,10 +247,10 @@ def main(argv=None) -> int:
     if args.worker:
         print(json.dumps(worker(args.worker, args.model, args.n, args.repeats, args.min_seconds, args.precision)))
         return 0
-    labels = args.methods.split(",") if args.methods else list(QUICK if args.quick else METHODS)
+    labels = _select(args.methods) if args.methods else list(QUICK if args.quick else METHODS)
     unknown = [m for m in labels if m not in METHODS]
     if unknown:
-        ap.error(f"unknown method rows {unknown}; rows: {list(METHODS)}")
+        ap.error(f"unknown method rows {unknown}; rows (full label or the part before ' ('): {list(METHODS)}")
     if args.backend != "tensorflow":
         tf_only = [m for m in labels if _tensorflow_only(m)]
         if args.methods and tf_only:

@@ -7,7 +7,8 @@
         check("my_plugin.method")            # raises AssertionError with a message on failure
 
 or ``check_method("my_plugin.method")`` to run every check at once (returns {check name: "ok" | message}
-when ``raise_errors=False``). Each check builds a tiny seeded model (or uses ``model``/``x`` you pass). The
+when ``raise_errors=False``). Each check builds a tiny seeded model (or uses ``model``/``x`` you pass) and
+explains at ``precision`` (explain()'s; default ``"highest"``, TensorFloat-32 off). The
 backend-agreement check saves weights, runs the method in a ``KERAS_BACKEND=jax`` subprocess and compares.
 
 From the shell (e.g. on a GPU machine with JAX but no TensorFlow)::
@@ -26,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import ParameterError
 from .provenance import compute_device
 from .relevance import PRECISIONS
 
@@ -63,24 +65,24 @@ def tiny_input(seed: int = 0, n: int = 6, shape=(12, 12, 2)) -> np.ndarray:
 #: largest agreement error (max |ΔR| / max(1, max |R|)) between two backends or machines
 AGREEMENT_TOL = 1e-4
 
-#: explain()'s ``precision`` in every check (``python -m relmask.testing check --precision default`` sets it)
-PRECISION = "highest"
+#: explain()'s ``precision`` in every check unless told otherwise: full float32, TensorFloat-32 off
+PRECISION = PRECISIONS[0]
 
 
-def _explain(method, model, x, **kw):
+def _explain(method, model, x, precision=PRECISION, **kw):
     import relmask
 
     name = method if isinstance(method, str) else method.name
-    return relmask.explain(model, x, method, precision=PRECISION, **{**FAST_PARAMS.get(name, {}), **kw})
+    return relmask.explain(model, x, method, precision=precision, **{**FAST_PARAMS.get(name, {}), **kw})
 
 
 def _setup(method, model, x):
     return (model if model is not None else tiny_model()), (x if x is not None else tiny_input())
 
 
-def check_shape(method, model=None, x=None):
+def check_shape(method, model=None, x=None, precision=PRECISION):
     model, x = _setup(method, model, x)
-    r = _explain(method, model, x)
+    r = _explain(method, model, x, precision)
     assert r.shape == x.shape, f"{method}: shape {r.shape} != input shape {x.shape}"
     assert r.dtype == np.float32, f"{method}: dtype {r.dtype} is not float32"
     assert np.isfinite(r).all(), f"{method}: non-finite relevance values"
@@ -93,32 +95,34 @@ def _batch_invariant(method) -> bool:
     return getattr(m, "batch_invariant", True)
 
 
-def check_targets(method, model=None, x=None):
+def check_targets(method, model=None, x=None, precision=PRECISION):
     """Per-sample targets give the same maps as explaining each sample alone."""
     if not _batch_invariant(method):
         return
     model, x = _setup(method, model, x)
     targets = np.arange(len(x)) % int(model.outputs[0].shape[-1])
-    together = _explain(method, model, x, targets=targets)
-    alone = np.concatenate([_explain(method, model, x[i:i + 1], targets=int(t)) for i, t in enumerate(targets)])
+    together = _explain(method, model, x, precision, targets=targets)
+    alone = np.concatenate([_explain(method, model, x[i:i + 1], precision, targets=int(t))
+                            for i, t in enumerate(targets)])
     _close(together, alone, f"{method}: per-sample targets differ from a one-by-one loop")
 
 
-def check_batch_size(method, model=None, x=None):
+def check_batch_size(method, model=None, x=None, precision=PRECISION):
     if not _batch_invariant(method):
         return
     model, x = _setup(method, model, x)
-    _close(_explain(method, model, x, batch_size=len(x)), _explain(method, model, x, batch_size=4),
+    _close(_explain(method, model, x, precision, batch_size=len(x)),
+           _explain(method, model, x, precision, batch_size=4),
            f"{method}: result depends on batch_size")
 
 
-def check_determinism(method, model=None, x=None):
+def check_determinism(method, model=None, x=None, precision=PRECISION):
     model, x = _setup(method, model, x)
-    a, b = _explain(method, model, x), _explain(method, model, x)
+    a, b = _explain(method, model, x, precision), _explain(method, model, x, precision)
     assert np.array_equal(a, b), f"{method}: two identical calls differ (max {np.abs(a - b).max():.3g})"
 
 
-def check_conservation(method, model=None, x=None, rtol: float = 1e-4):
+def check_conservation(method, model=None, x=None, precision=PRECISION, rtol: float = 1e-4):
     """Where ``method.conserves``: input relevance sums to the explained logit on a bias-free ReLU net."""
     import relmask
     from relmask.relevance._autodiff import matmul_precision
@@ -129,10 +133,10 @@ def check_conservation(method, model=None, x=None, rtol: float = 1e-4):
         return
     model = model if model is not None else tiny_model(bias=False)
     x = x if x is not None else tiny_input()
-    with matmul_precision(PRECISION):  # the logit at the maps' precision (TF32 alone is off by ~3e-4 on a GPU)
+    with matmul_precision(precision):  # the logit at the maps' precision (TF32 alone is off by ~3e-4 on a GPU)
         z = np.asarray(logits(model, x))
     t = z.argmax(-1)
-    sums = _explain(method, model, x, targets=t).reshape(len(x), -1).sum(1)
+    sums = _explain(method, model, x, precision, targets=t).reshape(len(x), -1).sum(1)
     zt = z[np.arange(len(x)), t]
     err = np.abs(sums - zt).max() / np.abs(zt).max()
     assert err <= rtol, f"{method}: relevance sums differ from the logit by {err:.3g} (relative) > {rtol}"
@@ -157,18 +161,29 @@ def write_reference(folder, methods, model=None, x=None) -> Path:
     return folder
 
 
-def compare_with_reference(folder, methods=None) -> dict:
-    """Recompute a :func:`write_reference` folder's maps on this backend: {method: max |ΔR| / max(1, max |R|)}."""
+def compare_with_reference(folder, methods=None, precision=PRECISION, only_shared: bool = False) -> dict:
+    """Recompute a :func:`write_reference` folder's maps on this backend: {method: max |ΔR| / max(1, max |R|)}.
+
+    ``methods`` None: every method of the reference. A method the reference lacks is an error, unless
+    ``only_shared`` (then it is left out: e.g. tf-explain's methods when the reference was made on JAX).
+    """
     import keras
 
     folder = Path(folder)
     spec = json.loads((folder / "reference.json").read_text())
+    if methods is None:
+        methods = spec["methods"]
+    missing = [m for m in methods if m not in spec["methods"]]
+    if missing and not only_shared:
+        raise ParameterError(f"methods {missing} are not in the reference {folder} (it has: "
+                             f"{', '.join(spec['methods'])})")
     model = keras.saving.load_model(folder / "model.keras", compile=False)
     x = np.load(folder / "x.npy")
     errors = {}
-    for name in (spec["methods"] if methods is None else methods):
+    for name in (m for m in methods if m in spec["methods"]):
         ref = np.load(folder / "maps" / f"{name}.npy")
-        errors[name] = float(np.abs(_explain(name, model, x) - ref).max() / max(1.0, float(np.abs(ref).max())))
+        got = _explain(name, model, x, precision)
+        errors[name] = float(np.abs(got - ref).max() / max(1.0, float(np.abs(ref).max())))
     return errors
 
 
@@ -193,11 +208,11 @@ def conformance_checks() -> list:
     return [check_shape, check_targets, check_batch_size, check_determinism, check_conservation]
 
 
-def check_method(method, model=None, x=None, raise_errors: bool = True) -> dict:
+def check_method(method, model=None, x=None, raise_errors: bool = True, precision=PRECISION) -> dict:
     results = {}
     for check in conformance_checks():
         try:
-            check(method, model, x)
+            check(method, model, x, precision)
             results[check.__name__] = "ok"
         except AssertionError as exc:
             if raise_errors:
@@ -255,20 +270,17 @@ def main(argv=None) -> int:
         import keras
         from tqdm.auto import tqdm
 
-        global PRECISION
-        PRECISION = args.precision
-
         names = methods or _methods_here()
-        errors = compare_with_reference(args.reference, [m for m in names if m in json.loads(
-            (Path(args.reference) / "reference.json").read_text())["methods"]]) if args.reference else {}
+        errors = compare_with_reference(args.reference, names, args.precision, only_shared=True) \
+            if args.reference else {}
         print(f"relmask conformance kit on Keras {keras.__version__}, {keras.backend.backend()} backend, "
-              f"{compute_device()}, precision {PRECISION}\n")
+              f"{compute_device()}, precision {args.precision}\n")
         header = [c.__name__.removeprefix("check_") for c in conformance_checks()]
         print("| method | " + " | ".join(header) + (" | vs reference (max error / max abs R) |" if errors else " |"))
         print("|---" * (len(header) + 1 + bool(errors)) + "|")
         for name in tqdm(names, desc="methods", disable=None):
             try:
-                results = check_method(name, raise_errors=False)
+                results = check_method(name, raise_errors=False, precision=args.precision)
             except Exception as exc:  # a method that crashes fails every check; the table goes on
                 results = {c.__name__: f"{type(exc).__name__}: {exc}" for c in conformance_checks()}
             failed |= any(v != "ok" for v in results.values())

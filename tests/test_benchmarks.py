@@ -45,6 +45,16 @@ def test_targets_are_checked_on_paired_ratios():
     assert "accelerator peak growth (MiB)" in bench.table(rows).splitlines()[0]
 
 
+def test_rows_are_selected_by_label_or_short_name():
+    """Labels hold commas inside parentheses; --methods takes them whole or by the part before ' ('."""
+    bench = _bench_module()
+    tfx = f"tfexplain.occlusion (internal, patch={bench.WINDOW})"
+    assert bench._select(f"lrp.z_plus, {tfx},occlusion") == ["lrp.z_plus", tfx,
+                                                            f"occlusion (window=stride={bench.WINDOW})"]
+    assert bench._select("tf-explain GradCAM().explain") == ["tf-explain GradCAM().explain (public)"]
+    assert bench._select("lrp.nope") == ["lrp.nope"]  # left for main() to report as unknown
+
+
 def _run(script, *args):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "0"}
     return subprocess.run([sys.executable, str(BENCH / script), *args], capture_output=True, text=True, env=env,

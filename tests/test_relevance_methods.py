@@ -50,6 +50,19 @@ def test_kit_from_the_shell_reference_agree_and_check(tmp_path, model, capsys):
     assert errors["gradient"] == 0.0 and errors["lrp.epsilon"] == pytest.approx(1e-3, rel=1e-3)
     assert testing.main(["check", "--methods", "lrp.epsilon", "--reference", str(ref)]) == 1
     assert "FAIL" in capsys.readouterr().out.splitlines()[-1]
+    # a method the reference lacks: `check --reference` leaves it out of the comparison, the function names it
+    assert testing.main(["check", "--methods", "gradient,gradcam", "--reference", str(ref)]) == 0
+    assert "| gradcam | ok | ok | ok | ok | ok | — |" in capsys.readouterr().out
+    with pytest.raises(ParameterError, match=r"\['gradcam'\] are not in the reference .*gradient, lrp.epsilon"):
+        testing.compare_with_reference(ref, ["gradient", "gradcam"])
+
+
+def test_kit_passes_precision_to_explain(model):
+    """Every check runs explain() at the precision it is given (an unknown one reaches explain's validation)."""
+    for check in testing.conformance_checks():
+        with pytest.raises(ParameterError, match="precision must be one of highest, default"):
+            check("lrp.epsilon", model if check is not testing.check_conservation else None,
+                  testing.tiny_input(), precision="tf32")
 
 
 def test_gradcam_equals_tfexplain_raw_gradcam():
