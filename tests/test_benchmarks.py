@@ -34,6 +34,11 @@ def test_targets_are_checked_on_paired_ratios():
                                                                             "within")
     assert checks["Grad-CAM ≤ 1.2× the gradient floor"][0]
     assert checks["relmask occlusion ≥ 3× faster than tf-explain's"] == (True, "3.5× faster")
+    # timed side by side in one process, the duel decides (the rows' ratio of floor ratios is shown beside it)
+    duel = {**_row(tfx, 2.9), "against": occ}
+    checks = {name: (ok, measured) for name, ok, measured in bench.targets(rows, duel)}
+    assert checks["relmask occlusion ≥ 3× faster than tf-explain's"] == (
+        False, "2.9× faster side by side (3.5× from the rows' floor ratios)")
     rows[3] = _row("lrp.alpha_beta", 1.5)
     rows[5] = _row(tfx, 50.0)
     checks = {name: ok for name, ok, _ in bench.targets(rows)}
@@ -63,16 +68,22 @@ def _run(script, *args):
 
 def test_speed_benchmark_runs_paired_with_the_floor(tmp_path):
     out = tmp_path / "rows.json"
-    proc = _run("relevance.py", "--n", "8", "--repeats", "2", "--min-seconds", "0", "--methods", "lrp.alpha_beta",
-                "--precision", "default", "--json", str(out))
+    proc = _run("relevance.py", "--n", "8", "--repeats", "2", "--min-seconds", "0", "--methods",
+                "lrp.alpha_beta,occlusion,tfexplain.occlusion", "--precision", "default", "--json", str(out))
     assert proc.returncode in (0, 1), proc.stderr[-2000:]  # 1: a target missed (timings of 8 samples mean little)
     result = json.loads(out.read_text())
     assert result["precision"] == "default" and "precision default" in proc.stdout
     rows = result["rows"]
-    assert [r["method"] for r in rows] == ["gradient", "lrp.alpha_beta"]  # the floor is always measured
+    bench = _bench_module()
+    # the floor is always measured; each row is paired with it
+    assert [r["method"] for r in rows] == ["gradient", "lrp.alpha_beta", bench.OCCLUSION, bench.TFX_OCCLUSION]
     for r in rows:
         assert r["ratio"] > 0 and r["floor_ms_per_1000"] > 0 and r["backend"] == "tensorflow"
-        assert r["device"] == "cpu" and r["device_peak_mib"] is None
+        assert r["device"] == "cpu" and r["device_peak_mib"] is None and r["against"] == "gradient"
+    # the occlusion rows are also timed against each other in one more process, which the target is judged on
+    duel = result["occlusion_duel"]
+    assert duel["method"] == bench.TFX_OCCLUSION and duel["against"] == bench.OCCLUSION and duel["ratio"] > 0
+    assert f"{duel['ratio']:.1f}× faster side by side" in proc.stdout
     assert "every LRP method ≤ 1.5× the gradient floor" in proc.stdout
 
 
