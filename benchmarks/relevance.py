@@ -51,15 +51,18 @@ from relmask.relevance import PRECISIONS  # noqa: E402  (imports no Keras: the p
 SHAPES = {"whale_cnn": (65, 59, 1), "whale_cnn_bn": (65, 59, 1), "fer_small_cnn": (48, 48, 1),
           "fer_deep_cnn": (48, 48, 1)}
 WINDOW = 8  # occlusion window = stride, for relmask and tf-explain alike
+FLOOR = "gradient"
+#: the two rows of the occlusion target; when both run, they are also timed against each other in one process
+OCCLUSION, TFX_OCCLUSION = f"occlusion (window=stride={WINDOW})", f"tfexplain.occlusion (internal, patch={WINDOW})"
 
 #: row label -> (kind, relmask method name or tf-explain class, parameters)
 METHODS = {
-    "gradient": ("relmask", "gradient", {}),
+    FLOOR: ("relmask", "gradient", {}),
     "gradient_x_input": ("relmask", "gradient_x_input", {}),
     "integrated_gradients (steps=32)": ("relmask", "integrated_gradients", {"steps": 32}),
     "smoothgrad (samples=16)": ("relmask", "smoothgrad", {"samples": 16}),
     "gradcam": ("relmask", "gradcam", {}),
-    f"occlusion (window=stride={WINDOW})": ("relmask", "occlusion", {"window": WINDOW, "stride": WINDOW}),
+    OCCLUSION: ("relmask", "occlusion", {"window": WINDOW, "stride": WINDOW}),
     "lrp.epsilon": ("relmask", "lrp.epsilon", {}),
     "lrp.z_plus": ("relmask", "lrp.z_plus", {}),
     "lrp.alpha_beta": ("relmask", "lrp.alpha_beta", {}),
@@ -70,17 +73,14 @@ METHODS = {
     "lrp.epsilon_plus_flat": ("relmask", "lrp.epsilon_plus_flat", {}),
     "lrp.epsilon_alpha2_beta1": ("relmask", "lrp.epsilon_alpha2_beta1", {}),
     "tfexplain.gradcam (internal, raw gradients)": ("relmask", "tfexplain.gradcam", {"use_guided_grads": False}),
-    f"tfexplain.occlusion (internal, patch={WINDOW})": ("relmask", "tfexplain.occlusion", {"patch_size": WINDOW}),
+    TFX_OCCLUSION: ("relmask", "tfexplain.occlusion", {"patch_size": WINDOW}),
     "tf-explain GradCAM().explain (public)": ("public", "GradCAM", {}),
     f"tf-explain OcclusionSensitivity().explain (public, patch={WINDOW})": ("public", "OcclusionSensitivity",
                                                                              {"patch_size": WINDOW}),
 }
-QUICK = ("gradient", "gradcam", f"occlusion (window=stride={WINDOW})", "lrp.epsilon", "lrp.epsilon_plus_flat",
-         "tfexplain.gradcam (internal, raw gradients)", f"tfexplain.occlusion (internal, patch={WINDOW})")
-FLOOR = "gradient"
+QUICK = (FLOOR, "gradcam", OCCLUSION, "lrp.epsilon", "lrp.epsilon_plus_flat",
+         "tfexplain.gradcam (internal, raw gradients)", TFX_OCCLUSION)
 MAX_ROUNDS = 50
-#: the two rows of the occlusion target; when both run, they are also timed against each other in one process
-OCCLUSION, TFX_OCCLUSION = f"occlusion (window=stride={WINDOW})", f"tfexplain.occlusion (internal, patch={WINDOW})"
 
 
 def _select(spec: str) -> list[str]:
@@ -153,28 +153,29 @@ def worker(label: str, model_name: str, n: int, repeats: int, min_seconds: float
     x = np.random.default_rng(0).uniform(0.0, 1.0, (n,) + shape).astype(np.float32)
     model = build_model(model_name, shape, 2, seed=0)
     run = _explainer(label, model, x, precision)
-    floor = _explainer(against, model, x, precision)
+    partner = _explainer(against, model, x, precision)
     rss0, acc0 = _rss_bytes(), accelerator_peak_bytes()
     first = _timed(run)
-    peak = _peak_rss_bytes() - rss0  # read before the floor ever runs: this method's memory alone
+    peak = _peak_rss_bytes() - rss0  # read before the partner ever runs: this method's memory alone
     acc = accelerator_peak_bytes()  # JAX on a GPU: the device allocator's peak, likewise
-    floor()  # the partner's own tracing, untimed
-    times, floors = [], []
+    partner()  # the partner's own tracing, untimed
+    times, partner_times = [], []
     start = time.perf_counter()
     # at least ``repeats`` rounds, more for fast methods: cheap rows get many pairs for the same wall time
     for i in range(MAX_ROUNDS):
         if i >= repeats and time.perf_counter() - start >= min_seconds:
             break
         if i % 2:
-            floors.append(_timed(floor))
+            partner_times.append(_timed(partner))
             times.append(_timed(run))
         else:
             times.append(_timed(run))
-            floors.append(_timed(floor))
+            partner_times.append(_timed(partner))
     return {"method": label, "backend": keras.backend.backend(), "first_call_s": first,
             "median_s": statistics.median(times), "ms_per_1000": 1e6 * statistics.median(times) / n,
-            "floor_ms_per_1000": 1e6 * statistics.median(floors) / n,
-            "ratio": statistics.median(t / f for t, f in zip(times, floors)), "rounds": len(times),
+            # "floor_*" and "ratio" are against ``against`` (named in the row): the floor but for the duel
+            "floor_ms_per_1000": 1e6 * statistics.median(partner_times) / n,
+            "ratio": statistics.median(t / f for t, f in zip(times, partner_times)), "rounds": len(times),
             "peak_mib": peak / 2 ** 20, "device": compute_device(),
             "device_peak_mib": None if acc is None else (acc - acc0) / 2 ** 20, "against": against}
 

@@ -18,7 +18,6 @@ From the shell (e.g. on a GPU machine with JAX but no TensorFlow)::
 """
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -28,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ParameterError
+from .io import atomic_save_npy, read_json, write_json
 from .provenance import compute_device
 from .relevance import PRECISIONS
 
@@ -149,15 +149,16 @@ def write_reference(folder, methods, model=None, x=None) -> Path:
 
     model, x = _setup(None, model, x)
     folder = Path(folder)
-    (folder / "maps").mkdir(parents=True, exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
     model.save(folder / "model.keras")
-    np.save(folder / "x.npy", x)
+    atomic_save_npy(folder / "x.npy", x)
     methods = [methods] if isinstance(methods, str) else list(methods)
     for name in methods:
-        np.save(folder / "maps" / f"{name}.npy", _explain(name, model, x))
-    (folder / "reference.json").write_text(json.dumps(
-        {"methods": methods, "fast_params": FAST_PARAMS, "backend": keras.backend.backend(),
-         "device": compute_device(), "keras": keras.__version__}, indent=1))
+        atomic_save_npy(folder / "maps" / f"{name}.npy", _explain(name, model, x))
+    # written last: a folder with reference.json is complete
+    write_json(folder / "reference.json", {"methods": methods, "fast_params": FAST_PARAMS,
+                                           "backend": keras.backend.backend(), "device": compute_device(),
+                                           "keras": keras.__version__})
     return folder
 
 
@@ -170,7 +171,10 @@ def compare_with_reference(folder, methods=None, precision=PRECISION, only_share
     import keras
 
     folder = Path(folder)
-    spec = json.loads((folder / "reference.json").read_text())
+    spec = read_json(folder / "reference.json")
+    if spec is None:
+        raise ParameterError(f"{folder} is not a reference folder (no reference.json): write one with "
+                             f"`python -m relmask.testing reference {folder}`")
     if methods is None:
         methods = spec["methods"]
     missing = [m for m in methods if m not in spec["methods"]]
@@ -195,9 +199,9 @@ def check_backend_agreement(methods, model=None, x=None, atol: float = AGREEMENT
         env = {**os.environ, "KERAS_BACKEND": "jax"}
         cmd = [sys.executable, "-m", "relmask.testing", "agree", tmp, "--json", str(Path(tmp) / "errors.json")]
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
-        if not (Path(tmp) / "errors.json").exists():
+        errors = read_json(Path(tmp) / "errors.json")
+        if errors is None:
             raise AssertionError(f"JAX subprocess failed:\n{proc.stderr[-3000:]}")
-        errors = json.loads((Path(tmp) / "errors.json").read_text())
     bad = {k: v for k, v in errors.items() if v > atol}
     assert not bad, f"TF and JAX disagree (max error relative to max |R|): {bad}"
     return errors
@@ -297,7 +301,7 @@ def main(argv=None) -> int:
                 if check_name != "reference" and msg != "ok":
                     print(f"- {name} {check_name}: {msg}")
     if args.json:
-        Path(args.json).write_text(json.dumps(out, indent=1))
+        write_json(args.json, out)
     return 1 if failed else 0
 
 

@@ -55,6 +55,8 @@ def test_kit_from_the_shell_reference_agree_and_check(tmp_path, model, capsys):
     assert "| gradcam | ok | ok | ok | ok | ok | — |" in capsys.readouterr().out
     with pytest.raises(ParameterError, match=r"\['gradcam'\] are not in the reference .*gradient, lrp.epsilon"):
         testing.compare_with_reference(ref, ["gradient", "gradcam"])
+    with pytest.raises(ParameterError, match="is not a reference folder .*relmask.testing reference"):
+        testing.compare_with_reference(tmp_path / "maps-only")
 
 
 def test_kit_passes_precision_to_explain(model):
