@@ -43,14 +43,14 @@ def logit_fn(model):
     return compiled(model, "logits", lambda: (lambda x: logits(model, x)))
 
 
+def target_gradient(model):
+    """Traceable ``(x, targets) -> d logit_target / d x``, to call inside compiled functions."""
+    return _autodiff.grad(lambda x, t: target_logit(logits(model, x), t))
+
+
 def gradient_fn(model):
     """Compiled ``(x, targets) -> d logit_target / d x``."""
-
-    def build():
-        g = _autodiff.grad(lambda x, t: target_logit(logits(model, x), t))
-        return g
-
-    return compiled(model, "gradient", build)
+    return compiled(model, "gradient", lambda: target_gradient(model))
 
 
 def resolve_predicted(model, x, targets) -> np.ndarray:

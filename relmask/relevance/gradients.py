@@ -1,12 +1,17 @@
-"""The gradient family: gradient, gradient × input, integrated gradients, SmoothGrad (on the target logit)."""
+"""The gradient family: gradient, gradient × input, integrated gradients, SmoothGrad (on the target logit).
+
+Integrated gradients and SmoothGrad loop over their steps / noise rounds inside one compiled function
+(``_autodiff.fori_loop``), so a batch costs one host call and one transfer whatever the number of steps.
+"""
 from __future__ import annotations
 
-import zlib
-
 import numpy as np
+from keras import ops
 
 from ..errors import ParameterError
-from .engine import gradient_fn
+from . import _autodiff
+from .engine import compiled, gradient_fn, target_gradient
+from .noise import sample_keys, standard_normal
 
 
 def gradient(model, x, targets):
@@ -33,16 +38,26 @@ def integrated_gradients(model, x, targets, steps=32, baseline="zero"):
     if steps < 1:
         raise ParameterError(f"integrated_gradients: steps must be >= 1, got {steps}")
     ref = baseline_of(x, baseline)
-    grad = gradient_fn(model)
-    total = np.zeros_like(x)
-    for alpha in (np.arange(steps, dtype=np.float32) + 0.5) / steps:
-        total += grad(ref + alpha * (x - ref), targets)
-    return (x - ref) * total / steps
+    return _path_gradient_fn(model, steps)(x, ref, targets)
 
 
-def _sample_rng(seed: int, sample: np.ndarray) -> np.random.Generator:
-    """A generator that depends on the sample's content, not its position: results do not depend on batching."""
-    return np.random.default_rng([seed, zlib.crc32(np.ascontiguousarray(sample).tobytes())])
+def _path_gradient_fn(model, steps: int):
+    """Compiled ``(x, ref, targets) -> (x − ref) × mean gradient at the midpoints of ``steps`` equal segments
+    from ref to x``: one loop inside the compiled function instead of one host call per step."""
+
+    def build():
+        grad = target_gradient(model)
+
+        def f(x, ref, targets):
+            def step(i, total):
+                alpha = (ops.cast(i, "float32") + 0.5) / steps
+                return total + grad(ref + alpha * (x - ref), targets)
+
+            return (x - ref) * _autodiff.fori_loop(steps, step, ops.zeros_like(x)) / steps
+
+        return f
+
+    return compiled(model, ("integrated_gradients", steps), build)
 
 
 def smoothgrad(model, x, targets, noise_level=0.15, samples=16, seed=0):
@@ -51,13 +66,26 @@ def smoothgrad(model, x, targets, noise_level=0.15, samples=16, seed=0):
                              f"{noise_level}")
     flat = x.reshape(len(x), -1)
     sd = (noise_level * (flat.max(axis=1) - flat.min(axis=1))).reshape((-1,) + (1,) * (x.ndim - 1))
-    rngs = [_sample_rng(seed, s) for s in x]
-    grad = gradient_fn(model)
-    total = np.zeros_like(x)
-    for _ in range(samples):
-        noise = np.stack([r.standard_normal(x.shape[1:], dtype=np.float32) for r in rngs])
-        total += grad((x + sd * noise).astype(np.float32), targets)
-    return total / samples
+    return _noisy_gradient_fn(model, samples)(x, sd.astype(np.float32), sample_keys(x, seed), targets)
+
+
+def _noisy_gradient_fn(model, samples: int):
+    """Compiled ``(x, sd, keys, targets) -> mean gradient over ``samples`` copies x + sd × noise``, the noise
+    drawn on the device (:mod:`.noise`: the same numbers on every backend, keyed by each sample's content)."""
+
+    def build():
+        grad = target_gradient(model)
+
+        def f(x, sd, keys, targets):
+            def draw(i, total):
+                noise = standard_normal(keys, i, ops.shape(x)[1:])
+                return total + grad(x + sd * noise, targets)
+
+            return _autodiff.fori_loop(samples, draw, ops.zeros_like(x)) / samples
+
+        return f
+
+    return compiled(model, ("smoothgrad", samples), build)
 
 
 __all__ = ["gradient", "gradient_x_input", "integrated_gradients", "smoothgrad", "baseline_of"]
