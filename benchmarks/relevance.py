@@ -226,12 +226,9 @@ def targets(rows: list[dict], duel: dict | None = None) -> list[tuple[str, bool,
     tfx = [v for k, v in by.items() if "occlusion" in k.lower() and "explain" in k.lower()]
     if occ and tfx:
         from_rows = min(tfx) / occ  # against tf-explain's faster variant, each in floor units of its own process
-        if duel:
-            out.append(("relmask occlusion ≥ 3× faster than tf-explain's", duel["ratio"] >= 3.0,
-                        f"{duel['ratio']:.1f}× faster side by side ({from_rows:.1f}× from the rows' floor ratios)"))
-        else:
-            out.append(("relmask occlusion ≥ 3× faster than tf-explain's", from_rows >= 3.0,
-                        f"{from_rows:.1f}× faster"))
+        speedup, measured = (duel["ratio"], f"{duel['ratio']:.1f}× faster side by side ({from_rows:.1f}× from the "
+                             f"rows' floor ratios)") if duel else (from_rows, f"{from_rows:.1f}× faster")
+        out.append(("relmask occlusion ≥ 3× faster than tf-explain's", speedup >= 3.0, measured))
     gc = by.get("gradcam")
     tfg = [v for k, v in by.items() if "gradcam" in k.lower() and "explain" in k.lower()]
     if gc and tfg:

@@ -88,11 +88,15 @@ def check_shape(method, model=None, x=None, precision=PRECISION):
     assert np.isfinite(r).all(), f"{method}: non-finite relevance values"
 
 
-def _batch_invariant(method) -> bool:
+def _as_method(method):
+    """The registered method of a name, or ``method`` itself (a RelevanceMethod object)."""
     import relmask
 
-    m = relmask.get_method(method) if isinstance(method, str) else method
-    return getattr(m, "batch_invariant", True)
+    return relmask.get_method(method) if isinstance(method, str) else method
+
+
+def _batch_invariant(method) -> bool:
+    return getattr(_as_method(method), "batch_invariant", True)
 
 
 def check_targets(method, model=None, x=None, precision=PRECISION):
@@ -124,12 +128,10 @@ def check_determinism(method, model=None, x=None, precision=PRECISION):
 
 def check_conservation(method, model=None, x=None, precision=PRECISION, rtol: float = 1e-4):
     """Where ``method.conserves``: input relevance sums to the explained logit on a bias-free ReLU net."""
-    import relmask
     from relmask.relevance._autodiff import matmul_precision
     from relmask.relevance.graph import logits
 
-    m = relmask.get_method(method) if isinstance(method, str) else method
-    if not m.conserves:
+    if not _as_method(method).conserves:
         return
     model = model if model is not None else tiny_model(bias=False)
     x = x if x is not None else tiny_input()
@@ -249,7 +251,7 @@ def main(argv=None) -> int:
     sub = ap.add_subparsers(dest="command", required=True)
     check = sub.add_parser("check", help="run every conformance check on this backend and print a table")
     check.add_argument("--reference", help="also compare with the maps of a `reference` folder (another backend)")
-    check.add_argument("--precision", default=PRECISIONS[0], choices=PRECISIONS,
+    check.add_argument("--precision", default=PRECISION, choices=PRECISIONS,
                        help="explain()'s matmul precision in every check (default: highest)")
     ref = sub.add_parser("reference", help="write model, input and maps on this backend to DIR")
     ref.add_argument("folder")

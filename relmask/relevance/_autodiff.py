@@ -125,8 +125,6 @@ def fori_loop(n: int, body: Callable, init):
 
         return tf.while_loop(lambda i, val: i < n, lambda i, val: (i + 1, body(i, val)), (tf.constant(0), init),
                              parallel_iterations=1)[1]
-    import keras
-
     return keras.ops.fori_loop(0, n, body, init)  # jax.lax.fori_loop: sequential
 
 

@@ -37,27 +37,11 @@ def baseline_of(x: np.ndarray, baseline) -> np.ndarray:
 def integrated_gradients(model, x, targets, steps=32, baseline="zero"):
     if steps < 1:
         raise ParameterError(f"integrated_gradients: steps must be >= 1, got {steps}")
-    ref = baseline_of(x, baseline)
-    return _path_gradient_fn(model, steps)(x, ref, targets)
-
-
-def _path_gradient_fn(model, steps: int):
-    """Compiled ``(x, ref, targets) -> (x − ref) × mean gradient at the midpoints of ``steps`` equal segments
-    from ref to x``: one loop inside the compiled function instead of one host call per step."""
-
-    def build():
-        grad = target_gradient(model)
-
-        def f(x, ref, targets):
-            def step(i, total):
-                alpha = (ops.cast(i, "float32") + 0.5) / steps
-                return total + grad(ref + alpha * (x - ref), targets)
-
-            return (x - ref) * _autodiff.fori_loop(steps, step, ops.zeros_like(x)) / steps
-
-        return f
-
-    return compiled(model, ("integrated_gradients", steps), build)
+    # midpoints of ``steps`` equal segments from the baseline to x; the mean gradient times x − baseline
+    run = _gradient_loop_fn(model, "integrated_gradients", steps,
+                            point=lambda i, x, ref: ref + (ops.cast(i, "float32") + 0.5) / steps * (x - ref),
+                            finish=lambda total, x, ref: (x - ref) * total / steps)
+    return run(targets, x, baseline_of(x, baseline))
 
 
 def smoothgrad(model, x, targets, noise_level=0.15, samples=16, seed=0):
@@ -66,26 +50,31 @@ def smoothgrad(model, x, targets, noise_level=0.15, samples=16, seed=0):
                              f"{noise_level}")
     flat = x.reshape(len(x), -1)
     sd = (noise_level * (flat.max(axis=1) - flat.min(axis=1))).reshape((-1,) + (1,) * (x.ndim - 1))
-    return _noisy_gradient_fn(model, samples)(x, sd.astype(np.float32), sample_keys(x, seed), targets)
+    # the noise is drawn on the device (:mod:`.noise`: the same numbers on every backend, keyed by each sample)
+    run = _gradient_loop_fn(model, "smoothgrad", samples,
+                            point=lambda i, x, sd, keys: x + sd * standard_normal(keys, i, ops.shape(x)[1:]),
+                            finish=lambda total, *_: total / samples)
+    return run(targets, x, sd.astype(np.float32), sample_keys(x, seed))
 
 
-def _noisy_gradient_fn(model, samples: int):
-    """Compiled ``(x, sd, keys, targets) -> mean gradient over ``samples`` copies x + sd × noise``, the noise
-    drawn on the device (:mod:`.noise`: the same numbers on every backend, keyed by each sample's content)."""
+def _gradient_loop_fn(model, name: str, n: int, point, finish):
+    """Compiled ``(targets, *args) -> finish(Σ_{i<n} gradient at point(i, *args), *args)``.
+
+    The sum runs inside the compiled function (:func:`._autodiff.fori_loop`): one host call and one transfer per
+    batch whatever ``n``. The cache key is ``(name, n)``, so ``point`` and ``finish`` may depend on nothing else.
+    """
 
     def build():
         grad = target_gradient(model)
 
-        def f(x, sd, keys, targets):
-            def draw(i, total):
-                noise = standard_normal(keys, i, ops.shape(x)[1:])
-                return total + grad(x + sd * noise, targets)
-
-            return _autodiff.fori_loop(samples, draw, ops.zeros_like(x)) / samples
+        def f(targets, *args):
+            total = _autodiff.fori_loop(n, lambda i, acc: acc + grad(point(i, *args), targets),
+                                        ops.zeros_like(args[0]))
+            return finish(total, *args)
 
         return f
 
-    return compiled(model, ("smoothgrad", samples), build)
+    return compiled(model, (name, n), build)
 
 
 __all__ = ["gradient", "gradient_x_input", "integrated_gradients", "smoothgrad", "baseline_of"]
