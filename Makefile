@@ -6,7 +6,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 export TF_ENABLE_ONEDNN_OPTS ?= 0
 export PYTHONHASHSEED ?= 0
 
-.PHONY: setup demo test test-slow test-all benchmarks notebooks lab clean
+.PHONY: setup demo test test-slow test-real test-all test-browser benchmarks notebooks lab lab-setup clean
 
 setup: $(VENV)/.installed
 
@@ -24,7 +24,14 @@ test: setup                 ## default tier (< 15 min on 2 cores): slow and gpu 
 	$(BIN)/python -m pytest -q
 
 test-slow: setup            ## the slow tier: full quick notebooks, kill-and-resume of real runs
-	$(BIN)/python -m pytest -q -m slow
+	$(BIN)/python -m pytest -q -m "slow and not real"
+
+# the real development data (research-use, never in the repository); CI sets it to ../shared/data
+RELMASK_REAL_DATA ?= ../shared/data
+export RELMASK_REAL_DATA
+
+test-real: setup            ## the real-data tier: reproduce --config real (whale, fer) vs docs/results-real.md
+	$(BIN)/python -m pytest -q -m real
 
 test-all: setup
 	$(BIN)/python -m pytest -q -m "not gpu"
@@ -37,9 +44,20 @@ benchmarks: setup           ## speed targets, measured side by side (prints rati
 notebooks: setup            ## regenerate the notebooks from notebooks/_build/*.py
 	for f in notebooks/_build/[a-z]*.py; do [ "$$(basename $$f)" = nbgen.py ] || $(BIN)/python $$f; done
 
-lab: setup                  ## JupyterLab with the relmask kernel (installs the `lab` extra)
+lab-setup: setup
 	$(BIN)/python -m pip install --quiet -e ".[lab]"
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/python -c "import relmask.jupyter as j; j.install_server_config()"
+
+# root in a container is the usual case, and Jupyter refuses to start as root without --allow-root
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
+
+lab: lab-setup              ## JupyterLab at the repository root with the relmask kernel (installs the `lab` extra)
+	$(BIN)/jupyter lab --ServerApp.root_dir=. --ContentsManager.preferred_dir=notebooks $(ALLOW_ROOT)
+
+test-browser: lab-setup     ## browser tier: the notebooks run in JupyterLab in headless Chromium (installs it)
+	$(BIN)/python -m pip install --quiet -e ".[browser]"
+	command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	$(BIN)/python -m pytest -q -m browser
 
 clean:
 	rm -rf runs .relmask-cache

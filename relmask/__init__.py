@@ -3,21 +3,27 @@
 Compute which input regions were relevant to a model's decisions, encode that relevance in the training data
 (mask, weight or remove regions) and train a new model on it. Public API::
 
-    relmask.explain(model, x, "lrp.epsilon", targets=None)  -> relevance array of x's shape
-    relmask.mask(x, relevance, "negative", fraction=0.3)    -> masked inputs
-    relmask.get_domain("whale").load("synthetic")           -> Dataset
-    relmask.record("auc", 0.93)                             -> results.json of the running notebook
+    relmask.explain(model, x, "lrp.epsilon", targets=None)      -> relevance array of x's shape
+    relmask.mask(x, relevance, "negative", fraction=0.3)        -> masked inputs
+    relmask.evaluate(model, x, y, relevance, "pixel_flipping")  -> faithfulness curves and scores (raw numbers)
+    relmask.get_domain("whale").load("synthetic")               -> Dataset
+    relmask.record("auc", 0.93)                                 -> results.json of the running notebook
 """
 from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .components import Domain, Masker, ModelSpec, Param, RelevanceMethod, Source  # noqa: E402
+from . import _env  # noqa: E402
+
+_env.apply_defaults()  # before anything imports TensorFlow: its env variables are read once, at its import
+
+from .components import Domain, Masker, Metric, ModelSpec, Param, RelevanceMethod, Source  # noqa: E402
 from .data import Dataset, stratified_kfold, stratified_split  # noqa: E402
 from .errors import (DataError, ParameterError, PluginError, RelmaskError, UnknownNameError,  # noqa: E402
                      UnsupportedLayerError)
 from .hookspecs import hookimpl  # noqa: E402
 from .masking import mask  # noqa: E402
+from .metrics import evaluate  # noqa: E402
 from .plugins import registry as _registry  # noqa: E402
 from .relevance import explain  # noqa: E402
 from .results import record  # noqa: E402
@@ -43,6 +49,11 @@ def list_models() -> list[str]:
     return _registry("register_models").names()
 
 
+def list_metrics() -> list[str]:
+    """Names of the registered faithfulness metrics."""
+    return _registry("register_metrics").names()
+
+
 def get_method(name: str) -> RelevanceMethod:
     return _registry("register_relevance_methods").get(name)
 
@@ -59,8 +70,12 @@ def get_model(name: str) -> ModelSpec:
     return _registry("register_models").get(name)
 
 
-_SUBMODULES = {"cache", "data", "evaluation", "experiments", "io", "masking", "plotting", "plugins", "relevance",
-               "results", "runner", "testing", "training"}
+def get_metric(name: str) -> Metric:
+    return _registry("register_metrics").get(name)
+
+
+_SUBMODULES = {"cache", "data", "evaluation", "experiments", "io", "masking", "metrics", "plotting", "plugins",
+               "relevance", "results", "runner", "testing", "training"}
 
 
 def __getattr__(name: str):
@@ -73,8 +88,9 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "__version__", "hookimpl", "explain", "mask", "record", "list_methods", "list_domains", "list_maskers",
-    "list_models", "get_method", "get_domain", "get_masker", "get_model", "Dataset", "stratified_split",
+    "__version__", "hookimpl", "explain", "mask", "evaluate", "record", "list_methods", "list_domains",
+    "list_maskers", "list_models", "list_metrics", "get_method", "get_domain", "get_masker", "get_model",
+    "get_metric", "Metric", "Dataset", "stratified_split",
     "stratified_kfold", "Param", "RelevanceMethod", "Masker", "Domain", "ModelSpec", "Source", "RelmaskError",
     "ParameterError", "DataError", "PluginError", "UnknownNameError", "UnsupportedLayerError",
 ]

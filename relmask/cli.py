@@ -13,7 +13,7 @@ from pathlib import Path
 from . import __version__
 
 KINDS = {"methods": "register_relevance_methods", "domains": "register_domains",
-         "maskers": "register_maskers", "models": "register_models"}
+         "maskers": "register_maskers", "models": "register_models", "metrics": "register_metrics"}
 
 
 def _fail(message: str, code: int = 2) -> int:
@@ -55,23 +55,26 @@ def cmd_list(args) -> int:
         for name, meta in entries.items():
             alias = f" (aliases: {', '.join(meta['aliases'])})" if meta["aliases"] else ""
             print(f"  {name}{alias} — {meta['description']}  [{meta['plugin']}]")
+            if meta.get("needs"):
+                print(f"      needs: {', '.join(meta['needs'])}")
             for p in meta["params"]:
-                print(f"      {p['name']}: {p['type']} = {p['default']!r}  {p['help']}")
+                rng = f" {p['range']}" if p.get("range") else ""  # e.g. 'float [0, 1]', 'float >= 0'
+                print(f"      {p['name']}: {p['type']}{rng} = {p['default']!r}  {p['help']}")
     return 0
 
 
 # -- run -----------------------------------------------------------------------------------------------
 def collect_parameters(notebook: Path, pairs: list[list[str]], files: list[str]) -> dict:
     """``-f`` YAML files first (in order), then ``-p NAME VALUE`` pairs on top."""
-    import yaml
-
+    from .errors import ParameterError
+    from .io import read_yaml
     from .runner import coerce_cli_value
 
     params: dict = {}
     for f in files or []:
-        loaded = yaml.safe_load(Path(f).read_text()) or {}
+        loaded = read_yaml(f, what="parameters file") or {}
         if not isinstance(loaded, dict):
-            raise ValueError(f"{f}: a parameters file must hold a mapping NAME: VALUE")
+            raise ParameterError(f"{f}: a parameters file must hold a mapping NAME: VALUE")
         params.update(loaded)
     for name, raw in pairs or []:
         params[name] = coerce_cli_value(notebook, name, raw)
@@ -79,7 +82,7 @@ def collect_parameters(notebook: Path, pairs: list[list[str]], files: list[str])
 
 
 def cmd_run(args) -> int:
-    from .errors import NotebookExecutionError, ParameterError
+    from .errors import DataError, NotebookExecutionError, ParameterError
     from .runner import describe_parameters, is_interactive, run_notebook
 
     nb = Path(args.notebook)
@@ -93,10 +96,10 @@ def cmd_run(args) -> int:
         out = Path(args.output) if args.output else Path("runs") / nb.stem
         result = run_notebook(nb, params, out, kernel_name=args.kernel,
                               progress=is_interactive(), log_output=args.log_output)
-    except (ParameterError, ValueError, FileNotFoundError) as exc:
-        return _fail(str(exc))
-    except NotebookExecutionError as exc:
+    except NotebookExecutionError as exc:  # a cell failed, or the run's headline results are not finite
         return _fail(str(exc), code=1)
+    except (ParameterError, DataError, ValueError, FileNotFoundError) as exc:
+        return _fail(str(exc))
     print(f"executed notebook: {result.notebook_out}")
     print(f"results: {result.results_path} ({len(result.results)} values, {result.duration_s:.1f} s)")
     return 0
@@ -111,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_plugins)
 
-    p = sub.add_parser("list", help="list registered methods, domains, maskers, models with parameters")
+    p = sub.add_parser("list", help="list registered methods, domains, maskers, models, metrics with parameters")
     p.add_argument("kind", nargs="?", choices=list(KINDS))
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_list)

@@ -2,12 +2,13 @@
 
 Every registered object is a :class:`Component`: it has a ``name``, a ``description``, the Keras
 ``backends`` it supports and a tuple of :class:`Param`. ``resolve_params`` is the one place where user
-parameters are checked (unknown names, wrong types, bad choices), so every method, masker, domain and
+parameters are checked (unknown names, wrong types, bad choices, out-of-range numbers), so every method, masker, domain and
 model rejects bad input with the same kind of message.
 """
 from __future__ import annotations
 
 import difflib
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar
 
@@ -19,13 +20,23 @@ _TYPE_NAMES = {int: "int", float: "float", str: "str", bool: "bool", list: "list
 
 @dataclass(frozen=True)
 class Param:
-    """A declared parameter: name, accepted type(s), default, help text and optional choices."""
+    """A declared parameter: name, accepted type(s), default, help text, optional choices and range.
+
+    ``low``/``high`` bound a number (inclusive unless ``low_open``/``high_open``); ``finite`` rejects NaN and
+    ±inf (implied by any bound: NaN compares false with everything, so it would slip through a plain ``<``).
+    Ranges are checked by :func:`resolve_params`, i.e. before any work starts.
+    """
 
     name: str
     type: type | tuple[type, ...]
     default: Any = None
     help: str = ""
     choices: tuple | None = None
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    finite: bool = False
 
     @property
     def types(self) -> tuple[type, ...]:
@@ -54,12 +65,44 @@ class Param:
         if self.choices is not None and value not in self.choices:
             raise ParameterError(f"{owner}: parameter {self.name!r} must be one of "
                                  f"{', '.join(map(repr, self.choices))}; got {value!r}")
+        self._check_range(value, owner)
         return value
+
+    @property
+    def range_text(self) -> str | None:
+        """The declared range as text (``[0, 1]``, ``>= 0``, ``finite``), None without one."""
+        lo = None if self.low is None else ("(" if self.low_open else "[") + f"{self.low:g}"
+        hi = None if self.high is None else f"{self.high:g}" + (")" if self.high_open else "]")
+        if lo and hi:
+            return f"{lo}, {hi}"
+        if lo:
+            return ("> " if self.low_open else ">= ") + f"{self.low:g}"
+        if hi:
+            return ("< " if self.high_open else "<= ") + f"{self.high:g}"
+        return "finite" if self.finite else None
+
+    def _check_range(self, value: Any, owner: str) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return  # None (where allowed) and non-numbers have no range
+        text = self.range_text
+        if text is None:
+            return
+        bad = not math.isfinite(value)  # any declared range implies a finite number
+        if self.low is not None:
+            bad = bad or value < self.low or (self.low_open and value == self.low)
+        if self.high is not None:
+            bad = bad or value > self.high or (self.high_open and value == self.high)
+        if bad:
+            verb = "lie in" if self.low is not None and self.high is not None else "be"
+            raise ParameterError(f"{owner}: parameter {self.name!r} = {value!r} is out of range: {self.name} "
+                                 f"must {verb} {text}")
 
     def to_dict(self) -> dict:
         d = {"name": self.name, "type": self.type_name, "default": self.default, "help": self.help}
         if self.choices is not None:
             d["choices"] = list(self.choices)
+        if self.range_text is not None:
+            d["range"] = self.range_text
         return d
 
 
@@ -120,6 +163,33 @@ class Masker(Component):
 
     def apply(self, x, relevance, rng, **params):  # pragma: no cover - interface
         raise NotImplementedError
+
+
+#: what a metric can need: the trained model, relevance maps (arrays, or a method name explained on the data),
+#: a relevance *method* it recomputes itself (maps alone cannot do), and retraining fresh models
+METRIC_NEEDS = ("model", "maps", "method", "retraining")
+
+
+class Metric(Component):
+    """Scores how faithful relevance maps are to a model. Implemented by :mod:`relmask.metrics`' built-ins.
+
+    Subclasses implement :meth:`compute`; :func:`relmask.evaluate` checks the inputs against ``needs`` and the
+    parameters, and calls it with float32 ``x``, int ``y`` and either maps of ``x``'s shape or (where
+    ``"method"`` is in ``needs``) a relevance method. It returns raw numbers only: a dict of floats, ints,
+    strings and NumPy arrays (curves), never figures.
+    """
+
+    kind = "metric"
+    needs: tuple[str, ...] = ("model", "maps")
+    #: further data sets whose maps the metric needs, as (inputs param, labels param, maps param) names: where
+    #: `relevance` is a method name and the maps param is None, evaluate() explains the inputs the same way
+    extra_maps: tuple[tuple[str, str, str], ...] = ()
+
+    def compute(self, model, x, y, relevance, **params) -> dict:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def metadata(self) -> dict:
+        return dict(super().metadata(), needs=list(self.needs))
 
 
 @dataclass

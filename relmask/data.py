@@ -94,7 +94,9 @@ def fingerprint_arrays(*arrays: Any) -> str:
 def stratified_split(y: np.ndarray, fractions: Sequence[float], seed: int = 0) -> list[np.ndarray]:
     """Split indices into parts with the given fractions (summing to 1), stratified by label, seeded.
 
-    Every class is divided in the same proportions; indices within each part are sorted.
+    Every class is divided in the same proportions; indices within each part are sorted. Not scikit-learn's
+    ``train_test_split``: that makes two parts per call, needs two members of every class, and nesting it for
+    three parts put class counts further from their exact share (docs/reproduce.md, "Splits").
     """
     y = np.asarray(y)
     fractions = np.asarray(fractions, dtype=float)
@@ -111,6 +113,92 @@ def stratified_split(y: np.ndarray, fractions: Sequence[float], seed: int = 0) -
 
 
 def stratified_kfold(y: np.ndarray, k: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(train, test) index pairs of a seeded stratified k-fold."""
-    folds = stratified_split(y, [1.0 / k] * k, seed)
-    return [(np.sort(np.concatenate([f for j, f in enumerate(folds) if j != i])), folds[i]) for i in range(k)]
+    """(train, test) index pairs of a seeded stratified k-fold: scikit-learn's ``StratifiedKFold`` (shuffled,
+    ``random_state=seed``), indices sorted. Every class is spread over the folds as evenly as it divides, and fold
+    sizes differ by at most one sample (splitting each class by rounded fractions let them differ by up to
+    one sample per class).
+    """
+    from sklearn.model_selection import StratifiedKFold
+
+    y = np.asarray(y)
+    if not isinstance(k, (int, np.integer)) or not 2 <= k <= len(y):
+        raise ValueError(f"stratified_kfold: k must be a whole number from 2 to the number of samples ({len(y)}), "
+                         f"got {k!r}")
+    splits = StratifiedKFold(n_splits=int(k), shuffle=True, random_state=seed).split(np.zeros(len(y)), y)
+    return [(np.sort(train), np.sort(test)) for train, test in splits]
+
+
+# -- precomputed features ------------------------------------------------------------------------------
+FEATURE_ARRAYS = ("x", "y")
+
+
+def load_feature_arrays(path, scale: str = "auto", channel_axis: bool = True) -> Dataset:
+    """A :class:`Dataset` from an ``.npz`` of precomputed inputs: ``x`` (N, ...), ``y`` (N,) integer labels,
+    optional ``ids`` (N,) and ``class_names``.
+
+    ``scale``: ``auto`` divides integer arrays by their dtype's maximum (uint8 → [0, 1]) and leaves floats as
+    they are; ``none`` leaves every array as it is. ``channel_axis`` adds a trailing channel axis of size 1 to
+    (N, H, W) inputs. Every problem raises a :class:`DataError` naming the file and the array.
+    """
+    import tokenize
+    import zipfile
+    import zlib
+    from pathlib import Path
+
+    path = Path(path)
+    if scale not in ("auto", "none"):
+        raise DataError(f"scale must be 'auto' or 'none', got {scale!r}", path)
+    if not path.is_file():
+        raise DataError("feature file not found", path)
+    try:
+        z = np.load(path, allow_pickle=False)
+        if isinstance(z, np.lib.npyio.NpzFile):
+            with z:
+                arrays = {k: z[k] for k in z.files}
+    # a corrupt member can fail in zlib (compressed data) or in parsing its .npy header (tokenize, SyntaxError)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, zlib.error, SyntaxError,
+            tokenize.TokenError) as exc:
+        raise DataError(f"not a readable .npz ({type(exc).__name__}: {exc})", path) from None
+    if not isinstance(z, np.lib.npyio.NpzFile):  # a bare .npy array: nothing to take the labels from
+        raise DataError(f"a single .npy array of shape {z.shape}, not an .npz archive with arrays x and y", path)
+    missing = [k for k in FEATURE_ARRAYS if k not in arrays]
+    if missing:
+        raise DataError(f"the .npz lacks array(s) {missing}; it has {sorted(arrays)} (need x, y; optional ids, "
+                        "class_names)", path)
+    x, y = arrays["x"], arrays["y"]
+    if x.ndim < 2:
+        raise DataError(f"array 'x' must be (N, ...) with at least one feature axis, got shape {x.shape}", path)
+    if y.ndim != 1 or len(y) != len(x):
+        raise DataError(f"array 'y' must be (N,) = ({len(x)},) labels, got shape {y.shape}", path)
+    if not np.issubdtype(y.dtype, np.integer):
+        if np.issubdtype(y.dtype, np.floating) and np.all(np.isfinite(y)) and np.all(y == np.round(y)):
+            y = y.astype(np.int64)
+        else:
+            raise DataError(f"array 'y' must hold integer class labels, got dtype {y.dtype}", path)
+    ids = arrays.get("ids", np.asarray([f"{path.stem}-{i}" for i in range(len(x))]))
+    if len(ids) != len(x):
+        raise DataError(f"array 'ids' has {len(ids)} entries for {len(x)} samples", path)
+    if len(set(map(str, ids))) != len(ids):
+        raise DataError("array 'ids' has duplicate sample ids", path)
+    if "class_names" in arrays:
+        if arrays["class_names"].ndim != 1:
+            raise DataError(f"array 'class_names' must be 1-D (one name per class), got shape "
+                            f"{arrays['class_names'].shape}", path)
+        class_names = [str(c) for c in arrays["class_names"]]
+    else:
+        class_names = [str(c) for c in range(int(y.max()) + 1 if len(y) else 0)]
+    if len(y) and (y.min() < 0 or y.max() >= len(class_names)):
+        raise DataError(f"labels {int(y.min())}..{int(y.max())} do not fit the {len(class_names)} class names "
+                        f"{class_names}", path)
+    if scale == "auto" and np.issubdtype(x.dtype, np.integer):
+        x = x.astype(np.float32) / float(np.iinfo(x.dtype).max)
+    x = x.astype(np.float32)
+    if not np.isfinite(x).all():
+        bad = np.flatnonzero(~np.isfinite(x.reshape(len(x), -1)).all(axis=1))
+        raise DataError(f"array 'x' has NaN or infinite values in {len(bad)} samples, first id "
+                        f"{str(ids[bad[0]])!r}", path)
+    if channel_axis and x.ndim == 3:
+        x = x[..., None]
+    report = {"source": "npz", "file": str(path), "n_loaded": len(x), "skipped": [],
+              "arrays": {k: [list(v.shape), str(v.dtype)] for k, v in arrays.items()}}
+    return Dataset(x, y, ids, class_names, report=report)

@@ -36,6 +36,16 @@ class PluginError(RelmaskError):
     """A plugin failed to import or to register."""
 
 
+class ComponentOutputError(PluginError, ValueError):
+    """A registered component (relevance method, masker) returned output that breaks its contract, e.g. NaN or
+    infinite values. Names the component and the plugin that registered it."""
+
+
+class RelmaskWarning(UserWarning):
+    """Something relmask recovered from or that may make results less meaningful (a corrupt cache entry that is
+    recomputed, many relevance maps without information); the message names the file or the count."""
+
+
 class DataError(RelmaskError, ValueError):
     """Input data is corrupt, truncated, of the wrong shape or contains NaNs. Names the file where known."""
 
@@ -52,6 +62,17 @@ class NotebookExecutionError(RelmaskError):
     """A notebook cell raised during `relmask run`: which cell, what it raised, where the executed notebook is."""
 
     def __init__(self, message: str, cell: int | None = None, ename: str | None = None,
-                 evalue: str | None = None, notebook_out: object | None = None):
+                 evalue: str | None = None, notebook_out: object | None = None, cell_index: int | None = None):
+        # cell: the execution count (In [n]) in the executed notebook; cell_index: the failing cell's 0-based
+        # position in the *source* notebook (papermill inserts a parameters cell, so positions differ)
         self.cell, self.ename, self.evalue, self.notebook_out = cell, ename, evalue, notebook_out
+        self.cell_index = cell_index
         super().__init__(message)
+
+
+class NonFiniteResultError(NotebookExecutionError):
+    """A notebook ran to the end but recorded a headline metric that is NaN, infinite or missing.
+
+    Raised by :func:`relmask.runner.run_notebook` after execution (the executed notebook and ``results.json``
+    are kept for inspection), so ``relmask reproduce`` records the run as failed instead of done.
+    """

@@ -10,28 +10,33 @@ FUSION_RULES = ("mean", "product", "max")
 
 
 def roc_auc(y_true: np.ndarray, score: np.ndarray) -> float:
-    """Area under the ROC curve (Mann-Whitney U with tie correction). Binary labels 0/1."""
+    """Area under the ROC curve (scikit-learn's ``roc_auc_score``; ties count one half). Binary labels 0/1."""
+    from sklearn.metrics import roc_auc_score
+
     y = np.asarray(y_true).astype(bool)
     s = np.asarray(score, dtype=np.float64)
-    n_pos, n_neg = int(y.sum()), int((~y).sum())
-    if n_pos == 0 or n_neg == 0:
+    if not y.any() or y.all():  # checked here to keep relmask's message (sklearn's names no function)
         raise ValueError("roc_auc needs both classes in y_true")
-    ranks = rankdata(s)
-    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    return float(roc_auc_score(y, s))
 
 
 def roc_curve(y_true: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(false-positive rate, true-positive rate, thresholds), thresholds descending, starting at (0, 0)."""
+    """(false-positive rate, true-positive rate, thresholds), thresholds descending, starting at (0, 0).
+
+    scikit-learn's ``roc_curve`` with every threshold kept (``drop_intermediate=False``); with one class only,
+    the absent class's rate is 0 throughout instead of sklearn's NaN and warning.
+    """
+    import warnings
+
+    from sklearn.exceptions import UndefinedMetricWarning
+    from sklearn.metrics import roc_curve as sk_roc_curve
+
     y = np.asarray(y_true).astype(bool)
     s = np.asarray(score, dtype=np.float64)
-    order = np.argsort(-s, kind="mergesort")
-    s, y = s[order], y[order]
-    last_of_run = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]
-    tps = np.cumsum(y)[last_of_run]
-    fps = (last_of_run + 1) - tps
-    tpr = np.r_[0.0, tps / max(y.sum(), 1)]
-    fpr = np.r_[0.0, fps / max((~y).sum(), 1)]
-    return fpr, tpr, np.r_[np.inf, s[last_of_run]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        fpr, tpr, thresholds = sk_roc_curve(y, s, drop_intermediate=False)
+    return np.nan_to_num(fpr), np.nan_to_num(tpr), thresholds
 
 
 def accuracy(y_true: np.ndarray, proba_or_pred: np.ndarray) -> float:

@@ -10,11 +10,16 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable, Iterable, Iterator
 
+from .progress import TOPIC
+
 
 class SerialExecutor:
     """Runs items one after the other in this process (``--jobs 1``): no cluster start-up cost."""
 
     description = "in-process (serial)"
+
+    def subscribe_progress(self, handler: Callable) -> None:
+        """Runs in this process report to relmask.progress's current display directly: nothing to forward."""
 
     def __enter__(self):
         return self
@@ -40,6 +45,7 @@ class DaskExecutor:
     def __init__(self, jobs: int = 1, scheduler: str | None = None):
         self.jobs, self.scheduler = jobs, scheduler
         self.cluster = self.client = None
+        self.progress_handler: Callable | None = None
         self.description = (f"Dask scheduler {scheduler}" if scheduler
                             else f"Dask LocalCluster ({jobs} worker processes x 1 thread)")
 
@@ -54,10 +60,19 @@ class DaskExecutor:
             self.cluster = LocalCluster(n_workers=self.jobs, threads_per_worker=1, processes=True,
                                         memory_limit=0, dashboard_address=":0", silence_logs=logging.ERROR)
             self.client = Client(self.cluster)
+        if self.progress_handler is not None:
+            self.client.subscribe_topic(TOPIC, self.progress_handler)
         return self
+
+    def subscribe_progress(self, handler: Callable) -> None:
+        """Call ``handler((timestamp, event))`` for every progress event the workers' runs publish
+        (relmask.progress.publisher: ``Worker.log_event`` on topic relmask.progress.TOPIC)."""
+        self.progress_handler = handler
 
     def __exit__(self, *exc):
         if self.client is not None:
+            if self.progress_handler is not None:
+                self.client.unsubscribe_topic(TOPIC)
             self.client.close()
         if self.cluster is not None:
             self.cluster.close()

@@ -17,13 +17,20 @@ from typing import Any
 
 import numpy as np
 
+from .errors import DataError
 from .io import atomic_write, read_json, write_json
 
 #: order and display names of the whale systems (notebook `system` values)
 WHALE_SYSTEMS = {"cnn1": "CNN₁", "cnn2": "CNN₂ (masked)", "fusion": "fusion CNN₁+CNN₂",
                  "ensemble_raw": "control: CNN₁+raw CNN", "cnn_raw": "control: raw CNN (other seed)",
-                 "cnn2_random": "control: CNN₂ random R",
-                 "fusion_random": "control: fusion random R"}
+                 "cnn2_shuffled": "control: CNN₂ shuffled R", "fusion_shuffled": "control: fusion shuffled R",
+                 "cnn2_permuted": "control: CNN₂ other clip's R", "fusion_permuted": "control: fusion other clip's R",
+                 "cnn2_smooth": "control: CNN₂ smooth random R", "fusion_smooth": "control: fusion smooth random R",
+                 "mask_only": "control: maps alone (leak check)",
+                 # results recorded before the structured controls existed
+                 "cnn2_random": "control: CNN₂ random R", "fusion_random": "control: fusion random R"}
+#: systems drawn hatched (controls)
+WHALE_CONTROLS = tuple(k for k, v in WHALE_SYSTEMS.items() if v.startswith("control"))
 SYNTHETIC_NOTE = ("Synthetic data: these numbers come from relmask's embedded data generators, not from the "
                   "papers' data sets; they show that the pipeline works, not what the papers report.")
 
@@ -38,7 +45,21 @@ class Paper:
 
 # -- inputs --------------------------------------------------------------------------------------------
 def load_run_results(record: dict) -> dict:
-    return read_json(record["results_path"], default={}) or {}
+    """The ``results.json`` of a finished run; a DataError naming the file when the run's ``done.json``
+    vouched for it and it is now missing or unreadable (a truncated file must not read as "no results")."""
+    path = Path(record["results_path"])
+    promised = "results.json" in (record.get("outputs") or {})
+    if not path.exists():
+        if promised:
+            raise DataError(f"results of run {record.get('name')!r} are missing (its done.json lists them); "
+                            f"rerun it with `relmask reproduce --only {record.get('name')}`", path)
+        return {}
+    try:
+        results = read_json(path)
+    except (ValueError, OSError) as exc:
+        raise DataError(f"results of run {record.get('name')!r} are unreadable ({exc}); rerun it with "
+                        f"`relmask reproduce --only {record.get('name')}`", path) from None
+    return results if isinstance(results, dict) else {}
 
 
 def find_records(runs_dir: str | os.PathLike, config: str | None = None) -> list[dict]:
@@ -50,16 +71,28 @@ def find_records(runs_dir: str | os.PathLike, config: str | None = None) -> list
     runs_dir = Path(runs_dir)
     summaries = sorted(runs_dir.glob(f"reproduce-{config or '*'}.json"), key=lambda p: p.stat().st_mtime)
     if summaries:
-        runs = read_json(summaries[-1])["runs"]
-        return [r for r in runs if r.get("status") in ("ok", "cached")]
+        runs = _read_record_file(summaries[-1])
+        runs = runs.get("runs") if isinstance(runs, dict) else None
+        if not isinstance(runs, list):
+            raise DataError("run records without a list 'runs'", summaries[-1])
+        return [r for r in runs if isinstance(r, dict) and r.get("status") in ("ok", "cached")]
     if config is not None:
         raise FileNotFoundError(f"no reproduce-{config}.json in {runs_dir}")
     newest: dict[str, dict] = {}
     for marker in runs_dir.rglob("done.json"):
-        r = read_json(marker)
+        r = _read_record_file(marker)
+        if not isinstance(r, dict) or "name" not in r:
+            continue
         if r.get("status") == "ok" and r["finished_at"] >= newest.get(r["name"], {}).get("finished_at", ""):
             newest[r["name"]] = r
     return sorted(newest.values(), key=lambda r: r["name"])
+
+
+def _read_record_file(path: Path):
+    try:
+        return read_json(path)
+    except (ValueError, OSError) as exc:
+        raise DataError(f"unreadable run records ({exc})", path) from None
 
 
 def _seeds(record: dict, results: dict) -> list:
@@ -188,7 +221,7 @@ def whale_auc_figure(runs, stem: Path, synthetic: bool) -> tuple[list[Path], str
         if not xs:
             continue
         lo = min(lo, min(np.asarray(means) - np.asarray(sds)))
-        hatch = "//" if system.startswith(("ensemble", "cnn_raw", "cnn2_random", "fusion_random")) else None
+        hatch = "//" if system in WHALE_CONTROLS else None
         ax.bar(xs, means, width, yerr=sds, capsize=2, color=PALETTE[j % len(PALETTE)], hatch=hatch,
                edgecolor="white", linewidth=0.5, label=WHALE_SYSTEMS.get(system, system))
     ax.set_xticks(range(len(groups)), [label for label, _ in groups])
@@ -249,45 +282,61 @@ def whale_table(runs, stem: Path, synthetic: bool) -> tuple[list[Path], str]:
                          _fmt(r.get("masker")), WHALE_SYSTEMS.get(r["system"], r["system"]),
                          _fmt(r.get("fusion_rule")), _pm(r, "auc"), _fmt(r.get("n_seeds"))])
     title = "Whale up-call detection, ROC AUC" + _label(synthetic)
-    caption = "CNN₁, CNN₂ on masked features, their fusion and the two controls, mean ± sd over seeds."
+    caption = ("CNN₁, CNN₂ on masked features, their fusion and the controls (raw ensemble, CNN₂ and fusion on "
+               "shuffled, other clips' and smooth random maps, a CNN on the maps alone), mean ± sd over seeds.")
+    if synthetic:
+        caption += " " + SYNTHETIC_NOTE
+    return write_table(stem, title, header, rows, caption), caption
+
+
+def whale_effects_table(runs, stem: Path, synthetic: bool) -> tuple[list[Path], str] | None:
+    from .stats import format_effect
+
+    header = ["data", "run", "comparison", "Δ AUC (mean [95 % CI], seeds)", "DeLong p < 0.05 (seeds)", "median p"]
+    rows = [["synthetic" if record.get("synthetic") else "real", record["name"], e["comparison"],
+             format_effect(e, 4), f"{e['delong_significant']}/{e['delong_n']}", f"{e['delong_median_p']:.3g}"]
+            for record, results in runs for e in results.get("effects") or []]
+    if not rows:
+        return None
+    title = "Whale up-call detection, effects with 95 % intervals" + _label(synthetic)
+    caption = ("Paired per-seed AUC differences (95 % interval of the mean: the wider of bootstrap and t; 'within noise': the interval "
+               "includes zero) and DeLong's test over the test clips of each seed. Fusion: mean rule.")
     if synthetic:
         caption += " " + SYNTHETIC_NOTE
     return write_table(stem, title, header, rows, caption), caption
 
 
 # -- Paper A: FER --------------------------------------------------------------------------------------
-def fer_curves_figure(runs, stem: Path, synthetic: bool) -> tuple[list[Path], str]:
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
+def _fer_evals(results: dict) -> list[str]:
+    from .experiments.fer import EVALS, evals_of
 
-    ncols = min(3, len(runs))
-    nrows = -(-len(runs) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.4 * ncols, 2.8 * nrows), squeeze=False,
-                             layout="constrained")
-    for ax, (record, results) in zip(axes.flat, runs):
-        curves = results["curves"]
-        for variant in dict.fromkeys(r["variant"] for r in curves):
-            rows = [r for r in curves if r["variant"] == variant]
-            epochs = sorted({r["epoch"] for r in rows})
-            acc = np.array([[r["val_accuracy"] for r in rows if r["epoch"] == e] for e in epochs], dtype=object)
-            mean = np.array([np.mean(a) for a in acc])
-            sd = np.array([np.std(a) for a in acc])
-            line, = ax.plot(epochs, mean, label=variant)
-            ax.fill_between(epochs, mean - sd, mean + sd, color=line.get_color(), alpha=0.2, lw=0)
-        if results.get("reach_level") is not None:
-            ax.axhline(results["reach_level"], color="0.5", lw=0.8, ls=":")
-        ax.set_title(record["name"])
-        ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_ylabel("validation accuracy")
-        ax.legend(fontsize=6)
-    for ax in axes.flat[len(runs):]:
-        ax.set_visible(False)
+    return [e for e in evals_of(results["curves"]) if e in EVALS]
+
+
+def fer_curves_figure(runs, stem: Path, synthetic: bool) -> tuple[list[Path], str]:
+    """One row per run, one column per evaluation set; drawn by the notebook's own plotting helper."""
+    import matplotlib.pyplot as plt
+
+    from .experiments.fer import draw_learning_curves
+
+    ncols = max(len(_fer_evals(results)) for _, results in runs)
+    fig, axes = plt.subplots(len(runs), ncols, figsize=(3.4 * ncols + 1.6, 2.8 * len(runs)), squeeze=False,
+                             sharey="row", layout="constrained")
+    for row, (record, results) in zip(axes, runs):
+        evals = _fer_evals(results)
+        for ax, e in zip(row, evals):
+            draw_learning_curves(ax, results["curves"], e, results.get("reach_level"))
+            ax.set_title(f"{record['name']}: {ax.get_title()}", fontsize=7)
+        row[0].set_ylabel("validation accuracy")
+        row[len(evals) - 1].legend(fontsize=5, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        for ax in row[len(evals):]:
+            ax.set_visible(False)
     fig.suptitle("Facial expression recognition: students on raw vs relevance-masked data" + _label(synthetic),
                  fontsize=9)
     caption = ("Validation accuracy per epoch of the student trained on raw target data and on each "
-               "relevance-masked variant (and the random-relevance control): mean ± sd over seeds; dotted line: "
-               "the accuracy level used for 'epochs to reach'.")
+               "relevance-masked variant, its controls (dashed: shuffled, other sample's and smooth random maps) "
+               "and the mask-only control (dotted), scored on masked, raw and label-free validation images: "
+               "mean ± sd (ddof 1) over seeds; dotted line: the accuracy level used for 'epochs to reach'.")
     return _save(fig, stem), caption
 
 
@@ -295,18 +344,50 @@ def fer_table(runs, stem: Path, synthetic: bool) -> tuple[list[Path], str]:
     ks = sorted({str(results.get("k")) for _, results in runs if results.get("k") is not None})
     levels = sorted({f"{results['reach_level']:.2f}" for _, results in runs
                      if results.get("reach_level") is not None})
-    header = ["data", "run", "variant", "masker", "relevance", "control", "seeds",
+    header = ["data", "run", "variant", "eval set", "masker", "relevance", "control", "seeds",
               f"epochs to reach {'/'.join(levels) or 'level'}", f"acc. after k={'/'.join(ks) or 'k'} epochs",
-              "AULC", "final acc."]
+              "AULC", "final acc.", "test acc."]
     rows = []
     for record, results in runs:
         for r in results.get("table", []):
             rows.append(["synthetic" if record.get("synthetic") else "real", record["name"], _fmt(r.get("variant")),
-                         _fmt(r.get("masker")), _fmt(r.get("relevance")), _fmt(r.get("control")),
-                         _fmt(r.get("n_seeds")), _pm(r, "epochs_to_reach"), _pm(r, "acc_after_k"),
-                         _pm(r, "aulc"), _pm(r, "final_acc")])
+                         r.get("eval", "masked"), _fmt(r.get("masker")), _fmt(r.get("relevance")),
+                         _fmt(r.get("control")), _fmt(r.get("n_seeds")), _pm(r, "epochs_to_reach"),
+                         _pm(r, "acc_after_k"), _pm(r, "aulc"), _pm(r, "final_acc"), _pm(r, "test_acc")])
     title = "Facial expression recognition, learning speed of the student" + _label(synthetic)
-    caption = "Mean ± sd over seeds; AULC: area under the validation-accuracy curve (normalised)."
+    caption = ("Mean ± sd over seeds; AULC: area under the validation-accuracy curve (normalised). Eval set: masked "
+               "(masks from the trainer's prediction or label-free maps: the trainer is needed at test time), raw "
+               "(the student alone), label_free (masks from the mean map over all classes).")
+    if synthetic:
+        caption += " " + SYNTHETIC_NOTE
+    return write_table(stem, title, header, rows, caption), caption
+
+
+def fer_effects_table(runs, stem: Path, synthetic: bool) -> tuple[list[Path], str] | None:
+    from .stats import format_effect
+
+    header = ["data", "run", "variant", "eval set", "against", "Δ AULC (mean [95 % CI], seeds)",
+              "Δ test acc. (mean [95 % CI], seeds)"]
+    rows = []
+    for record, results in runs:
+        effects = results.get("effects") or []
+        by = {(e["variant"], e["eval"], e["against"], e["metric"]): e for e in effects}
+        for (variant, e, against) in dict.fromkeys((x["variant"], x["eval"], x["against"]) for x in effects):
+            cells = [format_effect(by[(variant, e, against, m)]) if (variant, e, against, m) in by else "–"
+                     for m in ("aulc", "test_acc")]
+            rows.append(["synthetic" if record.get("synthetic") else "real", record["name"], variant, e, against,
+                         *cells])
+        leak = results.get("leak_check")
+        if leak:
+            rows.append(["synthetic" if record.get("synthetic") else "real", record["name"], "mask_only",
+                         "train_rule", "trainer", leak["text"], "–"])
+    if not rows:
+        return None
+    title = "Facial expression recognition, effects with 95 % intervals" + _label(synthetic)
+    caption = ("Paired per-seed differences of a masked-data student against the raw-data student (same evaluation "
+               "set; the raw student always sees raw images) and against its controls; 95 % interval (the wider of bootstrap and t) "
+               "of the mean; 'within noise': the interval includes zero. The mask_only row reads the mask-only "
+               "control against the trainer (a leak when the maps alone beat the trainer).")
     if synthetic:
         caption += " " + SYNTHETIC_NOTE
     return write_table(stem, title, header, rows, caption), caption
@@ -372,16 +453,22 @@ def build_paper(records: list[dict], out: str | os.PathLike = "paper", config: s
         add("figure", "whale_auc", whale, whale_auc_figure(whale, fig_dir / "whale_auc", syn))
         add("figure", "whale_roc", whale, whale_roc_figure(whale, fig_dir / "whale_roc", syn))
         add("table", "whale_auc", whale, whale_table(whale, tab_dir / "whale_auc", syn))
+        add("table", "whale_effects", whale, whale_effects_table(whale, tab_dir / "whale_effects", syn))
     if fer:
         syn = any(r.get("synthetic") for r, _ in fer)
         add("figure", "fer_learning_curves", fer, fer_curves_figure(fer, fig_dir / "fer_learning_curves", syn))
         add("table", "fer_learning", fer, fer_table(fer, tab_dir / "fer_learning", syn))
+        add("table", "fer_effects", fer, fer_effects_table(fer, tab_dir / "fer_effects", syn))
     for r, res in whale + fer:
-        add("figure", f"{r['name']}_examples", [(r, res)], run_figure(r, "examples", fig_dir / f"{r['name']}_examples"))
+        if r.get("synthetic"):  # example figures show data: real data's images are never copied into outputs
+            add("figure", f"{r['name']}_examples", [(r, res)],
+                run_figure(r, "examples", fig_dir / f"{r['name']}_examples"))
 
     manifest_path = out / "manifest.json"
     _remove_stale(out, read_json(manifest_path, default={}) or {}, paper)
-    manifest = {"generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    # the newest run's finish, not the clock: rebuilding from unchanged runs must give byte-identical files
+    finished = [r["finished_at"] for r in records if r.get("finished_at")]
+    manifest = {"generated_at": max(finished) if finished else datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "command": command, "config": config, "relmask": __version__, "git": git_info(),
                 "plugins": plugin_versions(), "device": device_info(),
                 "synthetic": any(e["synthetic"] for e in (*paper.figures.values(), *paper.tables.values())),
@@ -405,7 +492,7 @@ def _remove_stale(out: Path, old_manifest: dict, paper: Paper) -> None:
 def paper_readme(paper: Paper, manifest: dict) -> str:
     cmd = manifest.get("command") or "relmask figures"
     lines = ["# relmask paper outputs", "",
-             f"Generated by `{cmd}` on {manifest['generated_at']} (relmask {manifest['relmask']}, "
+             f"Generated by `{cmd}` from runs finished by {manifest['generated_at']} (relmask {manifest['relmask']}, "
              f"config `{manifest.get('config') or '-'}`). Do not edit: rerun the command. Provenance of every "
              "figure and table (notebook, parameters, git commit, versions, data fingerprints, seeds, durations, "
              "device) is in [manifest.json](manifest.json).", ""]
@@ -437,8 +524,18 @@ def cmd_figures(args) -> int:
         print(f"relmask figures: error: no finished runs under {args.runs} (run `relmask reproduce` first)",
               file=sys.stderr)
         return 2
-    paper = build_paper(records, args.out, config=records[0].get("config"),
-                        command=" ".join(["relmask", *sys.argv[1:]]))
+    from .errors import RelmaskError
+
+    try:
+        paper = build_paper(records, args.out, config=records[0].get("config"),
+                            command=" ".join(["relmask", *sys.argv[1:]]))
+    except RelmaskError as exc:
+        print(f"relmask figures: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # e.g. --out is a file or not writable
+        print(f"relmask figures: error: cannot write {exc.filename or args.out}: {exc.strerror or exc}",
+              file=sys.stderr)
+        return 2
     for kind, entries in (("figure", paper.figures), ("table", paper.tables)):
         for stem, e in entries.items():
             print(f"{kind} {stem}: {', '.join(e['files'])}" + ("  [synthetic data]" if e["synthetic"] else ""))

@@ -30,3 +30,8 @@ def register_maskers(register):
 @hookspec
 def register_models(register):
     """Register model architectures (:class:`relmask.components.ModelSpec` instances)."""
+
+
+@hookspec
+def register_metrics(register):
+    """Register faithfulness metrics (:class:`relmask.components.Metric` instances)."""

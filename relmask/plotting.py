@@ -25,12 +25,28 @@ def apply_style() -> None:
     mpl.rcParams["axes.prop_cycle"] = cycler(color=PALETTE)
 
 
+#: what matplotlib would stamp into a file and that changes from save to save although the figure did not
+_VOLATILE_METADATA = {"pdf": {"CreationDate": None}, "svg": {"Date": None}, "ps": {"CreationDate": None}}
+
+
 def save_figure(fig, stem: str | Path, formats=("png", "pdf")) -> list[Path]:
-    """Save ``fig`` as ``stem.png`` and ``stem.pdf``; returns the paths."""
+    """Save ``fig`` as ``stem.png`` and ``stem.pdf``; returns the paths.
+
+    The bytes depend on the figure only: PDFs carry no creation date (unless ``SOURCE_DATE_EPOCH`` is set,
+    which matplotlib then writes, as reproducible builds expect), and a file whose bytes would not change is
+    left untouched, so re-running an unchanged reproduction leaves ``git status`` clean and mtimes as they were.
+    """
+    import os
+
     stem = Path(stem)
     out = []
     for fmt in formats:
         buf = io.BytesIO()
-        fig.savefig(buf, format=fmt)
-        out.append(atomic_write(stem.with_suffix(f".{fmt}"), buf.getvalue()))
+        metadata = None if os.environ.get("SOURCE_DATE_EPOCH") else _VOLATILE_METADATA.get(fmt)
+        fig.savefig(buf, format=fmt, metadata=metadata)
+        path, data = stem.with_suffix(f".{fmt}"), buf.getvalue()
+        if path.is_file() and path.stat().st_size == len(data) and path.read_bytes() == data:
+            out.append(path)
+        else:
+            out.append(atomic_write(path, data))
     return out

@@ -5,8 +5,10 @@ third-party plugins, which are found through the entry-point group ``relmask``. 
 (comma-separated distribution names; empty = none) restricts which third-party plugins load.
 
 A plugin that fails to import or to register is recorded in :func:`plugin_errors` and skipped, so one broken
-plugin never breaks the CLI or the others. Each plugin's hook implementation is therefore called on its own
-rather than through pluggy's all-at-once hook call.
+plugin never breaks the CLI or the others: ``SystemExit`` (a plugin calling ``sys.exit()``) counts as a failure
+too (only ``KeyboardInterrupt`` passes through), and a plugin whose hook fails half-way loses everything it had
+registered (all or nothing). Each plugin's hook implementation is therefore called on its own rather than
+through pluggy's all-at-once hook call. ``RELMASK_LOAD_PLUGINS`` naming no installed distribution warns.
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from dataclasses import dataclass, field
 import pluggy
 
 from . import hookspecs
-from .components import Component, Domain, Masker, ModelSpec, RelevanceMethod
+from .components import Component, Domain, Masker, Metric, ModelSpec, RelevanceMethod
 from .errors import DuplicateNameError, PluginError, UnknownNameError
 
 ENTRY_POINT_GROUP = "relmask"
@@ -33,6 +35,7 @@ HOOKS: dict[str, tuple[str, type]] = {
     "register_domains": ("domain", Domain),
     "register_maskers": ("masker", Masker),
     "register_models": ("model", ModelSpec),
+    "register_metrics": ("metric", Metric),
 }
 
 
@@ -90,6 +93,18 @@ class Registry:
     def names(self) -> list[str]:
         return sorted(self.entries)
 
+    def remove_plugin(self, plugin: str) -> None:
+        """Drop every entry (and its aliases) that ``plugin`` registered."""
+        gone = {n for n, e in self.entries.items() if e.plugin == plugin}
+        for n in gone:
+            del self.entries[n]
+        self.aliases = {a: n for a, n in self.aliases.items() if n not in gone}
+
+    def describe(self, obj: Component) -> str:
+        """``<kind> 'name' (plugin 'dist')`` for error messages; objects passed directly are "not registered"."""
+        plugin = next((e.plugin for e in self.entries.values() if e.obj is obj), None)
+        return f"{self.kind} {obj.name!r} " + (f"(plugin {plugin!r})" if plugin else "(not registered by a plugin)")
+
 
 class PluginManager:
     def __init__(self):
@@ -107,7 +122,9 @@ class PluginManager:
         self.infos[name] = info
         try:
             self.pm.register(module_or_obj, name=name)
-        except Exception as exc:  # pluggy validation error: wrong hook signature, unknown hook, ...
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # pluggy validation error: wrong hook signature, unknown hook, ...
             self._fail(info, exc)
 
     def _fail(self, info: PluginInfo, exc: BaseException, stage: str = "load") -> None:
@@ -121,7 +138,9 @@ class PluginManager:
         for modname in relmask_plugins.DEFAULT_PLUGINS:
             try:
                 module = importlib.import_module(modname)
-            except Exception as exc:
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # SystemExit too: a plugin must not end the caller's process
                 info = self.infos[modname] = PluginInfo(modname, __version__, True)
                 self._fail(info, exc)
                 continue
@@ -132,6 +151,11 @@ class PluginManager:
         allowed = None if wanted is None else {w.strip() for w in wanted.split(",") if w.strip()}
         eps = list(md.entry_points(group=ENTRY_POINT_GROUP))
         per_dist = Counter(_dist_name(ep) for ep in eps)
+        unknown = sorted((allowed or set()) - set(per_dist) - {ep.name for ep in eps})
+        if unknown:  # a typo here would otherwise silently load nothing
+            warnings.warn(f"{LOAD_ENV} names {', '.join(map(repr, unknown))}, which "
+                          f"{'is' if len(unknown) == 1 else 'are'} not an installed relmask plugin; installed: "
+                          f"{', '.join(sorted(per_dist)) or '(none)'}", RuntimeWarning, stacklevel=3)
         for ep in eps:
             dist = _dist_name(ep)
             version = ep.dist.version if ep.dist is not None else "?"
@@ -141,7 +165,9 @@ class PluginManager:
             name = dist if per_dist[dist] == 1 else f"{dist}:{ep.name}"
             try:
                 obj = ep.load()
-            except Exception as exc:
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # SystemExit too: a plugin must not end the caller's process
                 info = self.infos[name] = PluginInfo(name, version, False)
                 self._fail(info, exc)
                 continue
@@ -161,7 +187,14 @@ class PluginManager:
 
                 try:
                     impl.function(register)
-                except Exception as exc:
+                except KeyboardInterrupt:
+                    raise
+                except BaseException as exc:
+                    # all or nothing: what the plugin registered before failing (in this hook or an earlier
+                    # one) goes with it, so no half-registered plugin is left usable
+                    for reg in self.registries.values():
+                        reg.remove_plugin(info.name)
+                    info.registered.clear()
                     self._fail(info, exc, stage=f"register ({hook})")
 
     # -- queries ---------------------------------------------------------------------------------

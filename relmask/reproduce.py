@@ -16,6 +16,7 @@ import shutil
 import sys
 import time
 import traceback
+import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -33,6 +34,10 @@ DATA_DIR_ENV = "RELMASK_DATA_DIR"
 
 class ConfigError(RelmaskError, ValueError):
     """A reproduce configuration is malformed (names the file and the entry)."""
+
+
+class OutputError(RelmaskError):
+    """An output of ``reproduce`` (run records, the paper directory) cannot be written; names the path."""
 
 
 @dataclass
@@ -100,10 +105,8 @@ def _slug(value: Any) -> str:
 
 def load_config(config: str | os.PathLike) -> Config:
     """Parse and validate a configuration; grids are expanded into one :class:`RunSpec` per combination."""
-    import yaml
-
     path = config_path(config)
-    raw = yaml.safe_load(path.read_text()) or {}
+    raw = _read_yaml(path, "reproduce config") or {}
     where = str(path)
     if not isinstance(raw, dict) or not isinstance(raw.get("runs"), list) or not raw["runs"]:
         raise ConfigError(f"{where}: a config needs a non-empty list 'runs'")
@@ -122,6 +125,10 @@ def load_config(config: str | os.PathLike) -> Config:
         unknown = set(entry) - {"name", "notebook", "preset", "params", "grid", "data"}
         if unknown:
             raise ConfigError(f"{where}: run {entry['name']!r} has unknown keys {sorted(unknown)}")
+        for key, kind in (("name", str), ("notebook", str), ("preset", str), ("params", dict), ("data", dict)):
+            if entry.get(key) is not None and not isinstance(entry[key], kind):  # else a TypeError deep inside
+                raise ConfigError(f"{where}: run #{i + 1}: {key!r} must be a "
+                                  f"{'mapping' if kind is dict else 'string'}, got {entry[key]!r}")
         notebook = _resolve(entry["notebook"], path.parent)
         if not notebook.exists():
             raise ConfigError(f"{where}: run {entry['name']!r}: notebook not found: {notebook}")
@@ -130,7 +137,7 @@ def load_config(config: str | os.PathLike) -> Config:
             preset = _resolve(entry["preset"], path.parent)
             if not preset.exists():
                 raise ConfigError(f"{where}: run {entry['name']!r}: preset file not found: {preset}")
-            loaded = yaml.safe_load(preset.read_text()) or {}
+            loaded = _read_yaml(preset, "preset") or {}
             if not isinstance(loaded, dict):
                 raise ConfigError(f"{preset}: a preset must be a mapping NAME: VALUE")
             params.update(loaded)
@@ -151,6 +158,15 @@ def load_config(config: str | os.PathLike) -> Config:
     if dupes:
         raise ConfigError(f"{where}: run names must be unique, repeated: {', '.join(dupes)}")
     return Config(path.stem, path, str(raw.get("description", "")).strip(), data, runs)
+
+
+def _read_yaml(path: Path, what: str):
+    from .io import read_yaml
+
+    try:
+        return read_yaml(path, what=what)
+    except DataError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def select_runs(config: Config, only: list[str] | None) -> list[RunSpec]:
@@ -253,14 +269,33 @@ def _now() -> str:
 
 def execute_run(spec: dict) -> dict:
     """Execute one planned run and return its record; failures are returned (status ``failed``), not raised."""
-    from .cache import mark_finished
-    from .io import write_json
-    from .provenance import device_info, git_info
-    from .runner import parse_parameters, run_notebook
+    from .cache import file_lock, finished_run, run_lock_path
 
     for k, v in spec.get("env", {}).items():
         os.environ.setdefault(k, v)
     run_dir = Path(spec["run_dir"])
+    lock = run_lock_path(run_dir)
+
+    def say_waiting():
+        print(f"relmask reproduce: run {spec['name']} is in progress in another process (lock {lock}); waiting "
+              "for it", file=sys.stderr, flush=True)
+
+    # one process per run directory: a second reproduce on the same --out waits here instead of deleting the
+    # first one's live run directory below
+    with file_lock(lock, on_wait=say_waiting) as waited:
+        done = finished_run(run_dir, spec["key"]) if waited or not spec.get("force") else None
+        if done is not None:  # finished by the process we waited for (or after this one planned): reuse it
+            return {**done, "status": "cached"}
+        return _execute_locked(spec, run_dir)
+
+
+def _execute_locked(spec: dict, run_dir: Path) -> dict:
+    from .cache import mark_finished
+    from .io import write_json
+    from .progress import publisher
+    from .provenance import device_info, git_info
+    from .runner import parse_parameters, run_notebook
+
     if run_dir.exists():  # leftovers of an interrupted or failed attempt must not mix with this one
         shutil.rmtree(run_dir)
     record = {k: v for k, v in spec.items() if k not in ("env", "force", "cached")}
@@ -269,7 +304,7 @@ def execute_run(spec: dict) -> dict:
                   results_path=str(run_dir / "results.json"))
     start = time.perf_counter()
     try:
-        result = run_notebook(spec["notebook"], spec["parameters"], run_dir)
+        result = run_notebook(spec["notebook"], spec["parameters"], run_dir, on_progress=publisher(spec["name"]))
     except Exception as exc:
         cell_error = isinstance(exc, NotebookExecutionError)
         record.update(status="failed", duration_s=round(time.perf_counter() - start, 2), finished_at=_now(),
@@ -301,7 +336,9 @@ class ReproduceReport:
 
 def _worker_env(jobs: int, scheduler: str | None) -> dict[str, str]:
     """Thread limits so ``jobs`` local runs share the cores instead of each taking all of them."""
-    env = {"TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "0", "PYTHONHASHSEED": "0"}
+    from ._env import ENV_DEFAULTS
+
+    env = dict(ENV_DEFAULTS)
     if scheduler is None and jobs > 1:
         threads = str(max(1, (os.cpu_count() or 1) // jobs))
         env.update(TF_NUM_INTRAOP_THREADS=threads, TF_NUM_INTEROP_THREADS="1", OMP_NUM_THREADS=threads,
@@ -315,17 +352,26 @@ def reproduce(config: str | os.PathLike = "quick", data_dir: str | os.PathLike |
               progress: bool | None = None, log=print) -> ReproduceReport:
     """Plan, execute what is not cached, write ``<out>/reproduce-<config>.json`` and build ``paper_dir``.
 
-    Configuration, parameter and data problems raise before any run starts.
+    Configuration, parameter and data problems raise before any run starts. With ``only``, the records of
+    the runs not selected are kept in ``reproduce-<config>.json`` (re-verified on disk), and ``paper_dir`` is
+    built from all of them, so selecting some runs never removes the others' figures.
     """
     from tqdm.auto import tqdm
 
     from .executor import make_executor
-    from .io import write_json
+    from .progress import RunDisplay, showing
+    from .runner import prepare_output_dir
 
+    if not isinstance(jobs, int) or jobs < 1:
+        raise ConfigError(f"--jobs must be a whole number of at least 1, got {jobs!r}")
     cfg = load_config(config)
     selected = select_runs(cfg, only)
     specs = plan(cfg, selected, out, data_dir if data_dir is not None else default_data_dir(), force=force,
                  env=_worker_env(jobs, scheduler))
+    try:
+        prepare_output_dir(Path(out).resolve())
+    except ParameterError as exc:
+        raise OutputError(f"--out: {exc}") from None
     records: dict[str, dict] = {}
     todo = []
     for spec in specs:
@@ -339,8 +385,13 @@ def reproduce(config: str | os.PathLike = "quick", data_dir: str | os.PathLike |
         executor = make_executor(jobs, scheduler)
         log(f"executing on {executor.description}")
         disable = None if progress is None else not progress  # None: on only when interactive
-        with executor, tqdm(total=len(todo), desc="runs", unit="run", disable=disable, file=sys.stderr) as bar:
+        # each run's stages (relmask.progress), live or one line per finished stage, from kernels and workers
+        display = RunDisplay(live=progress, enabled=progress is not False, file=sys.stderr)
+        executor.subscribe_progress(display.dask_handler)
+        with executor, tqdm(total=len(todo), desc="runs", unit="run", disable=disable, file=sys.stderr) as bar, \
+                showing(display):
             for spec, record, error in executor.map_unordered(execute_run, todo):
+                display.finish(spec["name"])
                 if error is not None:  # the worker itself died: there is no record from inside the run
                     record = {k: v for k, v in spec.items() if k not in ("env", "force", "cached")}
                     record.update(status="failed", error=f"{type(error).__name__}: {error}", duration_s=None,
@@ -352,18 +403,66 @@ def reproduce(config: str | os.PathLike = "quick", data_dir: str | os.PathLike |
                 bar.update()
     ordered = [records[s["name"]] for s in specs]
     report = ReproduceReport(cfg, ordered)
-    out = Path(out)
-    report.summary_path = write_json(out / f"reproduce-{cfg.name}.json",
-                                     {"config": cfg.name, "config_path": str(cfg.path), "finished_at": _now(),
-                                      "runs": ordered})
+    report.summary_path, every_run = write_summary(cfg, ordered, Path(out), log)
     if paper_dir is not None:
         from .figures import build_paper
 
-        usable = [r for r in ordered if r["status"] in ("ok", "cached")]
+        usable = [r for r in every_run if r["status"] in ("ok", "cached")]
         if usable:
-            report.paper = build_paper(usable, paper_dir, config=cfg.name,
-                                       command=" ".join(["relmask", *sys.argv[1:]]) if sys.argv else None)
+            try:
+                report.paper = build_paper(usable, paper_dir, config=cfg.name,
+                                           command=" ".join(["relmask", *sys.argv[1:]]) if sys.argv else None)
+            except OSError as exc:
+                raise OutputError(f"cannot write the paper directory {paper_dir}: "
+                                  f"{exc.strerror or exc} ({exc.filename or paper_dir})") from None
     return report
+
+
+def write_summary(cfg: Config, records: list[dict], out: Path, log=print) -> tuple[Path, list[dict]]:
+    """Write ``<out>/reproduce-<config>.json``: ``records`` merged into the records already there.
+
+    Runs of the config that this reproduction did not select (``--only``) keep their earlier record when their
+    run directory still holds intact results (:func:`relmask.cache.finished_run`); one that does not is left
+    out with a message saying how to recompute it. Concurrent reproductions of the same config on the same
+    ``out`` merge one after the other (a lock beside the file). Returns the path and every run's record, in
+    config order.
+    """
+    from .cache import file_lock, finished_run
+    from .io import read_json, write_json
+
+    path = out / f"reproduce-{cfg.name}.json"
+    try:
+        with file_lock(path.with_name(path.name + ".lock")):
+            try:
+                previous = read_json(path, default={}) or {}
+            except ValueError as exc:
+                log(f"warning: earlier run records {path} are unreadable ({exc}); writing them anew")
+                previous = {}
+            fresh = {r["name"]: r for r in records}
+            kept = {}
+            if isinstance(previous, dict) and previous.get("config_path") == str(cfg.path):
+                for r in previous.get("runs") or []:
+                    if not isinstance(r, dict) or r.get("name") in fresh:
+                        continue
+                    if r.get("status") not in ("ok", "cached"):
+                        kept[r.get("name")] = r  # an earlier failure stays on record until it is rerun
+                        continue
+                    with warnings.catch_warnings(record=True) as why:
+                        warnings.simplefilter("always")
+                        done = finished_run(r.get("run_dir", ""), r.get("key"))
+                    if done is not None:
+                        kept[r["name"]] = {**done, "status": "cached"}
+                    else:
+                        reason = str(why[-1].message) if why else f"no finished run in {r.get('run_dir')}"
+                        log(f"warning: run {r.get('name')!r} is left out of the run records and the paper: "
+                            f"{reason}; recompute it with --only {r.get('name')}")
+            every = [fresh.get(run.name) or kept.get(run.name) for run in cfg.runs]
+            every = [r for r in every if r is not None]
+            written = write_json(path, {"config": cfg.name, "config_path": str(cfg.path), "finished_at": _now(),
+                                        "runs": every})
+    except OSError as exc:
+        raise OutputError(f"cannot write the run records {path}: {exc.strerror or exc}") from None
+    return written, every
 
 
 def format_summary(records: list[dict]) -> str:
@@ -389,6 +488,10 @@ def cmd_reproduce(args) -> int:
                            paper_dir=None if args.no_figures else args.paper)
     except (RelmaskError, FileNotFoundError) as exc:
         print(f"relmask reproduce: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # anything unforeseen on the filesystem: one line naming the file, not a traceback
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"relmask reproduce: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
     print(format_summary(report.records))
     print(f"run records: {report.summary_path}")

@@ -15,15 +15,18 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import nbformat
 
-from .errors import NotebookExecutionError, ParameterError
-from .results import RESULTS_ENV, load_results
+from ._env import ENV_DEFAULTS
+from ._env import apply_defaults as apply_env_defaults
+from .errors import NonFiniteResultError, NotebookExecutionError, ParameterError
+from .progress import relay as progress_relay
+from .results import RESULTS_ENV, headline_problems, load_results
 
-#: set in every kernel's environment unless the caller set them: repeatable TensorFlow numbers, quiet logs
-KERNEL_ENV_DEFAULTS = {"TF_ENABLE_ONEDNN_OPTS": "0", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONHASHSEED": "0"}
+#: set in every kernel's environment unless the caller set them (defined once, in relmask._env)
+KERNEL_ENV_DEFAULTS = ENV_DEFAULTS
 
 _TYPES: dict[str, tuple[type, ...]] = {
     "int": (int,), "float": (float, int), "str": (str,), "bool": (bool,), "list": (list, tuple),
@@ -145,13 +148,23 @@ def check_parameters(notebook: str | os.PathLike, params: dict[str, Any]) -> dic
     return params
 
 
+#: how ``-p NAME VALUE`` spells None: Python's spelling besides YAML's (``null``, ``~``)
+NONE_SPELLINGS = ("None", "null", "~")
+
+
 def coerce_cli_value(notebook: str | os.PathLike, name: str, raw: str) -> Any:
-    """A ``-p NAME VALUE`` string parsed as YAML, except where the parameter is declared ``str``."""
+    """A ``-p NAME VALUE`` string parsed as YAML, except where the parameter is declared ``str``.
+
+    ``None``/``null``/``~`` give None where the parameter accepts None (``int | None``, untyped); elsewhere
+    they stay text, so check_parameters names the parameter and the type it wants.
+    """
     import yaml
 
     declared = parse_parameters(notebook).get(name)
+    if raw in NONE_SPELLINGS and declared is not None and declared.accepts(None):
+        return None
     if declared is not None and declared.type_names and set(declared.type_names) <= {"str", "None"}:
-        return None if raw in ("None", "null") and "None" in declared.type_names else raw
+        return raw
     try:
         return yaml.safe_load(raw)
     except yaml.YAMLError:
@@ -189,15 +202,19 @@ def _quiet_papermill():
 
 def run_notebook(notebook: str | os.PathLike, parameters: dict[str, Any] | None = None,
                  output_dir: str | os.PathLike = "runs", kernel_name: str | None = None,
-                 progress: bool = False, log_output: bool = False) -> RunResult:
+                 progress: bool = False, log_output: bool = False,
+                 on_progress: Callable[[dict], Any] | None = None) -> RunResult:
     """Execute ``notebook`` into ``output_dir`` (executed notebook + results.json).
 
     ``output_dir`` is passed as the notebook's ``output_dir`` parameter when it declares one and the caller
     did not. Raises :class:`NotebookExecutionError` naming the failing cell; the executed notebook, with
-    everything that ran before the failure, is written in any case.
+    everything that ran before the failure, is written in any case. The kernel talks over IPC sockets
+    (:mod:`relmask.jupyter`). ``on_progress`` receives the kernel's :mod:`relmask.progress` events live.
     """
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
+
+    from .jupyter import RelmaskKernelManager
 
     notebook = Path(notebook)
     if not notebook.exists():
@@ -207,24 +224,65 @@ def run_notebook(notebook: str | os.PathLike, parameters: dict[str, Any] | None 
     if "output_dir" in parse_parameters(notebook) and "output_dir" not in params:
         params["output_dir"] = str(out_dir)
     check_parameters(notebook, params)
-    out_dir.mkdir(parents=True, exist_ok=True)
     nb_out = out_dir / notebook.name
+    if nb_out.exists() and nb_out.samefile(notebook):
+        raise ParameterError(f"output directory {out_dir} is the notebook's own folder: the executed notebook "
+                             f"would overwrite the source {notebook}; choose another -o/output_dir")
+    prepare_output_dir(out_dir)
     results_path = out_dir / "results.json"
     results_path.unlink(missing_ok=True)  # results of an earlier run must not pass for this one's
-    for name, value in KERNEL_ENV_DEFAULTS.items():  # the kernel inherits this process's environment
-        os.environ.setdefault(name, value)
+    apply_env_defaults()  # the kernel inherits this process's environment
     start = time.perf_counter()
-    with _env(RESULTS_ENV, str(results_path.resolve())), _quiet_papermill():
+    relay = progress_relay(on_progress) if on_progress is not None else contextlib.nullcontext()
+    with _env(RESULTS_ENV, str(results_path.resolve())), _quiet_papermill(), relay:
         try:
             pm.execute_notebook(str(notebook), str(nb_out), parameters=params, kernel_name=kernel_name,
-                                progress_bar=progress, log_output=log_output)  # the caller's cwd: relative
+                                progress_bar=progress, log_output=log_output,
+                                kernel_manager_class=RelmaskKernelManager)  # the caller's cwd: relative
             # paths given on the command line mean what they mean in the shell
         except PapermillExecutionError as exc:
+            index = _source_cell_index(notebook, exc.cell_index, exc.source)
+            # the source notebook's position counts every cell from 1 (markdown too); the execution count is
+            # what the executed notebook shows: neither is papermill's index, which counts its injected cell
+            where = (f"cell #{index + 1} of the source notebook (In [{exc.exec_count}] in the executed one)"
+                     if index is not None else f"the injected parameters cell (In [{exc.exec_count}])")
             raise NotebookExecutionError(
-                f"{notebook.name}: cell {exc.exec_count} (cell index {exc.cell_index}) failed: "
-                f"{exc.ename}: {exc.evalue}\nexecuted notebook: {nb_out}",
-                cell=exc.exec_count, ename=exc.ename, evalue=exc.evalue, notebook_out=nb_out) from exc
-    return RunResult(nb_out, load_results(results_path), results_path, time.perf_counter() - start, params)
+                f"{notebook.name}: {where} failed: {exc.ename}: {exc.evalue}\nexecuted notebook: {nb_out}",
+                cell=exc.exec_count, ename=exc.ename, evalue=exc.evalue, notebook_out=nb_out,
+                cell_index=index) from exc
+    results = load_results(results_path)
+    problems = headline_problems(results)
+    if problems:  # the run "worked" but its headline numbers are NaN/inf: never let it pass as a result
+        raise NonFiniteResultError(
+            f"{notebook.name}: non-finite headline result: {'; '.join(problems)} (in {results_path})"
+            f"\nexecuted notebook: {nb_out}", ename="NonFiniteResultError", evalue="; ".join(problems),
+            notebook_out=nb_out)
+    return RunResult(nb_out, results, results_path, time.perf_counter() - start, params)
+
+
+def prepare_output_dir(path: Path) -> Path:
+    """Create ``path`` and make sure files can be written there; a ParameterError naming it otherwise."""
+    import tempfile
+
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):  # mkdir succeeds on an existing read-only directory
+            pass
+    except FileExistsError:
+        raise ParameterError(f"output directory {path} is a file, not a directory") from None
+    except OSError as exc:  # NotADirectoryError (a parent is a file), PermissionError, read-only filesystem
+        raise ParameterError(f"output directory {path} cannot be written: {exc.strerror or exc}") from None
+    return path
+
+
+def _source_cell_index(notebook: Path, executed_index: int, source: str) -> int | None:
+    """0-based position in the *source* notebook of the cell papermill reports at ``executed_index`` of the
+    executed notebook (which has an injected parameters cell); None when the failing cell is that injected one."""
+    cells = nbformat.read(notebook, as_version=4).cells
+    hits = [i for i, c in enumerate(cells) if c.cell_type == "code" and c.source == source]
+    if not hits:
+        return None
+    return min(hits, key=lambda i: (abs(executed_index - 1 - i), i))  # the copy nearest the shifted position
 
 
 def describe_parameters(notebook: str | os.PathLike) -> str:

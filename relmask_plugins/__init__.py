@@ -5,4 +5,5 @@ DEFAULT_PLUGINS = (
     "relmask_plugins.relevance",
     "relmask_plugins.whale",
     "relmask_plugins.fer",
+    "relmask_plugins.metrics",
 )

@@ -7,13 +7,14 @@ from relmask import hookimpl
 from relmask.components import Masker, Param
 from relmask.masking import FILL_PARAMS, NORMALIZE_PARAM, apply_mask, normalize_relevance, top_fraction_mask
 
-FRACTION = Param("fraction", float, 0.3, "share of each sample's values selected by relevance (top fraction)")
+FRACTION = Param("fraction", float, 0.3, "share of each sample's values selected by relevance (top fraction; ties "
+                 "at the cut drawn at random with the seed)", low=0.0, high=1.0)
 THRESHOLD = Param("threshold", (float, type(None)), None,
-                  "select values with normalised relevance >= threshold instead of a top fraction")
+                  "select values with normalised relevance >= threshold instead of a top fraction", low=0.0, high=1.0)
 
 
-def _selected(r_hat: np.ndarray, fraction: float, threshold: float | None) -> np.ndarray:
-    return r_hat >= threshold if threshold is not None else top_fraction_mask(r_hat, fraction)
+def _selected(r_hat: np.ndarray, fraction: float, threshold: float | None, rng) -> np.ndarray:
+    return r_hat >= threshold if threshold is not None else top_fraction_mask(r_hat, fraction, rng)
 
 
 class KeepMasker(Masker):
@@ -22,7 +23,7 @@ class KeepMasker(Masker):
     params = (FRACTION, THRESHOLD, NORMALIZE_PARAM, *FILL_PARAMS)
 
     def apply(self, x, relevance, rng, fraction, threshold, normalize, fill, fill_value, blur_sigma):
-        keep = _selected(normalize_relevance(relevance, normalize), fraction, threshold)
+        keep = _selected(normalize_relevance(relevance, normalize), fraction, threshold, rng)
         return apply_mask(x, ~keep, fill, fill_value, blur_sigma)
 
 
@@ -33,7 +34,7 @@ class NegativeMasker(Masker):
     params = (FRACTION, THRESHOLD, NORMALIZE_PARAM, *FILL_PARAMS)
 
     def apply(self, x, relevance, rng, fraction, threshold, normalize, fill, fill_value, blur_sigma):
-        drop = _selected(normalize_relevance(relevance, normalize), fraction, threshold)
+        drop = _selected(normalize_relevance(relevance, normalize), fraction, threshold, rng)
         return apply_mask(x, drop, fill, fill_value, blur_sigma)
 
 
@@ -54,13 +55,9 @@ class MeanMasker(Masker):
 class SoftMasker(Masker):
     name = "soft"
     description = "relevance as a weight: x' = x * (alpha + (1 - alpha) * R_hat)"
-    params = (Param("alpha", float, 0.2, "weight of the least relevant values, in [0, 1]"), NORMALIZE_PARAM)
+    params = (Param("alpha", float, 0.2, "weight of the least relevant values", low=0.0, high=1.0), NORMALIZE_PARAM)
 
     def apply(self, x, relevance, rng, alpha, normalize):
-        if not 0.0 <= alpha <= 1.0:
-            from relmask.errors import ParameterError
-
-            raise ParameterError(f"masker 'soft': parameter 'alpha' must lie in [0, 1], got {alpha}")
         return x * (alpha + (1.0 - alpha) * normalize_relevance(relevance, normalize))
 
 
@@ -86,7 +83,7 @@ class AxisMasker(Masker):
         r_hat = normalize_relevance(relevance, normalize)
         other = tuple(a for a in range(1, r_hat.ndim) if a != self.axis + 1)
         score = r_hat.sum(axis=other)  # (N, lines)
-        chosen = top_fraction_mask(score, fraction)
+        chosen = top_fraction_mask(score, fraction, rng)
         shape = [len(x)] + [1] * (x.ndim - 1)
         shape[self.axis + 1] = x.shape[self.axis + 1]
         chosen = np.broadcast_to(chosen.reshape(shape), x.shape)

@@ -43,7 +43,7 @@ def test_relevance_key_follows_the_engine_source(monkeypatch):
 def test_done_marker_must_match_the_key(tmp_path):
     assert finished_run(tmp_path, "k1") is None
     mark_finished(tmp_path, {"key": "k1", "status": "ok"})
-    assert finished_run(tmp_path, "k1") == {"key": "k1", "status": "ok"}
+    assert finished_run(tmp_path, "k1") == {"key": "k1", "status": "ok", "outputs": {}}  # no results.json yet
     assert finished_run(tmp_path, "k2") is None
     (tmp_path / DONE_MARKER).write_text('{"key": "k1", "sta')  # a torn marker counts as unfinished
     assert finished_run(tmp_path, "k1") is None

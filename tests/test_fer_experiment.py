@@ -86,80 +86,164 @@ def tagged(ds, start):
     return ds.with_x(x), {float(v): int(y) for v, y in zip(x[:, 0, 0, 0], ds.y)}
 
 
-def test_validation_masks_never_use_the_label(splits, recorded):
+def test_masks_never_use_the_label_by_default(splits, recorded):
     train, tl = tagged(splits["train"], 0)
     val, vl = tagged(splits["val"], 500)
-    trainer = StubTrainer({**tl, **vl})
-    exp.target_relevance(trainer, train, val, "gradcam")
-    np.testing.assert_array_equal(recorded[0], train.y)  # training masks: true labels (allowed)
-    np.testing.assert_array_equal(recorded[1], (val.y + 1) % 7)  # validation: the trainer's prediction
-    assert not np.any(recorded[1] == val.y)
+    test, sl = tagged(splits["test"], 800)
+    trainer = StubTrainer({**tl, **vl, **sl})
+    parts = {"train": train, "val": val, "test": test}
+    r = exp.target_relevance(trainer, parts, "gradcam")
+    np.testing.assert_array_equal(recorded[0], (train.y + 1) % 7)  # training masks: the trainer's prediction
+    assert not any(np.any(c == ds.y) for c, ds in zip(recorded, [train] + [val] * 8 + [test] * 8)
+                   if len(c) == len(ds) and c.ndim and len(set(c.tolist())) > 1)
+    np.testing.assert_allclose(r["val_label_free"], 3.0)  # mean |R| over the classes 0..6: label-free
+    assert r["val_train_rule"] is r["val"]  # same rule on both sides: the diagnostic maps are the same maps
 
     recorded.clear()
-    r = exp.target_relevance(trainer, train, val, "gradcam", train_mask_target="predicted",
-                             eval_mask_target="all_classes")
-    np.testing.assert_array_equal(recorded[0], (train.y + 1) % 7)
-    assert [int(c[0]) for c in recorded[1:]] == list(range(7))  # one label-free pass per class
-    np.testing.assert_allclose(r["val"], 3.0)  # mean |R| over the classes 0..6
+    r = exp.target_relevance(trainer, parts, "gradcam", train_mask_target="true")  # asked for explicitly
+    np.testing.assert_array_equal(recorded[0], train.y)
+    np.testing.assert_array_equal(recorded[-1], val.y)  # val_train_rule: only for the mask-only diagnostic
+    np.testing.assert_array_equal(r["val"][:, 0, 0, 0], (val.y + 1) % 7)  # evaluation maps: still predicted
     with pytest.raises(ParameterError, match="must not use the true label"):
-        exp.target_relevance(trainer, train, val, "gradcam", eval_mask_target="true")
+        exp.target_relevance(trainer, parts, "gradcam", eval_mask_target="true")
+    with pytest.raises(ParameterError, match="train_mask_target"):
+        exp.target_relevance(trainer, parts, "gradcam", train_mask_target="label")
 
 
-def test_variants_and_random_control(splits):
-    train, val = splits["train"], splits["val"]
-    rng = np.random.default_rng(0)
-    rel = {"train": rng.random(train.x.shape, dtype=np.float32), "val": rng.random(val.x.shape, dtype=np.float32)}
-    vs = exp.make_variants(train, val, rel, ["keep", "soft"], {"keep": {"fraction": 0.25}}, "gradcam", seed=0)
-    assert [v.name for v in vs] == ["raw", "keep", "keep_random", "soft", "soft_random"]
-    assert [v.control for v in vs] == [False, False, True, False, True]
-    keep, keep_random = vs[1], vs[2]
-    assert keep.relevance == "gradcam" and keep_random.relevance == "random"
-    assert abs(keep.masked_fraction - keep_random.masked_fraction) < 0.02  # same share removed
-    assert not np.allclose(keep.x_train, keep_random.x_train)
-    np.testing.assert_array_equal(vs[0].x_train, train.x)
+def random_relevance(splits, seed=0):
+    rng = np.random.default_rng(seed)
+    maps = {k: rng.random(splits[k].x.shape, dtype=np.float32) for k in ("train", "val", "test")}
+    return {**maps, "val_label_free": rng.random(maps["val"].shape, dtype=np.float32),
+            "test_label_free": rng.random(maps["test"].shape, dtype=np.float32), "val_train_rule": maps["val"]}
+
+
+def test_variants_controls_and_evaluation_sets(splits):
+    rel = random_relevance(splits)
+    vs = exp.make_variants(splits, rel, ["keep", "soft"], {"keep": {"fraction": 0.25}}, "gradcam", seed=0)
+    assert [v.name for v in vs] == ["raw", "keep", "keep_shuffled", "keep_permuted", "keep_smooth", "soft",
+                                    "soft_shuffled", "soft_permuted", "soft_smooth", "mask_only"]
+    assert [v.control for v in vs] == [None, None, "shuffled", "permuted", "smooth", None, "shuffled", "permuted",
+                                       "smooth", "mask_only"]
+    keep = vs[1]
+    assert keep.relevance == "gradcam" and vs[2].relevance == "shuffled"
+    for control in vs[2:5]:
+        assert abs(keep.masked_fraction - control.masked_fraction) < 0.02  # same share removed
+        assert not np.allclose(keep.x_train, control.x_train)
+    for v in vs[:-1]:
+        assert set(v.x_val) == set(v.x_test) == set(exp.EVALS)
+        np.testing.assert_array_equal(v.x_val["raw"], splits["val"].x)  # standalone: the raw images
+    np.testing.assert_array_equal(vs[0].x_train, splits["train"].x)
+    assert not np.allclose(keep.x_val["masked"], keep.x_val["label_free"])
+    only = vs[-1]
+    assert set(only.x_val) == {"train_rule", "masked"} and only.x_train.max() == pytest.approx(1.0)
     with pytest.raises(ParameterError, match="'mean', which is not in maskers"):
-        exp.make_variants(train, val, rel, ["keep"], {"mean": {}})
+        exp.make_variants(splits, rel, ["keep"], {"mean": {}})
+    with pytest.raises(ParameterError, match="noise"):
+        exp.make_variants(splits, rel, ["keep"], controls=["noise"])
 
 
-def test_summary_statistics():
-    curves = [{"variant": "raw", "seed": s, "epoch": e + 1, "val_accuracy": a}
+def test_summary_statistics_per_evaluation_set():
+    curves = [{"variant": "raw", "seed": s, "eval": "masked", "epoch": e + 1, "val_accuracy": a}
               for s, c in ((0, [0.2, 0.4, 0.6]), (1, [0.3, 0.5, 0.5])) for e, a in enumerate(c)]
-    curves += [{"variant": "keep", "seed": 0, "epoch": e + 1, "val_accuracy": a} for e, a in enumerate([.1, .1, .2])]
-    table = {r["variant"]: r for r in exp.summarize(curves, reach_level=0.45, k=2)}
-    raw = table["raw"]
+    curves += [{"variant": "keep", "seed": 0, "eval": "masked", "epoch": e + 1, "val_accuracy": a}
+               for e, a in enumerate([.1, .1, .2])]
+    curves += [{"variant": "keep", "seed": 0, "eval": "raw", "epoch": e + 1, "val_accuracy": a}
+               for e, a in enumerate([.3, .3, .3])]
+    tests = [{"variant": "raw", "seed": 0, "eval": "masked", "test_accuracy": 0.5},
+             {"variant": "raw", "seed": 1, "eval": "masked", "test_accuracy": 0.7}]
+    table = {(r["variant"], r["eval"]): r for r in exp.summarize(curves, reach_level=0.45, k=2, tests=tests)}
+    raw = table[("raw", "masked")]
     assert raw["n_seeds"] == 2 and raw["reached"] == 2
     assert raw["epochs_to_reach_mean"] == pytest.approx(2.5)
     assert raw["acc_after_k_mean"] == pytest.approx(0.45) and raw["acc_after_k_sd"] == pytest.approx(0.0707, abs=1e-3)
     assert raw["aulc_mean"] == pytest.approx((0.4 + 0.4333333) / 2)
-    assert raw["final_acc_mean"] == pytest.approx(0.55)
-    assert table["keep"]["reached"] == 0 and np.isnan(table["keep"]["epochs_to_reach_mean"])
+    assert raw["final_acc_mean"] == pytest.approx(0.55) and raw["test_acc_mean"] == pytest.approx(0.6)
+    assert table[("keep", "masked")]["reached"] == 0 and np.isnan(table[("keep", "masked")]["epochs_to_reach_mean"])
+    assert table[("keep", "raw")]["final_acc_mean"] == pytest.approx(0.3)
     text = exp.format_table(list(table.values()), 0.45, 2)
     assert "never" in text and "2.5" in text
     with pytest.raises(ParameterError, match="k"):
         exp.check_schedule(epochs=3, k=4, reach_level=0.5, seeds=[0, 1, 2])
 
 
+def test_effects_are_paired_per_seed_with_intervals():
+    def rows(variant, offset):
+        return [{"variant": variant, "seed": s, "eval": e, "epoch": ep, "val_accuracy": 0.3 + 0.1 * ep + offset + 0.01 * s}
+                for s in range(4) for e in ("masked", "raw") for ep in (1, 2)]
+
+    curves = rows("raw", 0.0) + rows("keep", 0.05) + rows("keep_shuffled", 0.05)
+    variants = [exp.Variant("raw", None, {}), exp.Variant("keep", None, {}, masker="keep"),
+                exp.Variant("keep_shuffled", None, {}, masker="keep", control="shuffled")]
+    out = {(e["against"], e["eval"], e["metric"]): e for e in exp.effects(curves, [], variants, 0.4, 1)}
+    vs_raw = out[("raw", "masked", "aulc")]
+    assert vs_raw["mean"] == pytest.approx(0.05) and vs_raw["n"] == 4 and not vs_raw["includes_zero"]
+    assert vs_raw["lo"] == pytest.approx(0.05) and vs_raw["hi"] == pytest.approx(0.05)
+    vs_control = out[("keep_shuffled", "raw", "aulc")]
+    assert vs_control["mean"] == pytest.approx(0.0) and vs_control["includes_zero"]
+    assert "within noise" in exp.format_effects(list(out.values()), "aulc")
+
+
 def test_students_identical_start_per_seed(splits):
-    train, val = splits["train"], splits["val"]
-    same = [exp.Variant("raw", train.x, val.x), exp.Variant("copy", train.x.copy(), val.x.copy())]
-    rows = exp.train_students(same, train.y, val.y, 7, epochs=2, batch_size=16, seeds=[3])
-    assert [(r["variant"], r["seed"], r["epoch"]) for r in rows] == [("raw", 3, 1), ("raw", 3, 2),
-                                                                     ("copy", 3, 1), ("copy", 3, 2)]
+    train, val, test = splits["train"], splits["val"], splits["test"]
+    sets = {"masked": val.x, "raw": val.x}
+    same = [exp.Variant("raw", train.x, sets, {"raw": test.x}), exp.Variant("copy", train.x.copy(), sets)]
+    rows, tests = exp.train_students(same, train.y, val.y, 7, epochs=2, batch_size=16, seeds=[3], y_test=test.y)
+    assert [(r["variant"], r["eval"], r["epoch"]) for r in rows] == [
+        ("raw", "masked", 1), ("raw", "masked", 2), ("raw", "raw", 1), ("raw", "raw", 2),
+        ("copy", "masked", 1), ("copy", "masked", 2), ("copy", "raw", 1), ("copy", "raw", 2)]
     # same inputs + same seed = same start and schedule = the same curve
-    assert [r["val_accuracy"] for r in rows[:2]] == [r["val_accuracy"] for r in rows[2:]]
+    assert [r["val_accuracy"] for r in rows[:4]] == [r["val_accuracy"] for r in rows[4:]]
     assert all(0.0 <= r["val_accuracy"] <= 1.0 for r in rows)
+    assert [(t["variant"], t["eval"]) for t in tests] == [("raw", "raw")]
+
+
+def test_mask_only_control_catches_true_class_masks():
+    """A linear trainer whose input gradient for class c is W_c whatever the input: true-class maps spell out
+    the label, predicted-class maps only the trainer's (chance-level) decision."""
+    import keras
+
+    from relmask.controls import mask_only_inputs
+    from relmask.training import predict_proba
+
+    rng = np.random.default_rng(0)
+    n, classes = 240, 3
+    x = rng.random((n, 8, 8, 1), dtype=np.float32)
+    y = np.arange(n) % classes
+    inp = keras.Input((8, 8, 1))
+    out = keras.layers.Dense(classes, activation="softmax")(keras.layers.Flatten()(inp))
+    model = keras.Model(inp, out)  # untrained: predictions unrelated to the labels
+    trainer = exp.Trainer(model)
+    acc_trainer = exp.trainer_accuracy(trainer, exp.Dataset(x, y, np.arange(n).astype(str), list("abc")))
+    verdicts = {}
+    for rule in ("true", "predicted"):
+        targets = y if rule == "true" else predict_proba(model, x).argmax(axis=1)
+        maps = relmask.explain(model, x, "gradient", targets=targets)
+        tr, va = slice(0, 160), slice(160, None)
+        variants = [exp.Variant(exp.MASK_ONLY, mask_only_inputs(maps[tr]), {"train_rule": mask_only_inputs(maps[va])})]
+        curves, _ = exp.train_students(variants, y[tr], y[va], classes, "whale_cnn", {"filters": 4}, epochs=4,
+                                       batch_size=16, seeds=[0], learning_rate=0.01)
+        verdicts[rule] = exp.mask_only_verdict(curves, acc_trainer, y[va])
+    assert verdicts["true"]["leak"] and verdicts["true"]["mask_only"] > 0.9
+    assert not verdicts["predicted"]["leak"]
+    assert "LEAK" in verdicts["true"]["text"] and "no leak" in verdicts["predicted"]["text"]
 
 
 @pytest.mark.skipif("gradcam" not in relmask.list_methods(), reason="relevance engine without gradcam")
 def test_real_trainer_relevance_finetune_and_figures(splits, tmp_path):
-    trainer = exp.get_trainer("train", splits["source"], epochs=1, batch_size=16)
+    trainer = exp.get_trainer("train", splits["source"], epochs=2, batch_size=16, holdout=0.2)
+    assert trainer.best_epoch in (1, 2) and len(trainer.history["val_accuracy"]) == 2
+    assert "held-out source faces" in trainer.origin
     assert 0.0 <= exp.trainer_accuracy(trainer, splits["val"]) <= 1.0
-    rel = exp.target_relevance(trainer, splits["train"], splits["val"], "gradcam", cache_dir=str(tmp_path / "c"))
+    rel = exp.target_relevance(trainer, splits, "gradcam", cache_dir=str(tmp_path / "c"))
     assert rel["train"].shape == splits["train"].x.shape and np.isfinite(rel["val"]).all()
     assert any((tmp_path / "c" / "relevance").iterdir())
-    vs = exp.make_variants(splits["train"], splits["val"], rel, ["keep"], {"keep": {"fraction": 0.5}})
-    rows = exp.finetune_trainer(trainer, splits["train"], splits["val"], epochs=1, batch_size=16, seeds=[0])
-    assert [r["variant"] for r in rows] == [exp.FINETUNED]
+    counts = exp.degenerate_counts(rel)
+    assert counts["train"]["n"] == len(splits["train"]) and 0 <= counts["train"]["degenerate"] <= counts["train"]["n"]
+    vs = exp.make_variants(splits, rel, ["keep"], {"keep": {"fraction": 0.5}}, controls=["shuffled"])
+    rows, tests = exp.finetune_trainer(trainer, splits["train"], splits["val"], epochs=1, batch_size=16, seeds=[0],
+                                       test=splits["test"])
+    assert {r["variant"] for r in rows} == {exp.FINETUNED} and {r["eval"] for r in rows} == set(exp.EVALS)
+    assert len(tests) == 3
     exp.plot_examples(splits["val"], rel["val"], vs, tmp_path / "examples")
     exp.plot_learning_curves(rows, tmp_path / "curves", 0.3)
     for stem in ("examples", "curves"):
@@ -167,11 +251,11 @@ def test_real_trainer_relevance_finetune_and_figures(splits, tmp_path):
 
 
 def test_external_relevance_in_the_experiment(splits, tmp_path):
-    train, val = splits["train"], splits["val"]
-    np.savez(tmp_path / "gaze.npz", ids=np.r_[train.ids, val.ids],
-             maps=np.random.default_rng(0).random((len(train) + len(val), 12, 12)))
-    rel = exp.target_relevance(None, train, val, "external", {"source": str(tmp_path / "gaze.npz")})
-    assert rel["train"].shape == train.x.shape and rel["val"].shape == val.x.shape
+    ids = np.r_[splits["train"].ids, splits["val"].ids, splits["test"].ids]
+    np.savez(tmp_path / "gaze.npz", ids=ids, maps=np.random.default_rng(0).random((len(ids), 12, 12)))
+    rel = exp.target_relevance(None, splits, "external", {"source": str(tmp_path / "gaze.npz")})
+    assert rel["train"].shape == splits["train"].x.shape and rel["test"].shape == splits["test"].x.shape
+    assert rel["val_label_free"] is rel["val"]
     with pytest.raises(ParameterError, match="source"):
-        exp.target_relevance(None, train, val, "external", {})
+        exp.target_relevance(None, splits, "external", {})
     assert exp.get_trainer("none", splits["source"]) is None

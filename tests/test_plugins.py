@@ -23,11 +23,13 @@ def _plugins_json(env):
 def test_builtin_plugins_are_listed_with_versions():
     plugins = _plugins_json({})
     for mod in ("relmask_plugins.maskers", "relmask_plugins.relevance", "relmask_plugins.whale",
-                "relmask_plugins.fer"):
+                "relmask_plugins.fer", "relmask_plugins.metrics"):
         assert plugins[mod]["builtin"] and plugins[mod]["version"] == relmask.__version__
         assert plugins[mod]["error"] is None
     assert set(plugins["relmask_plugins.maskers"]["hooks"]["register_maskers"]) >= {"keep", "negative", "mean",
                                                                                   "soft", "band", "frame"}
+    assert set(plugins["relmask_plugins.metrics"]["hooks"]["register_metrics"]) == {
+        "pixel_flipping", "road", "roar", "kar", "model_randomisation"}
 
 
 def test_third_party_plugin_discovered_and_broken_ones_reported(plugin_site):
@@ -36,7 +38,8 @@ def test_third_party_plugin_discovered_and_broken_ones_reported(plugin_site):
     assert example["version"] == "0.3.0" and not example["builtin"] and example["error"] is None
     assert example["hooks"] == {"register_maskers": ["example_invert"],
                                 "register_relevance_methods": ["example_constant"],
-                                "register_domains": ["example_blobs"], "register_models": ["example_mlp"]}
+                                "register_domains": ["example_blobs"], "register_models": ["example_mlp"],
+                                "register_metrics": ["example_gini"]}
     clash = plugins["relmask-broken:clash"]
     assert "DuplicateNameError" in clash["error"]
     assert "'relmask_plugins.maskers'" in clash["error"] and "'relmask-broken:clash'" in clash["error"]
@@ -59,14 +62,16 @@ def test_load_plugins_env_selects_distributions(plugin_site):
 
 
 def test_third_party_components_usable_from_the_api(plugin_site):
-    # one process exercises all four hooks: register_maskers, register_relevance_methods,
-    # register_domains and register_models of the example plugin
+    # one process exercises all five hooks: register_maskers, register_relevance_methods,
+    # register_domains, register_models and register_metrics of the example plugin
     code = ("import numpy as np, relmask; x = np.arange(8, dtype='float32').reshape(2, 4); "
             "r = relmask.explain(None, x, 'example_constant', value=2.0); "
             "d = relmask.get_domain('example_blobs').load('random', n=6); "
             "m = relmask.get_model('example_mlp').build(d.x.shape[1:], d.n_classes, units=3); "
+            "g = relmask.evaluate(None, x, np.array([0, 1]), np.array([[0, 0, 0, 1], [1, 1, 1, 1.]]), "
+            "'example_gini', eps=0.0)['gini']; "
             "print(relmask.mask(x, x, 'example_flip', fraction=0.25).tolist(), float(r.sum()), "
-            "len(d), d.ids[0], m.output_shape)")
+            "len(d), d.ids[0], m.output_shape, g.tolist())")
     import subprocess
     import sys
     import os
@@ -75,7 +80,7 @@ def test_third_party_components_usable_from_the_api(plugin_site):
                           env={**os.environ, **plugin_site, "RELMASK_LOAD_PLUGINS": "relmask-example"})
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["[[0.0,", "1.0,", "2.0,", "-3.0],", "[4.0,", "5.0,", "6.0,", "-7.0]]", "16.0",
-                                   "6", "blob0", "(None,", "2)"]
+                                   "6", "blob0", "(None,", "2)", "[0.75,", "0.0]"]
 
 
 class _Toy(Masker):
@@ -127,7 +132,7 @@ def test_list_command_shows_parameters():
 def test_public_get_and_list_api():
     assert "keep" in relmask.list_maskers()
     assert relmask.get_masker("negative_masking").name == "negative"
-    for lister in (relmask.list_methods, relmask.list_domains, relmask.list_models):
+    for lister in (relmask.list_methods, relmask.list_domains, relmask.list_models, relmask.list_metrics):
         assert isinstance(lister(), list)
     with pytest.raises(UnknownNameError, match="unknown domain 'nope'"):
         relmask.get_domain("nope")

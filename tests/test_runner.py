@@ -58,9 +58,11 @@ def test_run_writes_executed_notebook_and_results(tmp_path):
 
 def test_failing_cell_names_cell_and_keeps_executed_notebook(tmp_path):
     nb = _notebook(tmp_path, "x: int = 1", "import relmask\nrelmask.record('before', x)\nraise ValueError('boom')")
-    with pytest.raises(NotebookExecutionError, match=r"cell 3 \(cell index 3\) failed: ValueError: boom") as err:
+    with pytest.raises(NotebookExecutionError, match=r"cell #3 of the source notebook \(In \[3\] in the executed "
+                                                     r"one\) failed: ValueError: boom") as err:
         run_notebook(nb, {"x": 5}, tmp_path / "out")
     assert (err.value.cell, err.value.ename, err.value.evalue) == (3, "ValueError", "boom")
+    assert err.value.cell_index == 2  # 0-based in the source notebook: [markdown, parameters, this cell]
     assert err.value.notebook_out == (tmp_path / "out" / "t.ipynb").resolve()
     assert (tmp_path / "out" / "t.ipynb").exists()
     assert json.loads((tmp_path / "out" / "results.json").read_text()) == {"before": 5}  # work kept

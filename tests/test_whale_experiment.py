@@ -13,7 +13,8 @@ from relmask.experiments import whale
 
 from .conftest import NOTEBOOKS
 
-SYSTEMS = {"cnn1", "cnn_raw", "ensemble_raw", "cnn2", "fusion", "cnn2_random", "fusion_random"}
+CONTROL_SYSTEMS = {f"{kind}_{c}" for kind in ("cnn2", "fusion") for c in ("shuffled", "permuted", "smooth")}
+SYSTEMS = {"cnn1", "cnn_raw", "ensemble_raw", "cnn2", "fusion", "mask_only"} | CONTROL_SYSTEMS
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +62,8 @@ def test_mask_targets_never_need_labels_for_evaluation():
     ({"masker_params": {"negative": {"fracton": 0.5}}}, ParameterError, "fraction"),
     ({"model": "whale_cnn", "model_params": {"filters": "8"}}, ParameterError, "filters"),
     ({"seeds": [1, 1]}, ParameterError, "distinct"),
+    ({"controls": ["shuffled", "noise"]}, ParameterError, "noise"),
+    ({"train_mask_target": "label"}, ParameterError, "train_mask_target"),
     ({"test_fraction": 0.0}, ParameterError, "test_fraction"),
 ])
 def test_validate_names_the_bad_setting(change, err, word):
@@ -147,7 +150,14 @@ def test_tiny_run_records_every_system_and_masks_test_data_without_labels(tiny, 
     rec = load_results(tmp_path)
     assert {r["system"] for r in rec["table"]} == SYSTEMS
     assert all(0.0 <= r["auc"] <= 1.0 for r in rec["table"])
-    assert len(rec["table"]) == 2 + 2 + 2 * (1 + 2)  # cnn1, cnn_raw, ensemble x2; per run 2 systems + 2 fusions
+    # cnn1, cnn_raw, ensemble x2, mask_only; CNN2 and 3 controls, each with 2 fusions
+    assert len(rec["table"]) == 2 + 2 + 1 + 4 * (1 + 2)
+    assert not rec["label_leak_risk"] and set(rec["leak_check"]) == {"gradient"}
+    assert rec["degenerate_maps"]["0"]["gradient"]["n_test"] == rec["n_test"]
+    labels = {e["comparison"] for e in rec["effects"]}
+    assert "gradient/negative: fusion vs CNN₁" in labels and "gradient/negative: CNN₂ vs smooth control" in labels
+    assert all(e["n"] == 1 and e["delong_n"] == 1 for e in rec["effects"])
+    assert {d["comparison"] for d in rec["delong"]} == labels
     assert {s["n_seeds"] for s in rec["summary"]} == {1}
     assert rec["n_train"] + rec["n_val"] + rec["n_test"] == 120 and rec["n_test"] == 24
     assert "cnn1" in rec["roc"] and "gradient/negative/fusion/mean" in rec["roc"]
@@ -157,7 +167,7 @@ def test_tiny_run_records_every_system_and_masks_test_data_without_labels(tiny, 
     (t_tr, x_tr, _), (t_te, x_te, cnn1_pred) = seen
     sp = whale.make_splits(tiny.y, 0)
     np.testing.assert_array_equal(x_tr, tiny.x[sp["train"]])
-    np.testing.assert_array_equal(t_tr, tiny.y[sp["train"]])  # training masks: the true label (default)
+    np.testing.assert_array_equal(t_tr, seen[0][2])  # training masks: CNN1's prediction (default), not the label
     np.testing.assert_array_equal(x_te, tiny.x[sp["test"]])
     np.testing.assert_array_equal(t_te, cnn1_pred)
     assert json.loads(json.dumps(rec["params"]))["eval_mask_target"] == "predicted"
@@ -181,7 +191,7 @@ def test_quick_notebook_end_to_end(tmp_path):
     for stem in ("roc", "examples"):
         for ext in ("png", "pdf"):
             assert (out / "figures" / f"{stem}.{ext}").stat().st_size > 1000
-    assert "fusion_random" in (out / "auc_table.md").read_text()
+    assert "fusion_smooth" in (out / "auc_table.md").read_text()
 
 
 @pytest.mark.slow

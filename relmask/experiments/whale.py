@@ -3,12 +3,16 @@
 Per seed: split the data (stratified; seeded; or one fold of a k-fold), train CNN1 on raw spectrograms,
 compute its relevance on the training and test clips, mask both with every masker, train CNN2 on the masked
 training features, evaluate CNN2 on the masked test features and fuse it with CNN1 (mean, product, max of
-probabilities). Two controls go into the same table: ``ensemble_raw`` (CNN1 fused with a CNN trained on raw data
-with another seed: the gain of any two-model ensemble) and ``cnn2_random``/``fusion_random`` (the same masker
-driven by randomly permuted relevance, so the same share of the input is masked: the gain of masking as such).
+probabilities). The controls go into the same table: ``ensemble_raw`` (CNN1 fused with a CNN trained on raw data
+with another seed: the gain of any two-model ensemble); ``cnn2_<control>``/``fusion_<control>`` for each control
+of :mod:`relmask.controls` (shuffled maps, another clip's map, smooth random maps: the same masker on maps with
+the real maps' statistics but not their placement); and ``mask_only`` (a CNN on the maps alone: do they carry the
+label?). Every comparison is reported as a paired per-seed difference with a 95 % interval (bootstrap ∪ t) and, per seed,
+DeLong's test over the test clips (:mod:`relmask.stats`).
 
-Masks of evaluation data never use the true label: ``eval_mask_target`` is ``predicted`` (CNN1's decision) or
-``positive`` (always explain the up-call logit), and ``true`` is refused.
+Masks never use the true label by default: training masks explain CNN1's prediction (``predicted``) or the
+up-call logit (``positive``); ``true`` must be asked for and the results then carry ``label_leak_risk``. Masks of
+evaluation data never use it at all (``true`` is refused there).
 
 The notebook ``notebooks/whale_feature_masking.ipynb`` calls :func:`load_data`, :func:`run` and the figure
 functions; every step here is a small function with its own test (tests/test_whale_experiment.py).
@@ -22,11 +26,14 @@ from typing import Any
 
 import numpy as np
 
+from ..controls import CONTROLS, check_controls, control_relevance, leak_verdict, mask_only_inputs
 from ..data import Dataset, stratified_kfold, stratified_split
 from ..errors import ParameterError
 from ..evaluation import FUSION_RULES, fuse, mean_sd, roc_auc, roc_curve
+from ..stats import delong, format_effect, paired_difference
 
-TRAIN_TARGETS = ("true", "predicted", "positive")
+#: which class a training mask explains; ``true`` leaks the label into the data and must be asked for
+TRAIN_TARGETS = ("predicted", "positive", "true")
 EVAL_TARGETS = ("predicted", "positive")  # never the true label: the mask would leak the answer
 EVAL_INPUTS = ("masked", "raw")
 #: the seed offset of the second raw-data CNN of the plain-ensemble control
@@ -50,8 +57,10 @@ class WhaleExperiment:
     learning_rate: float = 1e-3
     seeds: list[int] = field(default_factory=lambda: [0, 1])
     fusion_rules: list[str] = field(default_factory=lambda: ["mean", "product", "max"])
-    train_mask_target: str = "true"
+    train_mask_target: str = "predicted"
     eval_mask_target: str = "predicted"
+    controls: list[str] = field(default_factory=lambda: list(CONTROLS))
+    mask_only: bool = True
     eval_inputs: str = "masked"
     val_fraction: float = 0.1
     test_fraction: float = 0.2
@@ -87,6 +96,7 @@ class WhaleExperiment:
         need(self.eval_mask_target in EVAL_TARGETS,
              f"eval_mask_target must be one of {EVAL_TARGETS}, got {self.eval_mask_target!r} (masks of "
              "evaluation data must not use the true label: the mask would leak the answer)")
+        check_controls(self.controls)
         need(self.eval_inputs in EVAL_INPUTS, f"eval_inputs must be one of {EVAL_INPUTS}, got {self.eval_inputs!r}")
         need(self.epochs >= 1 and self.batch_size >= 1,
              f"epochs and batch_size must be >= 1, got {self.epochs}, {self.batch_size}")
@@ -102,16 +112,27 @@ class WhaleExperiment:
 
 # -- data --------------------------------------------------------------------------------------------------
 def load_data(source: str = "synthetic", data_path: str | None = None, n_clips: int | None = None,
-              cache_dir: str | None = None, on_error: str = "raise", **params) -> Dataset:
-    """The whale dataset; ``n_clips`` is the synthetic size or the Kaggle ``max_clips``; ``on_error`` (raise
-    or skip bad clips) applies to clip files, so the generated source ignores it."""
+              cache_dir: str | None = None, on_error: str = "raise", seed: int = 0, **params) -> Dataset:
+    """The whale dataset; ``n_clips`` is the synthetic size, the Kaggle ``max_clips``, or for precomputed
+    ``features``/``images`` a stratified seeded subsample; ``on_error`` (raise or skip bad files) applies to
+    sources that read files one by one (``kaggle``, ``images``)."""
     from .. import get_domain
 
-    if n_clips is not None:
-        params["n_clips" if source == "synthetic" else "max_clips"] = n_clips
-    if source != "synthetic":
+    domain = get_domain("whale")
+    accepted = {p.name for p in domain.source(source).params}
+    if n_clips is not None and source == "synthetic":
+        params["n_clips"] = n_clips
+    elif n_clips is not None and "max_clips" in accepted:
+        params["max_clips"] = n_clips
+    if "on_error" in accepted:
         params["on_error"] = on_error
-    return get_domain("whale").load(source, data_path, cache_dir=cache_dir, **params)
+    if "cache_dir" in accepted:
+        params["cache_dir"] = cache_dir
+    ds = domain.load(source, data_path, **params)
+    if n_clips is not None and source != "synthetic" and "max_clips" not in accepted and n_clips < len(ds):
+        keep, _ = stratified_split(ds.y, [n_clips / len(ds), 1.0 - n_clips / len(ds)], seed)
+        ds = ds.subset(keep)
+    return ds
 
 
 def make_splits(y: np.ndarray, seed: int, val_fraction: float = 0.1, test_fraction: float = 0.2,
@@ -241,6 +262,8 @@ class SeedResult:
     masked_fraction: dict[str, float]
     relevance_checksum: dict[str, float]
     histories: dict[str, dict]
+    delong: list[dict] = field(default_factory=list)
+    degenerate: dict[str, dict] = field(default_factory=dict)
 
 
 def splits_for(cfg: WhaleExperiment, y: np.ndarray, run_index: int) -> dict[str, np.ndarray]:
@@ -251,12 +274,31 @@ def splits_for(cfg: WhaleExperiment, y: np.ndarray, run_index: int) -> dict[str,
     return make_splits(y, cfg.seeds[run_index], cfg.val_fraction, cfg.test_fraction)
 
 
+def comparisons(cfg: WhaleExperiment) -> list[tuple[str, str, str]]:
+    """``(label, system a, system b)`` of every effect the experiment reports, per relevance × masker run
+    (systems named as in the score labels: ``cnn1``, ``ensemble_raw/<rule>``, ``<m>/<k>/fusion/<rule>`` …)."""
+    rule = cfg.fusion_rules[0] if cfg.fusion_rules else None
+    out = []
+    for m in cfg.relevance_methods:
+        for k in cfg.maskers:
+            key = f"{m}/{k}"
+            if rule:
+                out += [(f"{key}: fusion vs CNN₁", f"{key}/fusion/{rule}", "cnn1"),
+                        (f"{key}: fusion vs raw ensemble", f"{key}/fusion/{rule}", f"ensemble_raw/{rule}")]
+            for c in cfg.controls:
+                out.append((f"{key}: CNN₂ vs {c} control", f"{key}/cnn2", f"{key}/cnn2_{c}"))
+                if rule:
+                    out.append((f"{key}: fusion vs {c} control", f"{key}/fusion/{rule}",
+                                f"{key}/fusion_{c}/{rule}"))
+    return out
+
+
 def run_seed(ds: Dataset, cfg: WhaleExperiment, seed: int, sp: dict[str, np.ndarray],
              progress: bool | None = None, n_examples: int = 3) -> SeedResult:
     """Every system of one seed on the split ``sp`` (see the module doc)."""
     from tqdm.auto import tqdm
 
-    from ..masking import mask, masked_fraction, shuffle_relevance
+    from ..masking import degenerate_maps, mask, masked_fraction
     from ..training import predict_proba
 
     x_tr, y_tr, x_va, y_va = ds.x[sp["train"]], ds.y[sp["train"]], ds.x[sp["val"]], ds.y[sp["val"]]
@@ -271,37 +313,105 @@ def run_seed(ds: Dataset, cfg: WhaleExperiment, seed: int, sp: dict[str, np.ndar
     # show positives first in the example figure (that is where the relevance is interesting)
     ex_idx = np.argsort(-y_te, kind="stable")[:n_examples]
     examples: dict[str, Any] = {"x": x_te[ex_idx], "y": y_te[ex_idx], "ids": ds.ids[sp["test"]][ex_idx],
-                                "relevance": {}, "masked": {}, "masked_random": {}}
-    fractions, checksums, histories = {}, {}, {"cnn1": hist1}
+                                "relevance": {}, "masked": {}, "masked_control": {}}
+    fractions, checksums, histories, degenerate = {}, {}, {"cnn1": hist1}, {}
     for method in cfg.relevance_methods:
         rparams = cfg.relevance_params.get(method, {})
         r_tr = relevance(cnn1, x_tr, method, t_tr, rparams, cfg.cache_dir)
         r_te = relevance(cnn1, x_te, method, t_te, rparams, cfg.cache_dir)
+        degenerate[method] = {"train": int(degenerate_maps(r_tr).sum()), "n_train": len(r_tr),
+                              "test": int(degenerate_maps(r_te).sum()), "n_test": len(r_te)}
         checksums[method] = float(np.abs(r_te[:8]).sum())
         examples["relevance"][method] = r_te[ex_idx]
+        if cfg.mask_only:
+            # the maps alone, test maps made by the *training* rule (a diagnostic: with "true" they see the
+            # test labels, and this CNN's score is only read against CNN1's, never reported as a detector)
+            same_rule = cfg.train_mask_target == cfg.eval_mask_target
+            r_te_rule = r_te if same_rule else relevance(
+                cnn1, x_te, method, mask_targets(cfg.train_mask_target, p1, y_te), rparams, cfg.cache_dir)
+            only, histories[f"{method}/mask_only"] = train_model(cfg, mask_only_inputs(r_tr), y_tr, seed)
+            r, s = score_systems(y_te, {"mask_only": predict_proba(only, mask_only_inputs(r_te_rule))}, p1, [],
+                                 seed, method)
+            rows += r
+            scores.update({f"{method}/{k}": v for k, v in s.items()})
         bar = tqdm(cfg.maskers, desc=f"seed {seed} {method}", disable=None if progress is None else not progress)
         for masker in bar:
             mparams = cfg.masker_params.get(masker, {})
             key = f"{method}/{masker}"
+            maps = {"cnn2": (r_tr, r_te)}
+            for i, c in enumerate(cfg.controls):
+                maps[f"cnn2_{c}"] = (control_relevance(r_tr, c, seed + 10 * i),
+                                     control_relevance(r_te, c, seed + 10 * i + 1))
             probs = {}
-            for system, (rt, re) in {"cnn2": (r_tr, r_te),
-                                     "cnn2_random": (shuffle_relevance(r_tr, seed),
-                                                     shuffle_relevance(r_te, seed + 1))}.items():
+            for system, (rt, re) in maps.items():
                 xm_tr = mask(x_tr, rt, masker, seed=seed, **mparams)
                 xm_te = mask(x_te, re, masker, seed=seed, **mparams)
                 model, histories[f"{key}/{system}"] = train_model(cfg, xm_tr, y_tr, seed)
                 probs[system] = predict_proba(model, xm_te if cfg.eval_inputs == "masked" else x_te)
                 fractions[f"{key}/{system}"] = masked_fraction(x_tr, xm_tr)
-                examples["masked" if system == "cnn2" else "masked_random"][key] = xm_te[ex_idx]
-            r, s = score_systems(y_te, probs, p1, cfg.fusion_rules, seed, method, masker,
-                                 fused_name={"cnn2": "fusion", "cnn2_random": "fusion_random"})
+                if system == "cnn2":
+                    examples["masked"][key] = xm_te[ex_idx]
+                elif system == f"cnn2_{cfg.controls[0]}":
+                    examples["masked_control"][key] = xm_te[ex_idx]
+            fused = {system: system.replace("cnn2", "fusion") for system in maps}
+            r, s = score_systems(y_te, probs, p1, cfg.fusion_rules, seed, method, masker, fused_name=fused)
             rows += r
             scores.update({f"{key}/{k}": v for k, v in s.items()})
-    return SeedResult(rows, scores, y_te, examples, fractions, checksums, histories)
+    tests = []
+    for label, a, b in comparisons(cfg):
+        if a in scores and b in scores:
+            tests.append({"comparison": label, "seed": int(seed), **delong(y_te, scores[a], scores[b])})
+    return SeedResult(rows, scores, y_te, examples, fractions, checksums, histories, tests, degenerate)
+
+
+def effects(cfg: WhaleExperiment, table: list[dict], delong_rows: list[dict]) -> list[dict]:
+    """Per comparison of :func:`comparisons`: the paired per-seed AUC difference with its 95 %
+    interval, and how many seeds' DeLong tests over the test clips find a difference (p < 0.05)."""
+    def auc_by_seed(label: str) -> dict[int, float]:
+        parts = label.split("/")
+        rule = parts[-1] if parts[-1] in FUSION_RULES else None
+        if rule:
+            parts = parts[:-1]
+        system = parts[-1]
+        rel, msk = (parts[0], parts[1]) if len(parts) == 3 else (None, None)
+        return {r["seed"]: r["auc"] for r in table if r["system"] == system and r["relevance"] == rel
+                and r["masker"] == msk and r["fusion_rule"] == rule}
+
+    out = []
+    for label, a, b in comparisons(cfg):
+        d = paired_difference(auc_by_seed(a), auc_by_seed(b))
+        tests = [t for t in delong_rows if t["comparison"] == label]
+        out.append({"comparison": label, "a": a, "b": b,
+                    **{k: d[k] for k in ("mean", "sd", "lo", "hi", "n", "includes_zero")},
+                    "delong_significant": sum(t["p"] < 0.05 for t in tests), "delong_n": len(tests),
+                    "delong_median_p": float(np.median([t["p"] for t in tests])) if tests else float("nan")})
+    return out
+
+
+def effects_markdown(rows: list[dict]) -> str:
+    """The effects as a Markdown table; an interval that includes zero says *within noise*."""
+    lines = ["| comparison | Δ AUC (mean [95% CI], seeds) | DeLong p < 0.05 (seeds) | median p |",
+             "|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['comparison']} | {format_effect(r, 4)} | {r['delong_significant']}/{r['delong_n']} | "
+                     f"{r['delong_median_p']:.3g} |")
+    return "\n".join(lines) + "\n"
+
+
+def leak_checks(cfg: WhaleExperiment, table: list[dict]) -> dict[str, dict]:
+    """Per relevance method, the mask-only control read against CNN1 (chance AUC 0.5)."""
+    out = {}
+    for method in cfg.relevance_methods:
+        only = [r["auc"] for r in table if r["system"] == "mask_only" and r["relevance"] == method]
+        cnn1 = [r["auc"] for r in table if r["system"] == "cnn1"]
+        if only:
+            out[method] = leak_verdict(float(np.mean(only)), float(np.mean(cnn1)), 0.5)
+    return out
 
 
 def run(ds: Dataset, cfg: WhaleExperiment, record: bool = True, progress: bool | None = None) -> dict:
-    """All seeds; records ``table``, ``summary``, ``roc`` (first seed), sizes, params and check values."""
+    """All seeds; records ``table``, ``summary``, ``effects``, ``leak_check``, ``roc`` (first seed), sizes,
+    params, ``degenerate_maps`` and check values."""
     from .. import record as rec
 
     cfg.validate()
@@ -309,9 +419,15 @@ def run(ds: Dataset, cfg: WhaleExperiment, record: bool = True, progress: bool |
     per_seed = [run_seed(ds, cfg, seed, sp, progress=progress) for seed, sp in zip(cfg.seeds, splits)]
     first, sp = per_seed[0], splits[0]
     table = [r for s in per_seed for r in s.rows]
+    delong_rows = [t for s in per_seed for t in s.delong]
     results = {
         "table": table,
         "summary": summarize(table),
+        "effects": effects(cfg, table, delong_rows),
+        "delong": delong_rows,
+        "leak_check": leak_checks(cfg, table),
+        "label_leak_risk": cfg.train_mask_target == "true",
+        "degenerate_maps": {str(seed): s.degenerate for seed, s in zip(cfg.seeds, per_seed)},
         "roc": {label: thin_roc(first.y_test, s) for label, s in first.scores.items()},
         "n_train": len(sp["train"]), "n_val": len(sp["val"]), "n_test": len(sp["test"]),
         "class_counts": ds.class_counts(),
@@ -326,20 +442,23 @@ def run(ds: Dataset, cfg: WhaleExperiment, record: bool = True, progress: bool |
         for k, v in results.items():
             rec(k, v)
     results["table_markdown"] = markdown_table(results["summary"])
+    results["effects_markdown"] = effects_markdown(results["effects"])
     results["examples"] = first.examples
     return results
 
 
 # -- figures -----------------------------------------------------------------------------------------------
 def roc_labels(results: dict, rule: str | None = None) -> list[str]:
-    """The curves worth drawing: CNN1, the raw ensemble, and per run CNN2, its fusion and the random fusion."""
+    """The curves worth drawing: CNN1, the raw ensemble, and per run CNN2, its fusion and the first control's
+    fusion."""
     rules = results["params"]["fusion_rules"]
     rule = rule or (rules[0] if rules else None)
     labels = ["cnn1"] + ([f"ensemble_raw/{rule}"] if rule else [])
     for m in results["params"]["relevance_methods"]:
         for k in results["params"]["maskers"]:
-            labels += [f"{m}/{k}/cnn2"] + ([f"{m}/{k}/fusion/{rule}", f"{m}/{k}/fusion_random/{rule}"]
-                                           if rule else [])
+            control = results["params"].get("controls", ["shuffled"])[:1]
+            labels += [f"{m}/{k}/cnn2"] + ([f"{m}/{k}/fusion/{rule}"] if rule else [])
+            labels += [f"{m}/{k}/fusion_{c}/{rule}" for c in control if rule]
     return [lb for lb in labels if lb in results["roc"]]
 
 
@@ -353,7 +472,7 @@ def plot_roc(results: dict, output_dir: str | Path, rule: str | None = None):
     fig, ax = plt.subplots(figsize=(4.2, 4.0))
     for label in roc_labels(results, rule):
         c = results["roc"][label]
-        ls = ":" if "random" in label else ("--" if "raw" in label else "-")
+        ls = ":" if any(f"_{c}" in label for c in CONTROLS) else ("--" if "raw" in label else "-")
         ax.plot(c["fpr"], c["tpr"], ls, label=f"{label} ({c['auc']:.3f})")
     ax.plot([0, 1], [0, 1], color="0.7", lw=0.8)
     ax.set(xlabel="false-positive rate", ylabel="true-positive rate", xlim=(0, 1), ylim=(0, 1.01),
@@ -365,7 +484,8 @@ def plot_roc(results: dict, output_dir: str | Path, rule: str | None = None):
 
 def plot_examples(results: dict, ds: Dataset, output_dir: str | Path, method: str | None = None,
                   masker: str | None = None):
-    """Example test spectrograms: input, relevance overlay, masked, random-masked -> figures/examples."""
+    """Example test spectrograms: input, relevance overlay, masked, masked by the first control's maps ->
+    figures/examples."""
     import matplotlib.pyplot as plt
 
     from ..plotting import RELEVANCE_CMAP, apply_style, save_figure
@@ -379,11 +499,12 @@ def plot_examples(results: dict, ds: Dataset, output_dir: str | Path, method: st
     extent = (times[0], times[-1], freqs[0], freqs[-1])
     n = len(ex["y"])
     fig, axes = plt.subplots(n, 4, figsize=(9, 2.0 * n + 0.3), squeeze=False, sharex=True, sharey=True)
-    titles = ["spectrogram", f"{method} relevance", f"{masker}-masked", f"{masker}, random relevance"]
+    control = (results["params"].get("controls") or ["shuffled"])[0]
+    titles = ["spectrogram", f"{method} relevance", f"{masker}-masked", f"{masker}, {control} control maps"]
     for i in range(n):
         spec = ex["x"][i, ..., 0]
         r = np.abs(ex["relevance"][method][i, ..., 0])
-        panels = [spec, None, ex["masked"][key][i, ..., 0], ex["masked_random"][key][i, ..., 0]]
+        panels = [spec, None, ex["masked"][key][i, ..., 0], ex["masked_control"].get(key, ex["masked"][key])[i, ..., 0]]
         for j, ax in enumerate(axes[i]):
             kw = dict(origin="lower", aspect="auto", extent=extent)
             if j == 1:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import DataError, ParameterError
+from ..errors import ComponentOutputError, DataError, ParameterError
 
 #: explain()'s ``precision`` values (here, not in the backend module, so command lines can offer them without Keras)
 PRECISIONS = ("highest", "default")
@@ -53,15 +53,21 @@ def explain(model, x, method="gradient", targets=None, batch_size: int = 64, pro
     ``precision``: ``"highest"`` computes float32 matrix products and convolutions in full float32 (on NVIDIA
     GPUs since Ampere both backends otherwise use TensorFloat-32, whose ~1e-3 relative errors break the
     conformance guarantees); ``"default"`` leaves the backend's choice (faster on such GPUs; same on CPUs).
+
+    Checked before any work (:func:`relmask.relevance.engine.check_model`): the model is a Sequential or
+    functional Keras model, ``x``'s samples have its input shape, and the output left after removing a final
+    softmax/log-softmax/sigmoid (however spelled) is a logit, not probabilities. A method's NaN/inf output is a
+    :class:`relmask.errors.ComponentOutputError` naming the method and its plugin (docs/reliability.md).
     """
     import keras
     from tqdm.auto import tqdm
 
     from ..plugins import registry
     from ._autodiff import matmul_precision
-    from .engine import resolve_predicted
+    from .engine import check_model, resolve_predicted
 
-    m = registry("register_relevance_methods").get(method)
+    methods = registry("register_relevance_methods")
+    m = methods.get(method)
     backend = keras.backend.backend()
     if backend not in m.backends:
         raise ParameterError(f"relevance method {m.name!r} supports the Keras backends {', '.join(m.backends)}; "
@@ -71,7 +77,9 @@ def explain(model, x, method="gradient", targets=None, batch_size: int = 64, pro
         raise ParameterError(f"batch_size must be a positive int, got {batch_size!r}")
     x = _as_input(x)
     n = len(x)
-    if not getattr(m, "needs_model", True):
+    if getattr(m, "needs_model", True):
+        check_model(model, x)
+    else:
         # model-free sources (files, eye tracking) are matched per sample, not computed: one call over all of x,
         # so a method can line its per-sample parameters (e.g. ids) up with the inputs
         batch_size = n
@@ -92,6 +100,12 @@ def explain(model, x, method="gradient", targets=None, batch_size: int = 64, pro
             r = np.asarray(m.attribute(model, xb, tb, **resolved), dtype=np.float32)
             if r.shape != xb.shape:
                 raise ParameterError(f"relevance method {m.name!r} returned shape {r.shape} for input {xb.shape}")
+            bad = ~np.isfinite(r[:k].reshape(k, -1)).all(axis=1)
+            if bad.any():  # the input was checked finite: the method (or its parameters) produced these
+                raise ComponentOutputError(
+                    f"{methods.describe(m)} returned NaN or infinite relevance for finite input: sample "
+                    f"{start + int(np.flatnonzero(bad)[0])} ({int(bad.sum())} of the {k} samples from {start}); "
+                    "check its parameters" + (f" {resolved}" if resolved else ""))
             out[start:start + k] = r[:k]
     return out
 

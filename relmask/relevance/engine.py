@@ -6,10 +6,56 @@ import weakref
 import numpy as np
 from keras import ops
 
+from ..errors import DataError, ParameterError
 from . import _autodiff
-from .graph import logits
+from .graph import is_graph_model, logits, probability_output
 
 _cache: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+#: models whose output check (:func:`check_model`) passed; the check depends on the architecture only
+_checked: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+SUPPORTED_MODELS = ("keras.Sequential or a functional keras.Model(inputs, outputs) built from Keras layers, "
+                    "single input and output")
+
+
+def _shape_fits(shape: tuple, expected: tuple) -> bool:
+    return len(shape) == len(expected) and all(e is None or e == g for e, g in zip(expected, shape))
+
+
+def check_model(model, x: np.ndarray) -> None:
+    """Refuse, before any work, what :func:`relmask.explain` cannot explain as documented.
+
+    ``model`` must be a Sequential or functional Keras model (relmask walks its layers), ``x``'s samples must
+    have the model's input shape, and the output left after removing a final softmax/sigmoid must be a logit,
+    not (log-)probabilities (see :func:`relmask.relevance.graph.probability_output`).
+    """
+    import keras
+
+    if model is None:
+        raise ParameterError(f"explain(): model is None; this relevance method needs a Keras model: "
+                             f"{SUPPORTED_MODELS}")
+    if not isinstance(model, keras.Model):
+        raise ParameterError(f"explain(): model must be a Keras model ({SUPPORTED_MODELS}); got "
+                             f"{type(model).__module__}.{type(model).__name__}")
+    if not is_graph_model(model):
+        raise ParameterError(f"explain(): model {model.name!r} ({type(model).__name__}) is a subclassed Keras "
+                             f"model, whose layers relmask cannot walk; supported: {SUPPORTED_MODELS}. Rebuild it "
+                             "functionally from its layers (inputs = keras.Input(shape); outputs = ...; "
+                             "keras.Model(inputs, outputs))")
+    try:
+        expected = tuple(model.inputs[0].shape)[1:]
+    except (AttributeError, IndexError, ValueError, TypeError):  # a Sequential not built yet: any shape goes
+        expected = None
+    if expected is not None and not _shape_fits(tuple(x.shape[1:]), expected):
+        hint = " (x looks like a single sample: add a batch axis, x[None])" if _shape_fits(tuple(x.shape),
+                                                                                         expected) else ""
+        raise DataError(f"explain(): input x of shape {tuple(x.shape)} has samples of shape {tuple(x.shape[1:])}, "
+                        f"but model {model.name!r} expects samples of shape {expected} (None: any size){hint}")
+    if model not in _checked:
+        problem = probability_output(model, x[:2])
+        if problem:
+            raise ParameterError(problem)
+        _checked[model] = True
 
 
 def compiled(model, key, build):

@@ -49,6 +49,35 @@ def final_activations() -> tuple:
     return (keras.activations.softmax, keras.activations.sigmoid)
 
 
+#: names of the squashing functions stripped from the output (TensorFlow's carry a ``_v2`` suffix)
+FINAL_ACTIVATION_NAMES = ("softmax", "log_softmax", "sigmoid", "log_sigmoid")
+#: keras.ops functions applied to a functional model's tensors become Operation nodes of these classes
+_FINAL_OP_CLASSES = ("Softmax", "LogSoftmax", "Sigmoid", "LogSigmoid")
+
+
+def is_final_activation(fn) -> bool:
+    """softmax, log_softmax, sigmoid or log_sigmoid, from Keras, keras.ops, tf.nn/tf.math or jax.nn.
+
+    Recognised by identity with Keras' own and otherwise by the function's name, so
+    ``Dense(activation=tf.nn.softmax)`` is stripped like ``activation="softmax"``; anything else is kept.
+    """
+    if fn in final_activations():
+        return True
+    fn = getattr(fn, "__wrapped__", fn)
+    name = str(getattr(fn, "__name__", ""))
+    return name.removesuffix("_v2") in FINAL_ACTIVATION_NAMES
+
+
+def _is_softmax(fn) -> bool:
+    return is_final_activation(fn) and "softmax" in str(getattr(getattr(fn, "__wrapped__", fn), "__name__", ""))
+
+
+def is_final_op(layer) -> bool:
+    """A keras.ops softmax/sigmoid node of a functional graph (an Operation, not a Layer)."""
+    return (not isinstance(layer, keras.layers.Layer) and type(layer).__name__ in _FINAL_OP_CLASSES
+            and type(layer).__module__.startswith("keras."))
+
+
 # -- graph execution -----------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Ctx:
@@ -289,6 +318,10 @@ def layer_activation(layer):
     """The elementwise function a layer applies after its linear part (or is), as a callable."""
     if isinstance(layer, L.Softmax):
         return keras.activations.softmax
+    if is_final_op(layer):
+        return keras.activations.sigmoid if "Sigmoid" in type(layer).__name__ else keras.activations.softmax
+    if isinstance(layer, L.Lambda):
+        return layer.function
     if isinstance(layer, (L.ReLU, L.LeakyReLU, L.ELU)):
         return lambda z: layer(z)
     return getattr(layer, "activation", None) or keras.activations.linear
@@ -325,9 +358,9 @@ def logit_handler(taps: dict | None = None, perturb: dict | None = None) -> Hand
 
 def _pre_activation(layer, args, kwargs):
     fn = layer_activation(layer)
-    if fn not in final_activations():
+    if not is_final_activation(fn):
         return layer(*args, **kwargs)
-    if isinstance(layer, (L.Activation, L.Softmax)):
+    if isinstance(layer, (L.Activation, L.Softmax, L.Lambda)) or is_final_op(layer):
         return args[0]
     if isinstance(layer, LINEAR):
         z = args[0]
@@ -342,6 +375,49 @@ def _pre_activation(layer, args, kwargs):
 def logits(model, x):
     """The model's pre-softmax/sigmoid output for ``x`` (backend tensor)."""
     return run_graph(model, x, logit_handler())
+
+
+def _operations(model) -> list:
+    """Every layer and keras.ops node in execution order, nested models flattened."""
+    graph = _functional_of(model)
+    ops_ = [n.operation for n in _plan(graph).nodes] if graph is not None else list(model.layers)
+    out = []
+    for op in ops_:
+        out.extend(_operations(op) if is_graph_model(op) else [op])
+    return out
+
+
+def probability_output(model, x) -> str | None:
+    """Why the output :func:`logits` computes for ``x`` still is a (log-)probability, or None when it is not.
+
+    Run eagerly on a few real samples: rows in [0, 1] summing to 1 are probabilities, rows whose exponentials
+    sum to 1 are log-probabilities. That happens when a softmax is not the model's last operation (a Dropout,
+    Reshape or Lambda after it) or is hidden in a function relmask cannot recognise. One output (sigmoid) cannot
+    be told apart from a logit this way and passes.
+    """
+    import numpy as np
+
+    z = np.asarray(ops.convert_to_numpy(logits(model, ops.convert_to_tensor(x))), dtype=np.float64)
+    z = z.reshape(len(z), -1)
+    if z.shape[1] < 2 or not np.isfinite(z).all():
+        return None
+    if (z >= 0).all() and (z <= 1).all() and np.allclose(z.sum(axis=1), 1.0, atol=1e-5):
+        kind = "probabilities (each row lies in [0, 1] and sums to 1)"
+    elif (z <= 0).all() and np.allclose(np.exp(z).sum(axis=1), 1.0, atol=1e-5):
+        kind = "log-probabilities (each row's exponentials sum to 1)"
+    else:
+        return None
+    layers_ = _operations(model)
+    soft = [op for op in layers_ if _is_softmax(layer_activation(op))]
+    last = layers_[-1] if layers_ else None
+    where = (f"layer {soft[-1].name!r} ({type(soft[-1]).__name__}) applies a softmax and is followed by "
+             f"{last.name!r} ({type(last).__name__})" if soft and soft[-1] is not last else
+             f"its last layer {last.name!r} ({type(last).__name__}) seems to compute a softmax relmask cannot "
+             "recognise" if last is not None else "")
+    return (f"model {model.name!r}: the output relmask explains is still {kind}: {where}. relmask explains the "
+            "pre-softmax logit and removes a softmax only where it is the model's last operation; end the model "
+            "with the softmax (Dense(..., activation='softmax'), a Softmax layer or keras.ops.softmax) or "
+            "build it without one")
 
 
 def find_layer(model, name: str):

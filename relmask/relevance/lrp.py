@@ -24,6 +24,14 @@ the layer's linear map with kernel ``M``:
                   m = (l + h)/2, h' = (h − l)/2 (bounds ``low`` ≤ a ≤ ``high``; only at the first linear layer,
                   and ``a`` is *that layer's* input: after any Rescaling/Normalization/BatchNormalization)
 
+The bias term of these denominators is a convention on which the reference toolboxes differ (``Rule.bias``):
+``split`` (the default of z⁺ and αβ, Zennit's): b⁺ in D⁺ and b⁻ in D⁻ as above; ``include`` (the default of ε;
+iNNvestigate's ``bias=True``): the whole b in every denominator, so D⁺ and D⁻ may have either sign and are
+stabilised with a sign test; ``ignore`` (iNNvestigate's ``_IB`` and ``lrp.z_plus``, Zennit's
+``zero_params='bias'``): no b. For ε, ``split`` is ``include`` (its one denominator gets both parts). flat, w²
+and zB never have a bias term. ``Rule.stabilizer`` (Zennit's ``stabilizer``; default: ε) stabilises every rule
+but ε and the ε messages of pooling, resampling, Add and unfolded affine layers.
+
 Where a layer's input is non-negative, a⁻ = 0 and z⁺/αβ leave its terms out (bit-identical, fewer maps): known
 when the graph is built for the outputs of ReLUs and of what only pools, moves or pads them (a small sign
 analysis in :func:`lrp_handler`), tested on the values elsewhere. D⁺ ≥ 0 and D⁻ ≤ 0 are stabilised by ±ε without
@@ -49,11 +57,18 @@ from keras import ops
 from ..errors import ParameterError, UnsupportedLayerError
 from . import _autodiff
 from .engine import compiled, select
+from .methods import LRP_BIASES
 from .graph import (ACTIVATION, AFFINE, AVG_POOL, LINEAR, MERGE_ADD, RESAMPLE, TRANSPARENT, Ctx, affine_of,
-                    final_activations, is_relu_like, layer_activation, linear_parts, run_graph,
+                    is_final_activation, is_final_op, is_relu_like, layer_activation, linear_parts, run_graph,
                     supported_layer_names)
 
 RULES = ("epsilon", "z_plus", "alpha_beta", "flat", "w_square", "zb")
+#: bias conventions of the rules with a bias term in their denominator (see the module docstring)
+BIASES = LRP_BIASES
+#: each rule's convention where ``bias`` is not given: ε keeps the layer's whole output as denominator (both
+#: references do), z⁺/αβ split it by sign (Zennit's, and relmask's since it has had these rules: the golden maps);
+#: flat, w² and zB have no bias term
+DEFAULT_BIAS = {"epsilon": "include", "z_plus": "split", "alpha_beta": "split"}
 
 
 @dataclass(frozen=True)
@@ -64,15 +79,32 @@ class Rule:
     beta: float = 1.0
     low: float = 0.0
     high: float = 1.0
+    #: bias convention (BIASES); None: the rule's DEFAULT_BIAS
+    bias: str | None = None
+    #: stabiliser of every rule but ε (Zennit's ``stabilizer``); None: ``epsilon``
+    stabilizer: float | None = None
 
     def __post_init__(self):
         if self.name not in RULES:
             raise ParameterError(f"unknown LRP rule {self.name!r}; rules: {', '.join(RULES)}")
+        if self.bias is not None and self.bias not in BIASES:
+            raise ParameterError(f"unknown LRP bias convention {self.bias!r}; conventions: {', '.join(BIASES)}")
         if self.name == "alpha_beta" and abs(self.alpha - self.beta - 1.0) > 1e-9:
             raise ParameterError(f"LRP alpha_beta needs alpha − beta = 1 (conservation), got alpha={self.alpha}, "
                                  f"beta={self.beta}")
         if self.name == "zb" and not self.low < self.high:
             raise ParameterError(f"LRP zb needs low < high, got low={self.low}, high={self.high}")
+
+    @property
+    def bias_mode(self) -> str:
+        """The bias convention in force: ``split``, ``include`` or ``ignore`` (ε: ``split`` is ``include``)."""
+        mode = self.bias or DEFAULT_BIAS.get(self.name, "ignore")
+        return "include" if self.name == "epsilon" and mode == "split" else mode
+
+    @property
+    def eps(self) -> float:
+        """The number added to this rule's denominators: ``epsilon`` for ε, the stabiliser for the others."""
+        return self.epsilon if self.name == "epsilon" or self.stabilizer is None else self.stabilizer
 
 
 # -- relevance messages ---------------------------------------------------------------------------------------
@@ -135,27 +167,48 @@ class Site:
 
         ``positive``: ``d`` is known to be > 0 where relevance flows, so ``stab(d)`` is ``d + ε`` without a test.
         """
-        eps = self.rule.epsilon
+        eps = self.rule.eps
         return self.gate(r, z) / (d + eps if positive else _stab(d, eps))
 
-    def stabilised(self, ap, an, sign: int):
-        """``stab(D⁺)`` (``sign`` +1) or ``stab(D⁻)`` (−1): D⁺ = W⁺a⁺ + W⁻a⁻ + b⁺ ≥ 0, D⁻ = W⁻a⁺ + W⁺a⁻ + b⁻ ≤ 0.
+    @property
+    def sign_known(self) -> bool:
+        """D⁺ ≥ 0 and D⁻ ≤ 0 (bias ``split`` or ``ignore``, or no bias): stabilised without a sign test."""
+        return self.rule.bias_mode != "include" or self.part.bias is None
 
-        Their signs are known, so stab is ``D⁺ + ε`` / ``D⁻ − ε``, and ±ε rides on the bias (added with it in one
-        pass, usually inside the convolution's kernel). Where D⁻ is exactly 0 every contribution to it is 0, so
-        −ε instead of stab(0) = +ε changes nothing. ``(ap, an)`` is :func:`_split`'s; ``an`` None: a ≥ 0 and the
-        a⁻ term is left out (it would add exact zeros).
+    def denominator(self, ap, an, sign: int):
+        """D⁺ (``sign`` +1) or D⁻ (−1) of z⁺/αβ: W⁺a⁺ + W⁻a⁻ or W⁻a⁺ + W⁺a⁻, plus the bias term of the convention.
+
+        Where the signs are known (:attr:`sign_known`: D⁺ ≥ 0, D⁻ ≤ 0) the result is already stabilised,
+        ``D⁺ + ε`` / ``D⁻ − ε``, and ±ε rides on the bias (added with it in one pass, usually inside the
+        convolution's kernel); where D⁻ is exactly 0 every contribution to it is 0, so −ε instead of stab(0) = +ε
+        changes nothing. Otherwise (the whole bias, ``include``) it is the raw D, for :meth:`stabilise`.
+        ``(ap, an)`` is :func:`_split`'s; ``an`` None: a ≥ 0 and the a⁻ term is left out (it would add exact zeros).
         """
-        part, eps = self.part, self.rule.epsilon
+        part, eps = self.part, self.rule.eps
         wp, wn = self.signed_kernels()
         w_same, w_other = (wp, wn) if sign > 0 else (wn, wp)
-        b = part.bias
-        if b is None:
+        b, mode = part.bias, self.rule.bias_mode
+        if b is None or mode == "ignore":
             shift = sign * eps
+        elif mode == "include":
+            shift = b
         else:
             shift = ops.maximum(b, 0.0) + eps if sign > 0 else ops.minimum(b, 0.0) - eps
         d = part(ap, w_same, shift)
         return d if an is None else d + part.op(an, w_other)
+
+    def stabilise(self, d):
+        """:meth:`denominator`'s result as a divisor: unchanged where it is stabilised already, else stab(D)."""
+        return d if self.sign_known else _stab(d, self.rule.eps)
+
+    def output_of(self, dp, dn):
+        """The layer's pre-activation W a + b from the two denominators (D⁺ + D⁻ = W a plus their bias terms;
+        with the signs known, +ε and −ε cancel)."""
+        s = dp + dn
+        b, mode = self.part.bias, self.rule.bias_mode
+        if b is None or mode == "split":
+            return s
+        return ops.add(s, b) if mode == "ignore" else s - b
 
     def back(self, kernel, a, s):
         """``kernelᵀ s``: ``s`` sent back through the linear map with ``kernel`` (input ``a`` gives the shape)."""
@@ -171,6 +224,10 @@ class Site:
 
 
 def _epsilon(site: Site, a, z, r):
+    b = site.part.bias
+    if b is not None and site.rule.bias_mode == "ignore":
+        # D = W a = z − b: any sign (with a fused ReLU, z is relu(z), equal to z where relevance flows)
+        return a * site.back(site.part.kernel, a, site.share(r, z - b, z))
     # where a fused ReLU lets relevance through, z > 0
     return a * site.back(site.part.kernel, a, site.share(r, z, z, positive=site.relu))
 
@@ -219,7 +276,7 @@ def _z_plus(site: Site, a, z, r):
 
     def message(has_negative):
         ap, an = _split(a, has_negative)
-        s = site.gate(r, z) / site.stabilised(ap, an, +1)
+        s = site.gate(r, z) / site.stabilise(site.denominator(ap, an, +1))
         out = ap * site.back(wp, a, s)
         return out + an * site.back(wn, a, s) if has_negative else out
 
@@ -227,19 +284,19 @@ def _z_plus(site: Site, a, z, r):
 
 
 def _alpha_beta_forward(site: Site, a):
-    """The two stabilised αβ denominators, and the layer's output as their sum.
+    """The two αβ denominators, and the layer's output from them.
 
-    (W⁺a⁺ + W⁻a⁻ + b⁺ + ε) + (W⁻a⁺ + W⁺a⁻ + b⁻ − ε) = W a + b (to rounding): computing the denominators in the
-    forward pass, instead of W a + b there and the denominators in the backward pass, saves one linear map per
-    layer.
+    (W⁺a⁺ + W⁻a⁻ + b⁺ + ε) + (W⁻a⁺ + W⁺a⁻ + b⁻ − ε) = W a + b (to rounding; other bias conventions add or
+    subtract b, :meth:`Site.output_of`): computing the denominators in the forward pass, instead of W a + b there
+    and the denominators in the backward pass, saves one linear map per layer.
     """
 
     def denominators(has_negative):
         ap, an = _split(a, has_negative)
-        return site.stabilised(ap, an, +1), site.stabilised(ap, an, -1)
+        return site.denominator(ap, an, +1), site.denominator(ap, an, -1)
 
     dp, dn = _by_sign(site, a, denominators)
-    out = site.output(dp + dn)
+    out = site.output(site.output_of(dp, dn))
     return (dp, dn, out), out
 
 
@@ -248,7 +305,7 @@ def _alpha_beta(site: Site, a, saved, r):
     dp, dn, z = saved
     wp, wn = site.signed_kernels()
     rg = site.gate(r, z)
-    sp, sn = rg / dp, rg / dn
+    sp, sn = rg / site.stabilise(dp), rg / site.stabilise(dn)
 
     def message(has_negative):
         # two shares go back; a⁺ collects α·W⁺ᵀs⁺ − β·W⁻ᵀs⁻ and a⁻ the mirror image (α, β applied on the input
@@ -337,13 +394,21 @@ PRESETS = {
 
 
 def composite(preset: str | None = None, rules: dict | None = None, *, everywhere: str | None = None,
-              first: str | None = None, epsilon: float = 1e-6, alpha: float = 2.0, beta: float = 1.0,
-              low: float = 0.0, high: float = 1.0) -> Composite:
-    """Build a composite from a preset, one rule for every layer, and/or per-layer overrides."""
-    base = Rule("epsilon", epsilon=epsilon, alpha=alpha, beta=beta, low=low, high=high)
+              first: str | None = None, dense: str | None = None, conv: str | None = None,
+              epsilon: float = 1e-6, alpha: float = 2.0, beta: float = 1.0, low: float = 0.0, high: float = 1.0,
+              bias: str | None = None, stabilizer: float | None = None) -> Composite:
+    """Build a composite from a preset, one rule for every layer, dense/conv rules, and/or per-layer overrides.
+
+    ``bias`` (one of :data:`BIASES`, None: each rule's default) and ``stabilizer`` (None: ``epsilon``) apply to
+    every rule of the composite.
+    """
+    base = Rule("epsilon", epsilon=epsilon, alpha=alpha, beta=beta, low=low, high=high, bias=bias,
+                stabilizer=stabilizer)
     mk = lambda name: replace(base, name=name)  # noqa: E731 - one rule factory sharing the numbers
     if everywhere is not None:
         c = Composite(mk(everywhere), mk(everywhere), mk(first) if first else None)
+    elif dense is not None or conv is not None:
+        c = Composite(mk(dense or "epsilon"), mk(conv or "epsilon"), mk(first) if first else None)
     elif preset is not None:
         if preset not in PRESETS:
             raise ParameterError(f"unknown LRP composite preset {preset!r}; presets: {', '.join(PRESETS)}")
@@ -371,7 +436,9 @@ def lrp_handler(comp: Composite, static_signs: bool = True, report: dict | None 
     ``static_signs=False`` turns the sign analysis off (every z⁺/αβ layer tests its input's values instead; for
     tests); ``report``, if given, receives {linear layer name: its input is known to be ≥ 0}.
     """
-    eps = comp.dense.epsilon
+    # ε messages of layers without a rule (pooling, resampling, Add, unfolded affine layers) use the stabiliser
+    # (Zennit's Norm rule; iNNvestigate divides safely there, whatever its ε)
+    eps = comp.dense.epsilon if comp.dense.stabilizer is None else comp.dense.stabilizer
     # A small sign analysis while the graph is built: values known to be ≥ 0 (ReLU outputs and what only pools,
     # moves or pads them) let z⁺/αβ drop their a⁻ terms without a test at run time. Keyed by id, holding the
     # tensor so that the id is not reused while the graph is built.
@@ -392,6 +459,9 @@ def lrp_handler(comp: Composite, static_signs: bool = True, report: dict | None 
     def handler(layer, args, kwargs, ctx: Ctx):
         if ctx.folded:
             return args[0]
+        if ctx.is_output and (is_final_op(layer) or isinstance(layer, L.Lambda)) and is_final_activation(
+                layer_activation(layer)):
+            return args[0]  # a final keras.ops.softmax / Lambda(tf.nn.softmax): explain the logit before it
         if isinstance(layer, LINEAR):
             return linear_layer(layer, args[0], ctx)
         if isinstance(layer, AFFINE):
@@ -406,7 +476,7 @@ def lrp_handler(comp: Composite, static_signs: bool = True, report: dict | None 
             return mark(out) if known_nonneg(*inputs) else out
         if isinstance(layer, ACTIVATION):
             fn = layer_activation(layer)
-            if ctx.is_output and fn in final_activations():
+            if ctx.is_output and is_final_activation(fn):
                 return args[0]
             return activate(layer, fn, args[0])
         if isinstance(layer, TRANSPARENT):
@@ -419,7 +489,7 @@ def lrp_handler(comp: Composite, static_signs: bool = True, report: dict | None 
     def linear_layer(layer, a, ctx: Ctx):
         rule = comp.rule_for(layer, ctx)
         fn = layer_activation(layer)
-        strip = ctx.is_output and fn in final_activations()
+        strip = ctx.is_output and is_final_activation(fn)
         fuse_relu = not strip and _is_plain_relu(layer, fn)
         parts = linear_parts(layer, ctx.fold_bn)
         if report is not None:

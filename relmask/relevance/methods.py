@@ -101,6 +101,14 @@ _BETA = Param("beta", float, 1.0, "β of the αβ rule")
 _LOW = Param("low", float, 0.0, "zB rule: lowest value of the first linear layer's input (after any "
                "Rescaling/Normalization before it)")
 _HIGH = Param("high", float, 1.0, "zB rule: highest value of the first linear layer's input")
+#: bias conventions of the LRP rules (relmask.relevance.lrp: its docstring and docs/relevance.md)
+LRP_BIASES = ("split", "include", "ignore")
+_BIAS = Param("bias", str, None, "bias term of the ε/z⁺/αβ denominators: split (b⁺ in D⁺, b⁻ in D⁻; default of z⁺ "
+              "and αβ, Zennit's), include (the whole b; default of ε, iNNvestigate's bias=True) or ignore (no b); "
+              "default: each rule's own", choices=LRP_BIASES)
+_STAB = Param("stabilizer", float, None, "stabiliser of every rule but ε, and of the ε messages of pooling, Add "
+              "and unfolded affine layers (Zennit's `stabilizer`); default: epsilon")
+_LRP_NUMBERS = (_EPS, _ALPHA, _BETA, _LOW, _HIGH, _BIAS, _STAB)
 
 
 class LRP(BuiltinMethod):
@@ -111,17 +119,23 @@ class LRP(BuiltinMethod):
     everywhere: str | None = None
     first: str | None = None
     preset: str | None = None
+    #: rules of Dense and of convolutional layers (compatibility presets; None: the preset's or ``everywhere``)
+    dense: str | None = None
+    conv: str | None = None
+    #: numbers a compatibility preset fixes (its reference's constants), overridden by the declared parameters
+    fixed: tuple = ()
 
     def attribute(self, model, x, targets, **params):
         from .lrp import composite, lrp
 
         rules = params.pop("rules", None)
         preset = params.pop("preset", self.preset)
-        comp = composite(preset, rules, everywhere=self.everywhere, first=self.first, **params)
+        comp = composite(preset, rules, everywhere=self.everywhere, first=self.first, dense=self.dense,
+                         conv=self.conv, **{**dict(self.fixed), **params})
         return lrp(model, x, targets, comp)
 
 
-def _lrp(name, description, params=(_EPS,), **kw) -> LRP:
+def _lrp(name, description, params=(_EPS, _BIAS, _STAB), **kw) -> LRP:
     m = LRP()
     m.name, m.description, m.params = name, description, tuple(params)
     for k, v in kw.items():
@@ -135,22 +149,93 @@ def lrp_methods() -> list[RelevanceMethod]:
         _lrp("lrp.epsilon", "LRP-ε on every layer (ε → 0: LRP-0 = gradient × input on ReLU nets).",
              everywhere="epsilon"),
         _lrp("lrp.z_plus", "LRP z⁺ on every linear layer (positive contributions only).", everywhere="z_plus"),
-        _lrp("lrp.alpha_beta", "LRP αβ on every linear layer (α − β = 1).", (_EPS, _ALPHA, _BETA),
+        _lrp("lrp.alpha_beta", "LRP αβ on every linear layer (α − β = 1).", (_EPS, _ALPHA, _BETA, _BIAS, _STAB),
              everywhere="alpha_beta", conserves=False),
         _lrp("lrp.flat", "LRP flat rule on the first linear layer, ε elsewhere.", first="flat"),
         _lrp("lrp.w_square", "LRP w² rule on the first linear layer, ε elsewhere.", first="w_square"),
-        _lrp("lrp.zb", "LRP zB (bounded input) rule on the first linear layer, ε elsewhere.", (_EPS, _LOW, _HIGH),
-             first="zb"),
+        _lrp("lrp.zb", "LRP zB (bounded input) rule on the first linear layer, ε elsewhere.",
+             (_EPS, _LOW, _HIGH, _BIAS, _STAB), first="zb"),
         _lrp("lrp.composite", "LRP with a composite: a preset (dense/conv/first-layer rules) plus per-layer "
              "overrides `rules` {layer name or class name: rule}; " + rule_doc,
              (Param("preset", str, "epsilon_plus", "epsilon_plus | epsilon_plus_flat | epsilon_plus_zb | "
                     "epsilon_alpha2_beta1 | epsilon_alpha2_beta1_flat"),
               Param("rules", dict, None, "overrides {layer name or class name: rule name}"),
-              _EPS, _ALPHA, _BETA, _LOW, _HIGH)),
-        *[_lrp(f"lrp.{p}", f"LRP composite preset {p!r} (see lrp.composite).", (_EPS, _ALPHA, _BETA, _LOW, _HIGH),
+              *_LRP_NUMBERS)),
+        *[_lrp(f"lrp.{p}", f"LRP composite preset {p!r} (see lrp.composite).", _LRP_NUMBERS,
                preset=p, conserves="alpha" not in p)
           for p in ("epsilon_plus", "epsilon_plus_flat", "epsilon_alpha2_beta1", "epsilon_alpha2_beta1_flat")],
+        *compat_methods(),
     ]
+
+
+#: iNNvestigate's keras.backend.epsilon(): its safe division adds it to zero denominators (αβ, z⁺, flat, pooling)
+_INNVESTIGATE_EPS = 1e-7
+_I_RULES = "iNNvestigate 2.1.2"
+
+
+def _i_stab(**numbers) -> tuple:
+    # relmask adds the stabiliser to every denominator, iNNvestigate to zero ones only: 1e-7 relative at most
+    return tuple({"stabilizer": _INNVESTIGATE_EPS, **numbers}.items())
+
+
+#: the reference toolboxes' analyzers and composites by their own names (docs/relevance.md, *LRP by the
+#: reference toolboxes' names*): (name, description, parameters, attributes of the LRP method)
+COMPAT = [
+    ("innvestigate.lrp.z", f"{_I_RULES} LRPZ: the z rule (ε = 1e-7, its safe division) on every Dense/Conv layer, "
+     "bias included.", (), dict(everywhere="epsilon", fixed=(("epsilon", _INNVESTIGATE_EPS), ("bias", "include")))),
+    ("innvestigate.lrp.epsilon", f"{_I_RULES} LRPEpsilon: ε on every Dense/Conv layer (bias: include = its "
+     "bias=True, ignore = bias=False).",
+     (Param("epsilon", float, _INNVESTIGATE_EPS, "ε (iNNvestigate's default 1e-7)"),
+      Param("bias", str, "include", "include (iNNvestigate's bias=True) or ignore (bias=False)",
+            choices=("include", "ignore"))),
+     dict(everywhere="epsilon", fixed=_i_stab())),
+    ("innvestigate.lrp.z_plus", f"{_I_RULES} LRPZPlus (= alpha_1_beta_0_IB): z⁺ (αβ with α=1, β=0, a⁻ terms "
+     "kept) on every Dense/Conv layer, biases ignored.", (), dict(everywhere="z_plus", fixed=_i_stab(bias="ignore"))),
+    ("innvestigate.lrp.alpha_1_beta_0", f"{_I_RULES} LRPAlpha1Beta0: z⁺ on every Dense/Conv layer with the whole "
+     "bias in its denominator.", (), dict(everywhere="z_plus", fixed=_i_stab(bias="include"))),
+    ("innvestigate.lrp.alpha_1_beta_0_IB", f"{_I_RULES} LRPAlpha1Beta0IgnoreBias: z⁺ on every Dense/Conv layer, "
+     "biases ignored.", (), dict(everywhere="z_plus", fixed=_i_stab(bias="ignore"))),
+    ("innvestigate.lrp.alpha_2_beta_1", f"{_I_RULES} LRPAlpha2Beta1: αβ (α=2, β=1) on every Dense/Conv layer, the "
+     "whole bias in both denominators.", (),
+     dict(everywhere="alpha_beta", conserves=False, fixed=_i_stab(alpha=2.0, beta=1.0, bias="include"))),
+    ("innvestigate.lrp.alpha_2_beta_1_IB", f"{_I_RULES} LRPAlpha2Beta1IgnoreBias: αβ (α=2, β=1) on every "
+     "Dense/Conv layer, biases ignored.", (),
+     dict(everywhere="alpha_beta", conserves=False, fixed=_i_stab(alpha=2.0, beta=1.0, bias="ignore"))),
+    *[(f"innvestigate.lrp.sequential_preset_{ab}{flat}",
+       f"{_I_RULES} LRPSequentialPreset{ab.upper()}{'Flat' if flat else ''}: ε on Dense layers, "
+       f"{'z⁺ (alpha_1_beta_0)' if ab == 'a' else 'αβ (α=2, β=1)'} on convolutions, the whole bias in every "
+       f"denominator{'; flat on the first layer' if flat else ''}.",
+       (Param("epsilon", float, 0.1, "ε of the Dense layers (iNNvestigate's default 0.1)"),),
+       dict(dense="epsilon", conv="z_plus" if ab == "a" else "alpha_beta", first="flat" if flat else None,
+            conserves=ab == "a", fixed=_i_stab(alpha=2.0, beta=1.0, bias="include")))
+      for ab in ("a", "b") for flat in ("", "_flat")],
+]
+
+
+def _zennit(name, rules, what, epsilon=True):
+    stab = Param("stabilizer", float, 1e-6, "stabiliser of every rule but ε, and of pooling and Add (Zennit's "
+                 "`stabilizer`, default 1e-6)")
+    bias = Param("bias", str, "split", "split (Zennit's parameter modifiers: b⁺ in D⁺, b⁻ in D⁻; the ε rule keeps the "
+                 "whole b) or ignore (zero_params='bias')", choices=("split", "ignore"))
+    return (f"zennit.{name}", f"Zennit 1.0.0 composite {name}, BatchNorm merged (SequentialMergeBatchNorm): {what}.",
+            ((_EPS,) if epsilon else ()) + (stab, bias), dict(rules, conserves="alpha_beta" not in rules.values()))
+
+
+COMPAT += [
+    _zennit("EpsilonPlus", dict(dense="epsilon", conv="z_plus"), "ε on Dense layers, z⁺ on convolutions"),
+    _zennit("EpsilonPlusFlat", dict(dense="epsilon", conv="z_plus", first="flat"),
+            "flat on the first linear layer, ε on Dense layers, z⁺ on convolutions"),
+    _zennit("EpsilonAlpha2Beta1", dict(dense="epsilon", conv="alpha_beta"),
+            "ε on Dense layers, αβ (α=2, β=1) on convolutions"),
+    _zennit("EpsilonAlpha2Beta1Flat", dict(dense="epsilon", conv="alpha_beta", first="flat"),
+            "flat on the first linear layer, ε on Dense layers, αβ (α=2, β=1) on convolutions"),
+    _zennit("ExcitationBackprop", dict(everywhere="z_plus"), "z⁺ on every linear layer", epsilon=False),
+]
+
+
+def compat_methods() -> list[RelevanceMethod]:
+    """LRP methods named after the reference toolboxes' analyzers and composites (:data:`COMPAT`)."""
+    return [_lrp(name, description, params, **attrs) for name, description, params, attrs in COMPAT]
 
 
 class TfExplain(BuiltinMethod):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from relmask.components import Domain, Param, Source
-from relmask.data import Dataset
+from relmask.data import Dataset, load_feature_arrays
 
 from . import loaders, synthetic
 
@@ -67,4 +67,8 @@ class FerDomain(Domain):
                       "folder), on top of common aliases such as anger->angry, contempt->dropped"),
                 ON_ERROR,
             ), needs_path=True, obtain=FOLDER_OBTAIN),
+        "features": Source(
+            "features", "precomputed inputs in an .npz: x (N, H, W[, C]), y, optional ids and class_names "
+            "(integer arrays are scaled to [0, 1])", lambda path: load_feature_arrays(path),
+            needs_path=True, obtain="Pass the .npz file as the path; relmask downloads nothing."),
     }

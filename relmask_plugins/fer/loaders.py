@@ -4,16 +4,25 @@ Every reader returns a :class:`relmask.Dataset` with ``x`` float32 (N, size, siz
 indexing ``class_names``, ids that name the sample (csv row or relative file path) and per-sample ``usage``
 (csv ``Usage`` column or the split folder). Bad input raises :class:`relmask.DataError` naming the file (and
 line); with ``on_error="skip"`` the bad item is left out and listed in ``dataset.report["skipped"]``.
+
+Pixel values (read by :func:`relmask.io.read_image`): 8-bit images are converted by Pillow (grey = ITU-R
+601-2 luma) and divided by 255; 16-bit images (``I;16``) by 65535 and 32-bit integer images by their bit depth;
+float images (``F``, e.g. float TIFF) must hold values in [0, 1] (used as they are) or in [0, 255] (divided by
+255), anything else is a DataError naming the range. Transparent pixels are composited over black (0, what the
+``zero`` fill puts in removed pixels); a folder with such images says so in a warning and in
+``dataset.report["alpha_composited"]``.
 """
 from __future__ import annotations
 
 import csv
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from relmask.data import Dataset
-from relmask.errors import DataError
+from relmask.errors import DataError, RelmaskWarning
+from relmask.io import read_image as _read_image
 
 from .synthetic import CLASS_NAMES
 
@@ -39,19 +48,13 @@ class _Problems:
         self.skipped.append({"path": str(path), "problem": problem})
 
 
-def read_image(path: Path, size: int | None = 48, grayscale: bool = True) -> np.ndarray:
-    """One image as float32 (size, size, 1 or 3) in [0, 1]; DataError naming the file if unreadable."""
-    from PIL import Image, UnidentifiedImageError
+def read_image(path: Path, size: int | None = 48, grayscale: bool = True, notes: dict | None = None) -> np.ndarray:
+    """One image as float32 (size, size, 1 or 3) in [0, 1]; DataError naming the file if unreadable.
 
-    try:
-        with Image.open(path) as im:
-            im = im.convert("L" if grayscale else "RGB")
-            if size is not None and im.size != (size, size):
-                im = im.resize((size, size), Image.Resampling.BILINEAR)
-            a = np.asarray(im, dtype=np.float32) / 255.0
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise DataError(f"cannot read image ({type(exc).__name__}: {exc})", path) from None
-    return a[..., None] if a.ndim == 2 else a
+    :func:`relmask.io.read_image` with the FER default size: values are scaled by the image's bit depth (see
+    the module docstring); ``notes["alpha"]`` is set True when transparent pixels were composited over black.
+    """
+    return _read_image(path, size, grayscale, notes)
 
 
 def _finish(xs, ys, ids, usage, class_names, problems: _Problems, source: str, path) -> Dataset:
@@ -79,9 +82,19 @@ def _filter_usage(ds: Dataset, usage: str | None, path) -> Dataset:
 
 def load_fer2013_csv(path: Path, usage: str | None = None, on_error: str = "raise") -> Dataset:
     """The Kaggle ``fer2013.csv`` (header ``emotion,pixels[,Usage]``; 2,304 space-separated grey values a row)."""
+    try:
+        return _read_fer2013_csv(Path(path), usage, on_error)
+    except UnicodeDecodeError as exc:  # decoding runs in chunks: no reliable line to name, but the file
+        raise DataError(f"not UTF-8 text ({exc.reason}, byte 0x{exc.object[exc.start]:02x}); the FER2013 csv is "
+                        "plain ASCII: re-save the file as UTF-8", path) from None
+    except OSError as exc:
+        raise DataError(f"cannot read the csv: {exc.strerror or exc}", path) from None
+
+
+def _read_fer2013_csv(path: Path, usage: str | None, on_error: str) -> Dataset:
     problems = _Problems(on_error)
     xs, ys, ids, usages = [], [], [], []
-    with open(path, newline="") as fh:
+    with open(path, newline="", encoding="utf-8-sig") as fh:  # utf-8-sig: a byte-order mark is not a header
         reader = csv.reader(fh)
         header = [h.strip().lower() for h in next(reader, [])]
         if "emotion" not in header or "pixels" not in header:
@@ -101,6 +114,9 @@ def load_fer2013_csv(path: Path, usage: str | None = None, on_error: str = "rais
                 continue
             if pixels.size != FER2013_PIXELS:
                 problems(f"{pixels.size} pixel values, expected {FER2013_PIXELS} (48x48)", where)
+                continue
+            if not np.isfinite(pixels).all():  # float() parses 'nan' and 'inf', which the range test lets through
+                problems(f"{int((~np.isfinite(pixels)).sum())} pixel values are NaN or infinite", where)
                 continue
             if pixels.min() < 0 or pixels.max() > 255:
                 problems("pixel values outside 0..255", where)
@@ -144,17 +160,25 @@ def load_class_folders(root: Path, splits: list[str | None], classes: list[str],
                 problems("empty class folder (no image files)", folder)
                 continue
             items += [(f, label, split or "all") for f in files]
-    xs, ys, ids, usages = [], [], [], []
+    xs, ys, ids, usages, alpha = [], [], [], [], []
     for f, label, split in tqdm(items, desc=f"reading {root.name}", disable=None, leave=False):
+        notes: dict = {}
         try:
-            xs.append(read_image(f, size, grayscale))
+            xs.append(read_image(f, size, grayscale, notes))
         except DataError as exc:
             problems(exc.problem, f)
             continue
         ys.append(label)
         ids.append(f.relative_to(root).as_posix())
         usages.append(split)
-    return _finish(xs, ys, ids, usages, classes, problems, source, root)
+        if notes.get("alpha"):
+            alpha.append(ids[-1])
+    ds = _finish(xs, ys, ids, usages, classes, problems, source, root)
+    if alpha:
+        ds.report["alpha_composited"] = alpha
+        warnings.warn(f"{root}: {len(alpha)} images have transparent pixels (first: {alpha[0]}); they were "
+                      "composited over black", RelmaskWarning, stacklevel=2)
+    return ds
 
 
 def load_fer2013(path, usage: str | None = None, on_error: str = "raise") -> Dataset:

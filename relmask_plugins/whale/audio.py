@@ -52,9 +52,11 @@ def read_labels(csv_path: str | Path) -> dict[str, int]:
     """``clip_name,label`` CSV -> {clip name: 0/1}; DataError naming the file and line on bad content."""
     csv_path = Path(csv_path)
     try:
-        text = csv_path.read_text()
+        text = csv_path.read_text(encoding="utf-8-sig")  # a byte-order mark (Excel's "CSV UTF-8") is no header
     except OSError as exc:
         raise DataError(f"cannot read label file: {exc.strerror or exc}", csv_path) from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"label file is not UTF-8 text ({exc.reason} at byte {exc.start})", csv_path) from None
     reader = csv.reader(text.splitlines())
     header = [h.strip() for h in next(reader, [])]
     if header[:2] != ["clip_name", "label"]:

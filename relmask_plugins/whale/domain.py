@@ -4,25 +4,27 @@ folder of clips with a CSV). Both return a :class:`relmask.Dataset` of standardi
 
 Generated clips, decoded Kaggle clips and spectrograms are cached under ``cache_dir`` (default
 ``$RELMASK_CACHE/whale``, else ``~/.cache/relmask/whale``), each file written atomically and named by a hash of
-everything it depends on, so a changed parameter or file never reuses a stale cache.
+everything it depends on, so a changed parameter or file never reuses a stale cache. Every cache read is
+validated (checksum, float dtype, shape, finite; :mod:`relmask.cache`): a truncated or corrupt entry is
+recomputed with a warning naming the file.
 """
 from __future__ import annotations
 
-import io
 import json
 import os
 from pathlib import Path
 
 import numpy as np
 
-from relmask.cache import hash_jsonable
+from relmask.cache import (float_arrays_check, hash_jsonable, load_cached_array, load_cached_arrays,
+                           save_cached_array, save_cached_arrays)
 from relmask.components import Domain, Param, Source
 from relmask.data import Dataset, fingerprint_arrays
 from relmask.errors import DataError, ParameterError
-from relmask.io import atomic_save_npy, atomic_write, to_jsonable
+from relmask.io import to_jsonable
 
 from . import audio, synthetic
-from .spectrogram import STANDARDIZE, SpectrogramConfig, spectrogram
+from .spectrogram import STANDARDIZE, SpectrogramConfig, spectrogram, standardize
 
 CLASS_NAMES = ["no_call", "upcall"]
 
@@ -43,6 +45,14 @@ OBTAIN = ("Download train.zip from the Kaggle 'Whale Detection Challenge' "
           "that folder as the path (data_path in the notebook).")
 
 
+FLIP_PARAM = Param("flip_frequency", bool, False, "reverse the frequency axis (rows): True for images, whose "
+                   "low frequencies are drawn at the bottom, i.e. in the last rows")
+FEATURE_STANDARDIZE = Param("standardize", str, "clip", "clip: each spectrogram to mean 0 / sd 1; row: each "
+                            "frequency row of each clip; none: values as stored", choices=STANDARDIZE)
+FEATURES_OBTAIN = ("Pass the .npz file (features) or the folder of class sub-folders (images) as the path; relmask "
+                   "downloads nothing.")
+
+
 def default_cache_dir() -> Path:
     env = os.environ.get("RELMASK_CACHE")
     return (Path(env) if env else Path.home() / ".cache" / "relmask") / "whale"
@@ -52,32 +62,34 @@ def _cache_dir(cache_dir: str | None) -> Path:
     return Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
 
 
-def _save_npz(path: Path, arrays: dict) -> None:
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    atomic_write(path, buf.getvalue())
+def _clips_check(n: int | None = None, required=("labels",)):
+    """Validation of a cached clip archive: float finite (N, samples) waveforms, N labels (and ids)."""
+    waves = float_arrays_check(waveforms=None)
 
+    def check(arrays: dict) -> str | None:
+        problem = waves(arrays)
+        if problem:
+            return problem
+        w = arrays["waveforms"]
+        if w.ndim != 2 or (n is not None and len(w) != n):
+            return f"array 'waveforms' has shape {w.shape}, expected ({n if n is not None else 'N'}, samples)"
+        for name in ("labels", "ids"):
+            if name in arrays and arrays[name].shape != (len(w),):
+                return f"array {name!r} has shape {arrays[name].shape}, expected ({len(w)},)"
+        missing = [k for k in required if k not in arrays]
+        return f"array {missing[0]!r} missing" if missing else None
 
-def _load_npz(path: Path) -> dict | None:
-    if not path.exists():
-        return None
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            return {k: f[k] for k in f.files}
-    except (OSError, ValueError):  # unreadable cache file: recompute and overwrite it
-        return None
+    return check
 
 
 def cached_spectrogram(waveforms: np.ndarray, config: SpectrogramConfig, cache_dir: Path) -> np.ndarray:
     """:func:`spectrogram` cached under ``cache_dir/spectrograms`` by waveform fingerprint and config."""
     path = cache_dir / "spectrograms" / f"{hash_jsonable([fingerprint_arrays(waveforms), config.to_dict()])}.npy"
-    if path.exists():
-        try:
-            return np.load(path)
-        except (OSError, ValueError):
-            pass
-    spec = spectrogram(waveforms, config)
-    atomic_save_npy(path, spec)
+    shape = (len(waveforms), len(config.freqs()), len(config.times(waveforms.shape[1])))
+    spec = load_cached_array(path, shape)
+    if spec is None:
+        spec = spectrogram(waveforms, config)
+        save_cached_array(path, spec)
     return spec
 
 
@@ -114,10 +126,10 @@ def load_synthetic(path, n_clips, seed, positive_share, snr_db_min, snr_db_max, 
         raise ParameterError(f"whale source 'synthetic': {exc}") from None
     root = _cache_dir(cache_dir)
     path = root / "synthetic" / f"{hash_jsonable([gen, synthetic.GENERATOR_VERSION])}.npz"
-    data = _load_npz(path)
+    data = load_cached_arrays(path, _clips_check(n_clips))
     if data is None:
         data = synthetic.generate(**gen)
-        _save_npz(path, data)
+        save_cached_arrays(path, data)
     waves, labels = data.pop("waveforms"), data.pop("labels")
     ids = np.asarray([f"synth{seed}_{i}" for i in range(len(labels))])
     report = {"source": "synthetic", "generator": gen, "generator_version": synthetic.GENERATOR_VERSION,
@@ -171,16 +183,100 @@ def load_kaggle(path, on_error, max_clips, labels_csv, cache_dir, **spec_params)
     key = hash_jsonable([str(audio_dir.resolve()), listing, fingerprint_arrays(csv_path.read_bytes()),
                          on_error, max_clips])
     cache_file = root / "kaggle" / f"{key}.npz"
-    data = _load_npz(cache_file)
+    data = load_cached_arrays(cache_file, _clips_check(required=("labels", "ids", "report")))
     if data is not None:
         waves, labels, names = data["waveforms"], data["labels"], data["ids"]
         report = json.loads(str(data["report"]))
     else:
         waves, labels, names, report = _read_folder(audio_dir, csv_path, on_error, max_clips)
-        _save_npz(cache_file, {"waveforms": waves, "labels": labels, "ids": names,
-                               "report": np.asarray(json.dumps(to_jsonable(report)))})
+        save_cached_arrays(cache_file, {"waveforms": waves, "labels": labels, "ids": names,
+                                        "report": np.asarray(json.dumps(to_jsonable(report)))})
     report["cache_file"] = str(cache_file)
     return make_dataset(waves, labels, names, _config(audio.SAMPLE_RATE, **spec_params), root, None, report)
+
+
+def _feature_dataset(x: np.ndarray, y: np.ndarray, ids: np.ndarray, class_names: list[str], flip_frequency: bool,
+                     standardize_mode: str, report: dict) -> Dataset:
+    """Precomputed (N, F, T[, 1]) spectrograms as a whale dataset: rows low to high frequency, standardised.
+
+    Frequencies and times of precomputed features are unknown: ``freqs``/``times`` are bin indices.
+    """
+    if x.ndim == 3:
+        x = x[..., None]
+    if x.ndim != 4 or x.shape[-1] != 1:
+        raise DataError(f"whale features must be (N, frequency, time[, 1]) spectrograms, got shape {x.shape}",
+                        report.get("file") or report.get("folder"))
+    if flip_frequency:  # image row order: low frequencies at the bottom of a picture are its last rows
+        x = x[:, ::-1]
+    spec = standardize(np.ascontiguousarray(x[..., 0], dtype=np.float32), standardize_mode)
+    extras = {"freqs": tuple(float(f) for f in range(x.shape[1])),
+              "times": tuple(float(t) for t in range(x.shape[2])), "feature_units": "bins"}
+    ds = Dataset(spec[..., None], y, ids, class_names, extras, report)
+    ds.report.setdefault("class_counts", ds.class_counts())
+    return ds
+
+
+def load_features(path, flip_frequency, standardize, **_) -> Dataset:
+    """An ``.npz`` of precomputed spectrograms (see :func:`relmask.data.load_feature_arrays`)."""
+    from relmask.data import load_feature_arrays
+
+    ds = load_feature_arrays(path)
+    named = "class_names" in ds.report["arrays"]  # else load_feature_arrays numbers the classes "0", "1" ...
+    if ds.n_classes > 2 or (named and ds.n_classes != 2):
+        raise DataError(f"whale features need 2 classes (0 no call, 1 up-call), the file has {ds.class_names}",
+                        path)
+    names = ds.class_names if named else CLASS_NAMES
+    return _feature_dataset(ds.x, ds.y, ds.ids, list(names), flip_frequency, standardize, ds.report)
+
+
+def load_images(path, classes, flip_frequency, standardize, on_error, **_) -> Dataset:
+    """A folder of spectrogram images, one sub-folder per class (``<class>/*.png``), read as luminance.
+
+    Pixels are scaled by bit depth (:func:`relmask.io.read_image`): 16-bit PNGs keep their full range.
+    Colour-mapped renderings (viridis, magma …) become their luminance, which rises monotonically with the
+    value for those perceptually uniform maps. All images must have one size: the most common one; an image of
+    another size is a problem named by its file, whichever order the files come in.
+    """
+    from collections import Counter
+
+    from relmask.io import read_image
+
+    root = Path(path)
+    if not root.is_dir():
+        raise DataError("spectrogram image folder not found", root)
+    folders = sorted(p.name for p in root.iterdir() if p.is_dir())
+    classes = list(classes) if classes else folders
+    if len(classes) != 2:
+        raise DataError(f"need exactly 2 class folders (no call, up-call; or pass classes=[negative, positive]), "
+                        f"found {folders}", root)
+    items, skipped = [], []
+    for label, name in enumerate(classes):
+        folder = root / name
+        if not folder.is_dir():
+            raise DataError(f"class folder {name!r} not found (folders: {folders})", root)
+        for f in sorted(folder.glob("*.png"), key=lambda p: audio.natural_key(p.name)):
+            try:
+                items.append((read_image(f, size=None, grayscale=True)[..., 0], label, f"{name}/{f.name}", f))
+            except DataError as exc:
+                if on_error == "raise":
+                    raise
+                skipped.append({"file": str(f), "problem": exc.problem})
+    if not items:
+        raise DataError(f"no readable .png images under the class folders {classes}", root)
+    shape = Counter(a.shape for a, *_ in items).most_common(1)[0][0]
+    kept = []
+    for a, label, sample_id, f in items:
+        if a.shape != shape:
+            problem = f"image size {a.shape} differs from the other images' {shape}"
+            if on_error == "raise":
+                raise DataError(problem, f)
+            skipped.append({"file": str(f), "problem": problem})
+            continue
+        kept.append((a, label, sample_id))
+    report = {"source": "images", "folder": str(root), "classes": classes, "n_loaded": len(kept),
+              "skipped": skipped}
+    return _feature_dataset(np.stack([k[0] for k in kept]), np.asarray([k[1] for k in kept]),
+                            np.asarray([k[2] for k in kept]), list(classes), flip_frequency, standardize, report)
 
 
 class WhaleDomain(Domain):
@@ -208,4 +304,17 @@ class WhaleDomain(Domain):
                    "or the folder's only CSV"),
              CACHE_PARAM, *SPECTROGRAM_PARAMS),
             needs_path=True, obtain=OBTAIN),
+        "features": Source(
+            "features", "precomputed spectrograms in an .npz (x (N, F, T), y, ids, class_names), e.g. a feature "
+            "export of the Kaggle clips", load_features,
+            (FLIP_PARAM, FEATURE_STANDARDIZE), needs_path=True, obtain=FEATURES_OBTAIN),
+        "images": Source(
+            "images", "a folder of spectrogram images, one sub-folder per class (<class>/*.png), as many public "
+            "copies of the whale data are shared", load_images,
+            (Param("classes", (list, type(None)), None, "the two class folders in label order (no call, up-call); "
+                   "None = the sorted folder names"),
+             FLIP_PARAM, FEATURE_STANDARDIZE,
+             Param("on_error", str, "raise", "an unreadable or odd-sized image: raise a DataError naming the "
+                   "file, or skip it and list it in dataset.report['skipped']", choices=("raise", "skip"))),
+            needs_path=True, obtain=FEATURES_OBTAIN),
     }

@@ -1,7 +1,8 @@
-"""An example third-party plugin: one masker and one relevance method, registered through relmask's hooks."""
+"""An example third-party plugin: one of each kind relmask's hooks register (masker, relevance method, domain,
+model, metric)."""
 import numpy as np
 
-from relmask import Domain, Masker, ModelSpec, Param, RelevanceMethod, Source, hookimpl
+from relmask import Domain, Masker, Metric, ModelSpec, Param, RelevanceMethod, Source, hookimpl
 
 
 class InvertMasker(Masker):
@@ -69,3 +70,22 @@ def register_domains(register):
 def register_models(register):
     register(ModelSpec(name="example_mlp", builder=_build_mlp, description="a one-hidden-layer MLP (example)",
                        params=(Param("units", int, 8, "hidden units"),)))
+
+
+class GiniMetric(Metric):
+    name = "example_gini"
+    description = "sparseness of the maps: Gini index of |R| per sample, 0 = uniform (example plugin)"
+    needs = ("maps",)
+    params = (Param("eps", float, 1e-12, "added to |R| so an all-zero map has an index", low=0.0),)
+
+    def compute(self, model, x, y, relevance, eps):
+        r = np.sort(np.abs(relevance).reshape(len(relevance), -1) + eps, axis=1)
+        n = r.shape[1]
+        k = np.arange(1, n + 1)
+        gini = ((2 * k - n - 1) * r).sum(axis=1) / (n * r.sum(axis=1))
+        return {"gini": gini, "mean_gini": float(gini.mean())}
+
+
+@hookimpl
+def register_metrics(register):
+    register(GiniMetric())

@@ -1,0 +1,83 @@
+"""Generates notebooks/relevance_faithfulness.ipynb: how faithful is each relevance map, and does a more faithful
+map make a better mask? (issue 16)"""
+from pathlib import Path
+
+from nbgen import MARKDOWN, build
+
+build(
+    Path(__file__).resolve().parents[1] / "relevance_faithfulness.ipynb",
+    """# How good is a relevance map? Faithfulness scores beside masking results
+
+Both papers rest on one assumption: the relevance map points at what the model uses. On both domains (synthetic
+whale clips and synthetic faces) one model is trained and explained by every relevance method; each method's
+maps are scored with **pixel flipping** (Samek et al. 2017), **ROAD** (Rong et al. 2022) and the
+**model-randomisation sanity check** (Adebayo et al. 2018) — and **ROAR** (Hooker et al. 2019) in the `full`
+preset — and, beside the scores, the same maps drive the domain's masking experiment: CNN2 and fusion AUC on
+whale clips, the student's learning-curve gain on faces. A `random` row (noise maps) is the reference.
+Does a more faithful map make a better mask?
+
+Defaults are the `quick` preset (a smoke test on small synthetic data, not a result); `full` is
+`notebooks/presets/relevance_faithfulness_full.yaml`. Logic: `relmask/experiments/faithfulness.py`; the metrics:
+`docs/metrics.md`.""",
+    """\
+domains: list = ["whale", "fer"]  # domains to run (synthetic data of each)
+methods: list = ["gradient", "gradcam", "occlusion", "lrp.epsilon", "lrp.epsilon_plus"]  # relmask list methods
+method_params: dict = {}  # per-method parameters, e.g. {"occlusion": {"window": 4}}
+random_control: bool = True  # add a row of random (noise) maps: the reference for every score
+n_samples: dict = {"whale": 400, "fer": 700}  # synthetic samples per domain (split train/test)
+test_fraction: float = 0.3  # share of each domain's samples held out for testing
+epochs: int = 3  # training epochs of the explained model and of every masked model
+batch_size: int = 32  # training batch size
+learning_rate: float = 0.001  # Adam learning rate
+seed: int = 0  # seed of the data, the split, the models and the metrics
+n_eval: int = 48  # test samples scored by pixel flipping and ROAD
+steps: int = 10  # pixel-flipping steps (all of the input removed at the last)
+patch_size: int | None = 4  # remove p x p patches (None: single values)
+road_steps: int = 5  # ROAD steps (up to 90 % removed)
+n_sanity: int = 12  # test samples of the model-randomisation check
+sanity_layers: int | None = None  # layers re-initialised from the top (None: all weighted layers)
+reach_level: float = 0.3  # faces: validation accuracy for "epochs to reach"
+roar: bool = False  # also run ROAR (retrains per share: the full preset)
+roar_fractions: list = [0.3, 0.7]  # ROAR: shares of the input removed
+roar_epochs: int = 3  # ROAR: epochs of every retrained model
+output_dir: str = "runs/relevance_faithfulness"  # results.json and figures/ go here""",
+    [
+        """\
+import time
+from pathlib import Path
+
+from IPython.display import Markdown, display
+
+import relmask
+from relmask.experiments import faithfulness as fa
+
+relmask.results.set_results_path(output_dir)
+figures = Path(output_dir) / "figures"
+cfg = fa.FaithfulnessExperiment(**{name: globals()[name] for name in fa.NOTEBOOK_PARAMETERS}).validate()
+_ = relmask.record("params", cfg.to_dict())""",
+        MARKDOWN + ("## Train, explain, score and mask — per domain and method\n\n"
+                    "Every map explains the model's predicted class; pixel flipping removes with the domain "
+                    "masker's fill."),
+        """\
+start = time.perf_counter()
+results = fa.run(cfg, progress=True)
+for domain, res in results.items():
+    _ = relmask.record(f"{domain}_results", res)
+    print(f"{domain}: model accuracy {res['model_accuracy']:.3f} on {res['n_test']} test samples")
+_ = relmask.record("runtime_s", time.perf_counter() - start)""",
+        MARKDOWN + "## Scores beside the masking result: one table",
+        """\
+rows = fa.table(results)
+_ = relmask.record("table", rows, headline=["pf_aopc_gap", "road_aopc_gap", "mask_score"])
+fa.write_table(rows, figures / "faithfulness_table")
+display(Markdown(fa.format_table(rows)))""",
+        MARKDOWN + ("## Does a more faithful map make a better mask?\n\n"
+                    "Per domain, the Spearman correlation across methods between each score and the masking "
+                    "score, signed so that positive means *more faithful, better mask*. A handful of methods on "
+                    "small synthetic data: read it as a smoke test of the question."),
+        """\
+corr = relmask.record("correlations", fa.correlations(rows))
+print(corr)
+fa.plot_scores(rows, figures / "faithfulness_vs_masking");""",
+    ],
+)

@@ -1,0 +1,352 @@
+"""Issue 16: how faithful is each relevance map, and does a more faithful map make a better mask?
+
+Per domain (synthetic whale clips, synthetic faces) one model is trained; every relevance method explains it on
+its training and test data (each map explaining the model's *predicted* class, so no mask sees a label). Then,
+per method:
+
+* **faithfulness**: pixel flipping and ROAD on ``n_eval`` test samples (:func:`relmask.evaluate`; the fill of
+  pixel flipping is the domain masker's fill, so both remove information the same way), the model-randomisation
+  sanity check on ``n_sanity`` samples, and in the full preset ROAR with the random control;
+* **masking**: the domain's masker applied with the method's maps to the training and test data and a fresh
+  model of the same architecture trained on it with one fixed protocol — whale: CNN2 ROC AUC and the AUC of its
+  mean fusion with CNN1 (Paper B); faces: the student's learning curve on the masked test data against the raw
+  student's, as area-under-the-learning-curve gain and epochs to reach a level (Paper A).
+
+A ``random`` row (Gaussian-noise maps) is the reference for both: no faithfulness, and the masking result of
+removing information at random. :func:`table` sets everything side by side and :func:`plot_scores` draws the one
+figure: each faithfulness score against the masking score, one point per method. With a handful of methods on
+small synthetic data this is a smoke test of the question, not an answer to it.
+``notebooks/relevance_faithfulness.ipynb`` calls these functions in order.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import ParameterError
+
+RANDOM = "random"
+DOMAINS = ("whale", "fer")
+#: per domain: architecture, masker and its parameters (the two notebooks' quick-preset choices), and the
+#: masking score the figure plots
+PROTOCOL = {
+    "whale": {"model": "whale_cnn", "masker": "negative", "masker_params": {"fraction": 0.3, "fill": "zero"},
+              "mask_score": "fusion_auc"},
+    "fer": {"model": "fer_small_cnn", "masker": "keep", "masker_params": {"fraction": 0.5, "fill": "blur"},
+            "mask_score": "aulc_gain"},
+}
+#: the faithfulness scores of the table and the figure: (key, label, higher is more faithful)
+SCORES = (("pf_aopc_gap", "pixel flipping AOPC gap", True),
+          ("pf_accuracy_gap", "pixel flipping accuracy gap", True),
+          ("road_accuracy_gap", "ROAD accuracy gap", True),
+          ("sanity_spearman", "sanity Spearman (low passes)", False),
+          ("sanity_ssim", "sanity SSIM (low passes)", False),
+          ("roar_score", "ROAR score", True))
+
+
+@dataclass
+class FaithfulnessExperiment:
+    """Every setting of the experiment (the notebook's parameters minus the output location)."""
+
+    domains: list[str] = field(default_factory=lambda: list(DOMAINS))
+    methods: list[str] = field(default_factory=lambda: ["gradient", "gradcam", "occlusion", "lrp.epsilon",
+                                                        "lrp.epsilon_plus"])
+    method_params: dict[str, dict] = field(default_factory=dict)
+    random_control: bool = True
+    n_samples: dict[str, int] = field(default_factory=lambda: {"whale": 400, "fer": 700})
+    test_fraction: float = 0.3
+    epochs: int = 3
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    seed: int = 0
+    n_eval: int = 48
+    steps: int = 10
+    patch_size: int | None = 4
+    road_steps: int = 5
+    n_sanity: int = 12
+    sanity_layers: int | None = None
+    reach_level: float = 0.3
+    roar: bool = False
+    roar_fractions: list[float] = field(default_factory=lambda: [0.3, 0.7])
+    roar_epochs: int = 3
+
+    def validate(self) -> "FaithfulnessExperiment":
+        """Check names and ranges before anything trains; ParameterError names the parameter."""
+        from .. import get_method
+
+        def need(cond, msg):
+            if not cond:
+                raise ParameterError(msg)
+
+        need(self.domains and all(d in DOMAINS for d in self.domains),
+             f"domains must be a non-empty subset of {list(DOMAINS)}, got {self.domains}")
+        need(self.methods or self.random_control, "methods must name at least one relevance method")
+        for m in self.methods:
+            get_method(m).resolve_params(self.method_params.get(m, {}))
+        extra = sorted(set(self.method_params) - set(self.methods))
+        need(not extra, f"method_params has entries for {extra}, which are not in methods {self.methods}")
+        for d in self.domains:
+            need(isinstance(self.n_samples.get(d), int) and self.n_samples[d] >= 20,
+                 f"n_samples must give each domain at least 20 samples, got {self.n_samples}")
+        need(0.0 < self.test_fraction < 1.0, f"test_fraction must lie in (0, 1), got {self.test_fraction}")
+        for name in ("epochs", "batch_size", "n_eval", "steps", "road_steps", "n_sanity", "roar_epochs"):
+            need(getattr(self, name) >= 1, f"{name} must be >= 1, got {getattr(self, name)}")
+        need(self.roar_fractions and all(0 < f < 1 for f in self.roar_fractions),
+             f"roar_fractions must be shares in (0, 1), got {self.roar_fractions}")
+        return self
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+# -- data and the trained model ----------------------------------------------------------------------------
+def load_domain(domain: str, n: int, seed: int, test_fraction: float):
+    """(train Dataset, test Dataset) of a domain's synthetic source, stratified and seeded."""
+    from .. import get_domain
+    from ..data import stratified_split
+
+    params = {"n_clips": n, "seed": seed} if domain == "whale" else {"n": n, "seed": seed}
+    ds = get_domain(domain).load("synthetic", **params)
+    train, test = stratified_split(ds.y, [1.0 - test_fraction, test_fraction], seed)
+    return ds.subset(train), ds.subset(test)
+
+
+def train(domain: str, x: np.ndarray, y: np.ndarray, n_classes: int, cfg: FaithfulnessExperiment, seed: int,
+          validation=None):
+    """A fresh model of the domain's architecture trained with the one protocol; (model, history)."""
+    from ..training import build_model, fit
+
+    model = build_model(PROTOCOL[domain]["model"], x.shape[1:], n_classes, seed=seed)
+    history = fit(model, x, y, epochs=cfg.epochs, batch_size=cfg.batch_size, seed=seed,
+                  learning_rate=cfg.learning_rate, validation_data=validation)
+    return model, history
+
+
+def relevance(model, x: np.ndarray, method: str, params: dict | None, seed: int) -> np.ndarray:
+    """The method's maps of ``x`` for the model's predicted class; ``random``: Gaussian noise (seeded)."""
+    from .. import explain
+
+    if method == RANDOM:
+        return np.random.default_rng(seed).normal(size=x.shape).astype(np.float32)
+    return explain(model, x, method, targets=None, progress=False, **(params or {}))
+
+
+# -- one domain --------------------------------------------------------------------------------------------
+def run_domain(domain: str, cfg: FaithfulnessExperiment, progress: bool = False) -> dict:
+    """Train, explain with every method, score faithfulness and masking; returns the domain's raw results."""
+    from .. import evaluate, mask
+    from ..evaluation import accuracy, area_under_learning_curve, epochs_to_reach, fuse, roc_auc
+    from ..training import predict_proba
+
+    proto = PROTOCOL[domain]
+    tr, te = load_domain(domain, cfg.n_samples[domain], cfg.seed, cfg.test_fraction)
+    n_classes = int(max(tr.y.max(), te.y.max())) + 1
+    t0 = time.perf_counter()
+    model, _ = train(domain, tr.x, tr.y, n_classes, cfg, cfg.seed)
+    p1 = predict_proba(model, te.x)
+    out = {"domain": domain, "n_train": len(tr), "n_test": len(te), "n_classes": n_classes,
+           "model": proto["model"], "masker": proto["masker"], "masker_params": proto["masker_params"],
+           "model_accuracy": accuracy(te.y, p1), "seconds": {"model": time.perf_counter() - t0},
+           "methods": {}}
+    if domain == "whale":
+        out["model_auc"] = roc_auc(te.y, p1[:, 1])
+    raw_curve = None
+    if domain == "fer":  # the raw student: the reference of every masked student's learning curve
+        t0 = time.perf_counter()
+        _, hist = train(domain, tr.x, tr.y, n_classes, cfg, cfg.seed + 1, validation=(te.x, te.y))
+        raw_curve = hist["val_accuracy"]
+        out["raw_student"] = {"curve": raw_curve, "aulc": area_under_learning_curve(raw_curve),
+                              "epochs_to_reach": epochs_to_reach(raw_curve, cfg.reach_level)}
+        out["seconds"]["raw_student"] = time.perf_counter() - t0
+    n_eval, n_sanity = min(cfg.n_eval, len(te)), min(cfg.n_sanity, len(te))
+    fill = proto["masker_params"].get("fill", "zero")
+    methods = list(cfg.methods) + ([RANDOM] if cfg.random_control else [])
+    for i, method in enumerate(methods):
+        if progress:
+            print(f"[{domain}] {method} ({i + 1}/{len(methods)})", flush=True)
+        params = cfg.method_params.get(method, {})
+        sec, res = {}, {}
+        t0 = time.perf_counter()
+        r_train = relevance(model, tr.x, method, params, cfg.seed + 11)
+        r_test = relevance(model, te.x, method, params, cfg.seed + 12)
+        sec["maps"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        common = dict(target="predicted", patch_size=cfg.patch_size)
+        pf = evaluate(model, te.x[:n_eval], te.y[:n_eval], r_test[:n_eval], "pixel_flipping", steps=cfg.steps,
+                      fill=fill, **common)
+        sec["pixel_flipping"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        road = evaluate(model, te.x[:n_eval], te.y[:n_eval], r_test[:n_eval], "road", steps=cfg.road_steps,
+                        seed=cfg.seed, **common)
+        sec["road"] = time.perf_counter() - t0
+        res["pixel_flipping"] = _curves(pf)
+        res["road"] = _curves(road)
+        scores = {"pf_aopc_gap": pf["aopc_gap"], "pf_accuracy_gap": pf["accuracy_gap"],
+                  "road_aopc_gap": road["aopc_gap"], "road_accuracy_gap": road["accuracy_gap"],
+                  "sanity_spearman": float("nan"), "sanity_ssim": float("nan"), "roar_score": float("nan")}
+        if method != RANDOM:  # noise maps have no method to recompute
+            t0 = time.perf_counter()
+            sanity = evaluate(model, te.x[:n_sanity], te.y[:n_sanity], method, "model_randomisation",
+                              method_params=params, target="predicted", layers=cfg.sanity_layers, seed=cfg.seed)
+            sec["sanity"] = time.perf_counter() - t0
+            res["sanity"] = {k: sanity[k] for k in ("layer_names", "spearman_mean", "ssim_mean")}
+            scores["sanity_spearman"], scores["sanity_ssim"] = sanity["spearman_area"], sanity["ssim_area"]
+        if cfg.roar:
+            t0 = time.perf_counter()
+            roar = evaluate(None, tr.x, tr.y, r_train, "roar", x_test=te.x, y_test=te.y, test_relevance=r_test,
+                            architecture=proto["model"], fractions=list(cfg.roar_fractions), epochs=cfg.roar_epochs,
+                            batch_size=cfg.batch_size, learning_rate=cfg.learning_rate, seeds=[cfg.seed],
+                            fill=fill)
+            sec["roar"] = time.perf_counter() - t0
+            res["roar"] = {k: roar[k] for k in ("fractions", "accuracy_mean", "accuracy_random_mean",
+                                                "baseline_accuracy", "score")}
+            scores["roar_score"] = roar["score"]
+
+        # the masking experiment: the domain's masker with this method's maps, one fresh model, one protocol
+        t0 = time.perf_counter()
+        mp = proto["masker_params"]
+        x_tr = mask(tr.x, r_train, proto["masker"], seed=cfg.seed, **mp)
+        x_te = mask(te.x, r_test, proto["masker"], seed=cfg.seed, **mp)
+        student, hist = train(domain, x_tr, tr.y, n_classes, cfg, cfg.seed + 1, validation=(x_te, te.y))
+        p2 = predict_proba(student, x_te)
+        masking = {"accuracy": accuracy(te.y, p2)}
+        if domain == "whale":
+            masking["cnn2_auc"] = roc_auc(te.y, p2[:, 1])
+            masking["fusion_auc"] = roc_auc(te.y, fuse([p1, p2], "mean")[:, 1])
+        else:
+            curve = hist["val_accuracy"]
+            masking.update(curve=curve, aulc=area_under_learning_curve(curve),
+                           aulc_gain=area_under_learning_curve(curve) - out["raw_student"]["aulc"],
+                           epochs_to_reach=epochs_to_reach(curve, cfg.reach_level))
+        sec["masking"] = time.perf_counter() - t0
+        res["masking"] = masking
+        res["scores"] = scores
+        res["seconds"] = sec
+        out["methods"][method] = res
+    return out
+
+
+def _curves(result: dict) -> dict:
+    keys = ("fractions", "accuracy_morf", "accuracy_lerf", "aopc_morf", "aopc_lerf", "aopc_gap", "accuracy_gap")
+    out = {k: result[k] for k in keys}
+    out["logit_morf_mean"] = result["logit_morf"].mean(axis=0)
+    out["logit_lerf_mean"] = result["logit_lerf"].mean(axis=0)
+    return out
+
+
+def run(cfg: FaithfulnessExperiment, progress: bool = False) -> dict[str, dict]:
+    cfg.validate()
+    return {d: run_domain(d, cfg, progress) for d in cfg.domains}
+
+
+# -- summaries ---------------------------------------------------------------------------------------------
+def table(results: dict[str, dict]) -> list[dict]:
+    """One row per (domain, method): the faithfulness scores beside the masking result."""
+    rows = []
+    for domain, res in results.items():
+        for method, m in res["methods"].items():
+            row = {"domain": domain, "method": method, **m["scores"]}
+            masking = m["masking"]
+            for key in ("cnn2_auc", "fusion_auc", "aulc_gain", "epochs_to_reach", "accuracy"):
+                if key in masking:
+                    row[f"mask_{key}"] = masking[key]
+            row["mask_score"] = masking[PROTOCOL[domain]["mask_score"]]
+            rows.append(row)
+    return rows
+
+
+def correlations(rows: Sequence[dict]) -> dict[str, dict[str, float]]:
+    """Per domain and faithfulness score: Spearman correlation across methods (the random row included) with the
+    masking score, signed so that positive means "more faithful, better mask"; NaN with fewer than 3 methods."""
+    from ..metrics import spearman_rows
+
+    out: dict[str, dict[str, float]] = {}
+    for domain in dict.fromkeys(r["domain"] for r in rows):
+        sub = [r for r in rows if r["domain"] == domain]
+        out[domain] = {}
+        for key, _, higher in SCORES:
+            pairs = np.array([(r[key], r["mask_score"]) for r in sub if np.isfinite(r[key])], np.float64)
+            if len(pairs) < 3:
+                out[domain][key] = float("nan")
+                continue
+            rho = spearman_rows(pairs[None, :, 0], pairs[None, :, 1])[0]
+            out[domain][key] = float(rho if higher else -rho)
+    return out
+
+
+def format_table(rows: Sequence[dict]) -> str:
+    """Markdown: per domain and method the scores and the masking result."""
+    keys = [k for k, _, _ in SCORES if any(np.isfinite(r[k]) for r in rows)]
+    head = ["domain", "method", *keys, "mask score"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cells = [r["domain"], r["method"]] + [f"{r[k]:.3f}" if np.isfinite(r[k]) else "–" for k in keys]
+        cells.append(f"{r['mask_score']:.3f} ({PROTOCOL[r['domain']]['mask_score']})")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def write_table(rows: Sequence[dict], stem: str | Path) -> list[Path]:
+    """``stem.md`` (the markdown table, labelled synthetic) and ``stem.csv``."""
+    import csv
+    import io
+
+    from ..io import atomic_write
+
+    stem = Path(stem)
+    md = ("Faithfulness of relevance maps and the masking result per method (synthetic data).\n\n"
+          + format_table(rows) + "\n")
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
+    writer.writeheader()
+    writer.writerows(rows)
+    return [atomic_write(stem.with_suffix(".md"), md), atomic_write(stem.with_suffix(".csv"), buf.getvalue())]
+
+
+def plot_scores(rows: Sequence[dict], stem: str | Path):
+    """One figure: per domain (row) each faithfulness score (column) against the masking score, one labelled
+    point per method. Saved as ``stem.png`` and ``stem.pdf``."""
+    import matplotlib.pyplot as plt
+
+    from ..plotting import PALETTE, apply_style, save_figure
+
+    apply_style()
+    domains = list(dict.fromkeys(r["domain"] for r in rows))
+    keys = [(k, label) for k, label, _ in SCORES if any(np.isfinite(r[k]) for r in rows)]
+    fig, axes = plt.subplots(len(domains), len(keys), figsize=(2.6 * len(keys), 2.4 * len(domains)),
+                             squeeze=False)
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    colour = {m: PALETTE[i % len(PALETTE)] for i, m in enumerate(methods)}
+    for i, domain in enumerate(domains):
+        sub = [r for r in rows if r["domain"] == domain]
+        for j, (key, label) in enumerate(keys):
+            ax = axes[i, j]
+            for r in sub:
+                if np.isfinite(r[key]):
+                    ax.scatter(r[key], r["mask_score"], color=colour[r["method"]], s=22,
+                               marker="x" if r["method"] == RANDOM else "o", label=r["method"])
+            ax.set_xlabel(label)
+            if j == 0:
+                ax.set_ylabel(f"{domain}: {PROTOCOL[domain]['mask_score']}")
+    handles, labels = [], []
+    for ax in axes.ravel():
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+    fig.legend(handles, labels, loc="upper center", ncol=min(len(labels), 7), frameon=False,
+               bbox_to_anchor=(0.5, 1.02))
+    fig.suptitle("Faithfulness vs masking result (synthetic data)", y=1.07)
+    fig.tight_layout()
+    paths = save_figure(fig, stem)
+    plt.close(fig)
+    return paths
+
+
+NOTEBOOK_PARAMETERS = tuple(f.name for f in dataclasses.fields(FaithfulnessExperiment))

@@ -1,0 +1,130 @@
+"""How relmask meets Jupyter: kernels over IPC, and notebooks saved without Python-version noise.
+
+**Kernels.** papermill, nbclient and Jupyter servers start kernels over jupyter_client's default TCP transport:
+five localhost ports any user of a shared machine can connect to, and ipykernel 7 prints "Kernel is running over
+TCP without encryption … susceptible to eavesdropping" at every start. Over IPC the sockets are files in a
+private folder (mode 0700): no ports, nothing for others to reach, and no cause for the warning.
+:class:`RelmaskKernelManager` is what :func:`relmask.runner.run_notebook` uses; ``make lab`` gives JupyterLab
+``LabKernelManager``. Windows' ZeroMQ has no IPC transport, so there the default (TCP) stays.
+
+**Saving.** A kernel reports its ``language_info`` including the Python version, and JupyterLab writes it into
+every notebook it saves. The notebooks are stored with the kernel's ``language_info`` minus ``version``
+(notebooks/_build/nbgen.py); :func:`pre_save_hook` removes ``version`` again when JupyterLab saves, so opening
+and saving a notebook leaves the file byte for byte as it was, whatever the Python.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+
+from jupyter_client.manager import AsyncKernelManager
+from traitlets import default
+
+#: the transport relmask's kernels use on this platform
+TRANSPORT = "tcp" if os.name == "nt" else "ipc"
+
+
+class _IPCKernel:
+    """Mixin for a jupyter_client kernel manager: :data:`TRANSPORT`, sockets in a private temporary folder."""
+
+    _socket_dir: str | None = None
+
+    @default("transport")
+    def _transport_default(self) -> str:
+        return TRANSPORT
+
+    @default("ip")
+    def _ip_default(self) -> str:
+        if self.transport != "ipc":
+            return super()._ip_default()
+        # short (Unix socket paths are limited to ~104 bytes) and private; jupyter_client's own default,
+        # "kernel-ipc-<n>" files in the working directory, would litter the checkout
+        self._socket_dir = tempfile.mkdtemp(prefix="relmask-kernel-")
+        return os.path.join(self._socket_dir, "k")
+
+    async def _async_cleanup_resources(self, restart: bool = False) -> None:
+        await super()._async_cleanup_resources(restart=restart)
+        if self._socket_dir and not restart:  # a restarted kernel binds the same socket paths again
+            shutil.rmtree(self._socket_dir, ignore_errors=True)
+
+    cleanup_resources = _async_cleanup_resources  # the async managers' public name is the coroutine
+
+
+class RelmaskKernelManager(_IPCKernel, AsyncKernelManager):
+    """For nbclient and papermill (``kernel_manager_class=``)."""
+
+
+def _lab_kernel_manager():
+    # jupyter_server comes with the `lab` extra only: imported when a server asks for the class
+    from jupyter_server.services.kernels.kernelmanager import ServerKernelManager
+
+    class LabKernelManager(_IPCKernel, ServerKernelManager):
+        """For a Jupyter server (``MappingKernelManager.kernel_manager_class``, see :func:`install_server_config`).
+
+        Kernels start in the server's root (the repository, for ``make lab``) instead of the notebook's folder,
+        so relative paths in a notebook (``runs/…``, ``notebooks/presets/…``, caches) mean what they mean for
+        ``relmask run`` from the checkout, and results land in ``runs/`` as documented, not ``notebooks/runs/``.
+        """
+
+        async def start_kernel(self, **kw):
+            root = getattr(self.parent, "root_dir", None)
+            if root:
+                kw["cwd"] = root
+            return await super().start_kernel(**kw)
+
+    LabKernelManager.__module__, LabKernelManager.__qualname__ = __name__, "LabKernelManager"
+    return LabKernelManager
+
+
+def __getattr__(name: str):
+    if name == "LabKernelManager":
+        cls = _lab_kernel_manager()
+        globals()[name] = cls
+        return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+#: Jupyter server settings of ``make lab`` (written by :func:`install_server_config`)
+SERVER_CONFIG = {
+    "MappingKernelManager": {"kernel_manager_class": "relmask.jupyter.LabKernelManager"},
+    "ContentsManager": {"pre_save_hook": "relmask.jupyter.pre_save_hook"},
+}
+
+
+def install_server_config(prefix: str | None = None) -> str:
+    """Merge :data:`SERVER_CONFIG` into ``<prefix>/etc/jupyter/jupyter_server_config.json`` (prefix: this
+    environment), the settings every Jupyter server started from the environment reads; returns the path."""
+    import sys
+
+    path = os.path.join(prefix or sys.prefix, "etc", "jupyter", "jupyter_server_config.json")
+    config = {}
+    if os.path.exists(path):
+        with open(path) as fh:
+            config = json.load(fh)
+    for section, values in SERVER_CONFIG.items():
+        config.setdefault(section, {}).update(values)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as fh:
+        json.dump(config, fh, indent=2)
+        fh.write("\n")
+    return path
+
+
+def notebook_language_info() -> dict:
+    """The ``language_info`` notebooks are stored with: what the relmask kernel (ipykernel) reports when it
+    starts, less ``version``, which depends on the Python in use."""
+    from ipykernel.ipkernel import IPythonKernel
+
+    info = {k: v for k, v in IPythonKernel.language_info.items() if k != "version"}
+    return json.loads(json.dumps(info))  # a deep copy: callers may change it
+
+
+def pre_save_hook(model: dict, path: str = "", **kwargs) -> None:
+    """Jupyter server pre-save hook: drop ``metadata.language_info.version`` from a notebook before it is written."""
+    if model.get("type") != "notebook" or not isinstance(model.get("content"), dict):
+        return
+    info = model["content"].get("metadata", {}).get("language_info")
+    if isinstance(info, dict):
+        info.pop("version", None)

@@ -1,0 +1,93 @@
+"""notebooks/relevance_faithfulness.ipynb and relmask.experiments.faithfulness: presets, summaries, a tiny run."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import yaml
+
+from relmask.errors import ParameterError
+from relmask.experiments import faithfulness as fa
+
+from .conftest import NOTEBOOKS
+
+NOTEBOOK = NOTEBOOKS / "relevance_faithfulness.ipynb"
+
+
+def test_presets_match_the_notebook():
+    from relmask.runner import check_parameters, parse_parameters
+
+    params = parse_parameters(NOTEBOOK)
+    assert tuple(params) == fa.NOTEBOOK_PARAMETERS + ("output_dir",)
+    quick = yaml.safe_load((NOTEBOOKS / "presets" / "relevance_faithfulness_quick.yaml").read_text())
+    defaults = {name: p.default for name, p in params.items()}
+    assert {k: v for k, v in quick.items() if k != "output_dir"} == {k: v for k, v in defaults.items()
+                                                                     if k != "output_dir"}
+    full = yaml.safe_load((NOTEBOOKS / "presets" / "relevance_faithfulness_full.yaml").read_text())
+    assert set(full) == set(params) and full["roar"] and not quick["roar"]
+    check_parameters(NOTEBOOK, full)
+    fa.FaithfulnessExperiment(**{k: v for k, v in full.items() if k != "output_dir"}).validate()
+
+
+def test_settings_are_checked_before_anything_trains():
+    with pytest.raises(ParameterError, match="domains must be"):
+        fa.FaithfulnessExperiment(domains=["audio"]).validate()
+    with pytest.raises(ParameterError, match="method_params has entries for \\['occlusion'\\]"):
+        fa.FaithfulnessExperiment(methods=["gradient"], method_params={"occlusion": {"window": 4}}).validate()
+    with pytest.raises(ParameterError, match="unknown parameter 'windw'"):
+        fa.FaithfulnessExperiment(methods=["occlusion"], method_params={"occlusion": {"windw": 4}}).validate()
+    with pytest.raises(ParameterError, match="roar_fractions"):
+        fa.FaithfulnessExperiment(roar_fractions=[0.0]).validate()
+
+
+def _rows():
+    nan = float("nan")
+    rows = []
+    for i, method in enumerate(["a", "b", "c", "random"]):
+        scores = {"pf_aopc_gap": 0.1 * i, "pf_accuracy_gap": 0.0, "road_aopc_gap": 0.0,
+                  "road_accuracy_gap": -0.1 * i, "sanity_spearman": nan if method == "random" else 1.0 - 0.2 * i,
+                  "sanity_ssim": nan, "roar_score": nan}
+        rows.append({"domain": "whale", "method": method, **scores, "mask_score": 0.5 + 0.01 * i})
+    return rows
+
+
+def test_correlations_are_signed_so_positive_means_faithful_and_better():
+    corr = fa.correlations(_rows())["whale"]
+    assert corr["pf_aopc_gap"] == pytest.approx(1.0)  # higher gap, higher mask score
+    assert corr["road_accuracy_gap"] == pytest.approx(-1.0)
+    assert corr["sanity_spearman"] == pytest.approx(1.0)  # lower correlation is more faithful: the sign flips
+    assert math.isnan(corr["sanity_ssim"]) and math.isnan(corr["pf_accuracy_gap"])  # no values / constant
+
+
+def test_table_and_figure_files(tmp_path):
+    rows = _rows()
+    text = fa.format_table(rows)
+    assert "| whale | random | 0.300 | 0.000 | -0.300 | – | 0.530 (fusion_auc) |" in text
+    assert "roar_score" not in text and "sanity_ssim" not in text  # columns without a value are left out
+    paths = fa.write_table(rows, tmp_path / "t")
+    assert paths[0].read_text().startswith("Faithfulness") and "(synthetic data)" in paths[0].read_text()
+    assert paths[1].read_text().splitlines()[0].startswith("domain,method,pf_aopc_gap")
+    figs = fa.plot_scores(rows, tmp_path / "f")
+    assert [p.suffix for p in figs] == [".png", ".pdf"] and all(p.stat().st_size > 0 for p in figs)
+
+
+@pytest.mark.slow
+def test_notebook_runs_on_tiny_data(tmp_path):
+    from relmask.runner import run_notebook
+
+    res = run_notebook(NOTEBOOK, {"methods": ["gradient", "lrp.epsilon"], "n_samples": {"whale": 60, "fer": 70},
+                                  "epochs": 1, "n_eval": 8, "steps": 3, "road_steps": 2, "n_sanity": 4,
+                                  "roar": True, "roar_fractions": [0.5], "roar_epochs": 1},
+                       output_dir=tmp_path / "out")
+    rows = res.results["table"]
+    assert [(r["domain"], r["method"]) for r in rows] == [(d, m) for d in ("whale", "fer")
+                                                          for m in ("gradient", "lrp.epsilon", "random")]
+    assert all(np.isfinite(r["pf_aopc_gap"]) and np.isfinite(r["roar_score"]) for r in rows)
+    assert set(res.results["correlations"]) == {"whale", "fer"}
+    whale = res.results["whale_results"]["methods"]["gradient"]
+    assert len(whale["pixel_flipping"]["accuracy_morf"]) == 4 and len(whale["road"]["fractions"]) == 3
+    figures = tmp_path / "out" / "figures"
+    for name in ("faithfulness_vs_masking.png", "faithfulness_vs_masking.pdf", "faithfulness_table.md",
+                 "faithfulness_table.csv"):
+        assert (figures / name).exists(), name

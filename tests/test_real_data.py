@@ -1,0 +1,54 @@
+"""The real-data tier: the development data named by ``RELMASK_REAL_DATA`` (``.ci/run`` sets it to
+``../shared/data``; users' clones do not have it, and every test here then skips).
+
+Fast tests (default tier) read both files through relmask's sources and check the ``real`` configuration. The
+regression tests (``make test-real``; markers ``slow`` and ``real``) run ``relmask reproduce --config real`` for the
+whale run and the first FER run and check the headline numbers of docs/results-real.md within tolerances.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REAL = os.environ.get("RELMASK_REAL_DATA")
+FER_CSV, WHALE_NPZ = "fer2013_dev.csv", "whale_spectrogram_dev.npz"
+pytestmark = pytest.mark.skipif(
+    not REAL or not (Path(REAL) / FER_CSV).exists() or not (Path(REAL) / WHALE_NPZ).exists(),
+    reason="real development data not available (set RELMASK_REAL_DATA to the folder holding "
+           f"{FER_CSV} and {WHALE_NPZ})")
+
+
+def test_real_whale_spectrograms_load_as_features():
+    from relmask.experiments import whale
+
+    ds = whale.load_data("features", str(Path(REAL) / WHALE_NPZ), None, flip_frequency=True)
+    assert ds.x.shape == (3000, 64, 64, 1) and ds.class_counts() == {"noise": 1500, "upcall": 1500}
+    assert np.isfinite(ds.x).all() and abs(float(ds.x.mean())) < 1e-3  # standardised per clip
+    sub = whale.load_data("features", str(Path(REAL) / WHALE_NPZ), 300, flip_frequency=True)
+    assert len(sub) == 300 and sub.class_counts() == {"noise": 150, "upcall": 150}
+
+
+def test_real_fer_csv_loads_and_splits_without_overlap():
+    from relmask.experiments import fer
+
+    splits = fer.load_splits("fer2013", str(Path(REAL) / FER_CSV), n_source=3000, n_target=3000, seed=0)
+    sizes = {k: len(v) for k, v in splits.items()}
+    assert sizes["source"] == 3000 and sizes["train"] + sizes["val"] + sizes["test"] == 3000
+    assert abs(sizes["train"] - 1800) <= 7 and abs(sizes["test"] - 600) <= 7  # per-class rounding
+    assert splits["source"].class_names[3] == "happy"
+    ids = [set(ds.ids.tolist()) for ds in splits.values()]
+    assert sum(map(len, ids)) == len(set().union(*ids))
+
+
+def test_real_config_plans_on_the_real_data(tmp_path):
+    from relmask import reproduce as rp
+
+    config = rp.load_config("real")
+    assert [r.name for r in config.runs][:2] == ["whale", "fer"]
+    specs = rp.plan(config, config.runs, tmp_path / "out", REAL)
+    assert all(not s["synthetic"] for s in specs)
+    assert {s["parameters"]["data_path"] for s in specs} == {str((Path(REAL) / f).resolve())
+                                                            for f in (WHALE_NPZ, FER_CSV)}
