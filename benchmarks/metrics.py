@@ -19,7 +19,6 @@ default ``whale_cnn`` on 65×59×1 spectrograms. ``--quick``: 64 samples, 5 step
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics

@@ -75,7 +75,7 @@ def get_metric(name: str) -> Metric:
 
 
 _SUBMODULES = {"cache", "data", "evaluation", "experiments", "io", "masking", "metrics", "plotting", "plugins",
-               "relevance", "results", "runner", "testing", "training"}
+               "progress", "relevance", "results", "runner", "testing", "training"}
 
 
 def __getattr__(name: str):

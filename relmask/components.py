@@ -171,7 +171,7 @@ METRIC_NEEDS = ("model", "maps", "method", "retraining")
 
 
 class Metric(Component):
-    """Scores how faithful relevance maps are to a model. Implemented by :mod:`relmask.metrics`' built-ins.
+    """Scores how faithful relevance maps are to a model (built-ins: :mod:`relmask_plugins.metrics`).
 
     Subclasses implement :meth:`compute`; :func:`relmask.evaluate` checks the inputs against ``needs`` and the
     parameters, and calls it with float32 ``x``, int ``y`` and either maps of ``x``'s shape or (where

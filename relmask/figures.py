@@ -299,8 +299,9 @@ def whale_effects_table(runs, stem: Path, synthetic: bool) -> tuple[list[Path], 
     if not rows:
         return None
     title = "Whale up-call detection, effects with 95 % intervals" + _label(synthetic)
-    caption = ("Paired per-seed AUC differences (95 % interval of the mean: the wider of bootstrap and t; 'within noise': the interval "
-               "includes zero) and DeLong's test over the test clips of each seed. Fusion: mean rule.")
+    caption = ("Paired per-seed AUC differences (95 % interval of the mean: the wider of bootstrap and t; "
+               "'within noise': the interval includes zero) and DeLong's test over the test clips of each seed. "
+               "Fusion: mean rule.")
     if synthetic:
         caption += " " + SYNTHETIC_NOTE
     return write_table(stem, title, header, rows, caption), caption
@@ -385,7 +386,8 @@ def fer_effects_table(runs, stem: Path, synthetic: bool) -> tuple[list[Path], st
         return None
     title = "Facial expression recognition, effects with 95 % intervals" + _label(synthetic)
     caption = ("Paired per-seed differences of a masked-data student against the raw-data student (same evaluation "
-               "set; the raw student always sees raw images) and against its controls; 95 % interval (the wider of bootstrap and t) "
+               "set; the raw student always sees raw images) and against its controls; 95 % interval "
+               "(the wider of bootstrap and t) "
                "of the mean; 'within noise': the interval includes zero. The mask_only row reads the mask-only "
                "control against the trainer (a leak when the maps alone beat the trainer).")
     if synthetic:
@@ -403,6 +405,26 @@ def run_figure(record: dict, name: str, stem: Path) -> tuple[list[Path], str] | 
         return None
     return paths, (f"Examples from run {record['name']}: inputs, relevance maps and masked inputs "
                    f"(drawn by {Path(record['notebook']).name}).")
+
+
+def declared_outputs(record: dict, results: dict) -> list[tuple[str, str, list[Path], str]]:
+    """Figures and tables a notebook declared for ``paper/`` itself, copied from its run directory.
+
+    A notebook records ``paper_outputs = {"figures": {stem: {"file": "figures/x", "caption": …}}, "tables":
+    {stem: {"file": "figures/t", "caption": …}}}`` (``file`` without suffix, relative to its output folder);
+    figures are copied as PNG + PDF, tables as Markdown (+ LaTeX where it wrote one). So an experiment that is not
+    one of the built-in papers still lands in ``paper/`` without code here.
+    """
+    spec = results.get("paper_outputs") or {}
+    base = Path(record["results_path"]).parent
+    out = []
+    for kind, suffixes in (("figures", ("png", "pdf")), ("tables", ("md", "tex"))):
+        for stem, entry in (spec.get(kind) or {}).items():
+            src = base / entry["file"]
+            found = [src.with_suffix(f".{fmt}") for fmt in suffixes if src.with_suffix(f".{fmt}").exists()]
+            if found:
+                out.append((kind[:-1], stem, found, str(entry.get("caption", ""))))
+    return out
 
 
 def _save(fig, stem: Path) -> list[Path]:
@@ -464,6 +486,12 @@ def build_paper(records: list[dict], out: str | os.PathLike = "paper", config: s
             add("figure", f"{r['name']}_examples", [(r, res)],
                 run_figure(r, "examples", fig_dir / f"{r['name']}_examples"))
 
+    for r, res in loaded:
+        for kind, stem, files, caption in declared_outputs(r, res):
+            where = fig_dir if kind == "figure" else tab_dir
+            paths = [atomic_write(where / f"{stem}{f.suffix}", f.read_bytes()) for f in files]
+            add(kind, stem, [(r, res)], (paths, caption))
+
     manifest_path = out / "manifest.json"
     _remove_stale(out, read_json(manifest_path, default={}) or {}, paper)
     # the newest run's finish, not the clock: rebuilding from unchanged runs must give byte-identical files
@@ -472,7 +500,8 @@ def build_paper(records: list[dict], out: str | os.PathLike = "paper", config: s
                 "command": command, "config": config, "relmask": __version__, "git": git_info(),
                 "plugins": plugin_versions(), "device": device_info(),
                 "synthetic": any(e["synthetic"] for e in (*paper.figures.values(), *paper.tables.values())),
-                "unused_runs": [r["name"] for r, res in loaded if not (is_whale(res) or is_fer(res))],
+                "unused_runs": [r["name"] for r, res in loaded
+                                if not (is_whale(res) or is_fer(res) or res.get("paper_outputs"))],
                 "figures": paper.figures, "tables": paper.tables}
     paper.manifest_path = write_json(manifest_path, manifest)
     atomic_write(out / "README.md", paper_readme(paper, manifest))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -53,17 +54,32 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory):
+def lab():
     """A JupyterLab server whose root is a temporary folder: (url, token, root)."""
+    import tempfile
+
     pytest.importorskip("jupyterlab", reason="the lab extra is not installed (make test-browser installs it)")
     from relmask.jupyter import install_server_config
 
     install_server_config()  # what `make lab` sets up: IPC kernels started at the root, the pre-save hook
-    root = tmp_path_factory.mktemp("lab")
+    # not pytest's tmp_path: other pytest sessions on the machine prune old basetemps, this folder is the
+    # kernels' working directory for minutes
+    root = Path(tempfile.mkdtemp(prefix="relmask-lab-"))
     (root / "notebooks").mkdir()
+    settings = root / ".lab" / "settings" / "@jupyterlab"
+    for plugin, values in (
+            # no "get notified about official Jupyter news?" pop-up (and no fetching it) over the screenshots
+            ("apputils-extension/notification", '{"fetchNews": "false", "checkForUpdates": false}'),
+            # every cell in the page, not only those in view: the test reads all execution prompts
+            ("notebook-extension/tracker", '{"windowingMode": "none"}')):
+        (settings / f"{plugin}.jupyterlab-settings").parent.mkdir(parents=True, exist_ok=True)
+        (settings / f"{plugin}.jupyterlab-settings").write_text(values)
     token, port = secrets.token_hex(16), _free_port()
     cmd = [str(Path(sys.executable).with_name("jupyter")), "lab", "--no-browser", "--ip=127.0.0.1",
-           f"--port={port}", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}"]
+           f"--port={port}", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
+           # a fresh workspace and settings: no tabs of an earlier session, nothing of the user's own set-up
+           f"--LabApp.workspaces_dir={root / '.lab' / 'workspaces'}",
+           f"--LabApp.user_settings_dir={root / '.lab' / 'settings'}"]
     if os.geteuid() == 0:
         cmd.append("--allow-root")
     log = open(root / "lab.log", "w")
@@ -91,6 +107,35 @@ def lab(tmp_path_factory):
         log.close()
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         shutil.copy(root / "lab.log", ARTIFACTS / "lab.log")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _kernels(url: str, token: str) -> list[dict]:
+    import json
+    import urllib.request
+
+    request = urllib.request.Request(f"{url}/api/kernels", headers={"Authorization": f"token {token}"})
+    with urllib.request.urlopen(request) as r:
+        return json.load(r)
+
+
+def _wait_for_idle_kernel(url: str, token: str, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if any(k.get("execution_state") == "idle" for k in _kernels(url, token)):
+            return
+        time.sleep(1)
+    pytest.fail(f"no kernel was idle within {timeout_s} s: {_kernels(url, token)}")
+
+
+def _shutdown_kernels(url: str, token: str) -> None:
+    """One notebook's TensorFlow kernel at a time: the next test must not share the memory with it."""
+    import urllib.request
+
+    headers = {"Authorization": f"token {token}"}
+    for k in _kernels(url, token):
+        urllib.request.urlopen(urllib.request.Request(f"{url}/api/kernels/{k['id']}", headers=headers,
+                                                      method="DELETE")).close()
 
 
 @pytest.fixture(scope="module")
@@ -136,41 +181,48 @@ def test_notebook_runs_in_jupyterlab(lab, browser, name):
     try:
         page.goto(f"{url}/lab/tree/notebooks/{name}.ipynb?token={token}", timeout=120_000)
         page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
-        # the relmask kernel starts and reports idle
-        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=180_000)
+        _wait_for_idle_kernel(url, token, timeout_s=180)  # the relmask kernel started and answered
+        page.get_by_text(re.compile(r"\|\s*Idle$")).first.wait_for(timeout=60_000)  # the status bar shows it
         # opening and saving leaves the file byte for byte as it was (the kernel filled in language_info)
         page.keyboard.press("Control+s")
         page.wait_for_timeout(2000)
         assert path.read_bytes() == original, "opening and saving the notebook changed the file"
 
+        page.screenshot(path=str(ARTIFACTS / f"{name}-opened.png"))
+
         page.click(".lm-MenuBar-itemLabel:text-is('Run')")
         page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
-        n_code = sum(c.cell_type == "code" for c in nbformat.reads(original.decode(), as_version=4).cells)
+        page.wait_for_selector(".jp-CodeCell .jp-InputArea-prompt:has-text('*')", timeout=60_000)  # it started
         deadline = time.monotonic() + RUN_TIMEOUT_S
-        while time.monotonic() < deadline:
-            prompts = page.eval_on_selector_all(".jp-CodeCell .jp-InputArea-prompt", "els => els.map(e => e.textContent)")
-            errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
-                                  ":has-text('Traceback')").count()
-            if errors or (len(prompts) == n_code and all("[" in p and "*" not in p and p.strip() != "[ ]:"
-                                                         for p in prompts)):
+        log_start = len((root / "lab.log").read_text())
+        while True:  # done when the saved notebook has every code cell executed, or one failed
+            if "restarting kernel" in (root / "lab.log").read_text()[log_start:]:
+                pytest.fail(f"{name}: the kernel died while running (out of memory?); see {ARTIFACTS / 'lab.log'}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"{name}: not every cell ran within {RUN_TIMEOUT_S} s")
+            page.wait_for_timeout(5000)
+            if not any(k.get("execution_state") == "idle" for k in _kernels(url, token)):
+                continue
+            page.keyboard.press("Control+s")
+            page.wait_for_timeout(1500)
+            executed = nbformat.read(path, as_version=4)
+            code = [c for c in executed.cells if c.cell_type == "code"]
+            failed = [o for c in code for o in c.get("outputs", []) if o.get("output_type") == "error"]
+            if failed or all(c.get("execution_count") for c in code):
                 break
-            page.wait_for_timeout(2000)
-        page.keyboard.press("Control+s")
-        page.wait_for_timeout(2000)
         figures = page.locator(".jp-OutputArea-output img")
         if figures.count():
             figures.last.scroll_into_view_if_needed()
         page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
-        executed = nbformat.read(path, as_version=4)
-        failed = [o for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", [])
-                  if o.get("output_type") == "error"]
         assert not failed, f"{name}: a cell failed in JupyterLab: {failed[0]['ename']}: {failed[0]['evalue']}"
-        assert all(c.get("execution_count") for c in executed.cells if c.cell_type == "code"), \
-            f"{name}: not every cell ran within {RUN_TIMEOUT_S} s"
         output_text = page.locator(".jp-OutputArea").all_inner_texts()
         assert any(TABLE_TEXT[name] in t for t in output_text), f"{name}: no result table in the output"
         assert figures.count() >= 1, f"{name}: no figure in the output"
         assert (root / "runs" / name / "results.json").is_file()  # results land in <root>/runs/, as documented
         assert not console_errors, console_errors
+    except BaseException:
+        page.screenshot(path=str(ARTIFACTS / f"{name}-failed.png"))
+        raise
     finally:
         page.close()
+        _shutdown_kernels(url, token)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import yaml
 
-from relmask.errors import ParameterError
+from relmask.errors import ParameterError, UnknownNameError
 from relmask.experiments import faithfulness as fa
 
 from .conftest import NOTEBOOKS
@@ -33,8 +33,8 @@ def test_presets_match_the_notebook():
 def test_settings_are_checked_before_anything_trains():
     with pytest.raises(ParameterError, match="domains must be"):
         fa.FaithfulnessExperiment(domains=["audio"]).validate()
-    with pytest.raises(ParameterError, match="method_params has entries for \\['occlusion'\\]"):
-        fa.FaithfulnessExperiment(methods=["gradient"], method_params={"occlusion": {"window": 4}}).validate()
+    with pytest.raises(UnknownNameError, match="did you mean 'occlusion'"):
+        fa.FaithfulnessExperiment(methods=["gradient"], method_params={"ocllusion": {"window": 4}}).validate()
     with pytest.raises(ParameterError, match="unknown parameter 'windw'"):
         fa.FaithfulnessExperiment(methods=["occlusion"], method_params={"occlusion": {"windw": 4}}).validate()
     with pytest.raises(ParameterError, match="roar_fractions"):

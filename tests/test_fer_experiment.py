@@ -168,7 +168,8 @@ def test_summary_statistics_per_evaluation_set():
 
 def test_effects_are_paired_per_seed_with_intervals():
     def rows(variant, offset):
-        return [{"variant": variant, "seed": s, "eval": e, "epoch": ep, "val_accuracy": 0.3 + 0.1 * ep + offset + 0.01 * s}
+        return [{"variant": variant, "seed": s, "eval": e, "epoch": ep,
+                 "val_accuracy": 0.3 + 0.1 * ep + offset + 0.01 * s}
                 for s in range(4) for e in ("masked", "raw") for ep in (1, 2)]
 
     curves = rows("raw", 0.0) + rows("keep", 0.05) + rows("keep_shuffled", 0.05)

@@ -157,3 +157,39 @@ def test_notebook_example_figures_are_copied_with_provenance(tmp_path, runs):
     copied = tmp_path / "paper" / "figures" / "whale-gradcam_examples.png"
     assert copied.read_bytes() == (Path(runs[0]["results_path"]).parent / "figures" / "examples.png").read_bytes()
     assert "fer_examples" not in paper.figures  # that run drew none
+
+
+def test_effects_tables_and_declared_outputs(tmp_path):
+    """Effects of both experiments become tables that say 'within noise'; a notebook's own declared figure and
+    table are copied into paper/; real runs' example figures (images of data) never are."""
+    whale = whale_results(0.8)
+    whale["effects"] = [{"comparison": "gradcam/negative: fusion vs CNN₁", "a": "x", "b": "cnn1", "mean": 0.001,
+                         "sd": 0.002, "lo": -0.004, "hi": 0.006, "n": 3, "includes_zero": True,
+                         "delong_significant": 0, "delong_n": 3, "delong_median_p": 0.6}]
+    fer = fer_results()
+    fer["effects"] = [{"variant": "masked", "against": "raw", "comparison": "raw data", "eval": "raw", "metric": m,
+                       "mean": 0.05, "sd": 0.01, "lo": 0.03, "hi": 0.07, "n": 3, "includes_zero": False}
+                      for m in ("aulc", "test_acc")]
+    fer["leak_check"] = {"text": "no leak: maps alone score 0.300", "leak": False}
+    own = {"paper_outputs": {"figures": {"own_figure": {"file": "figures/f", "caption": "my figure"}},
+                             "tables": {"own_table": {"file": "figures/t", "caption": "my table"}}}}
+    runs = [make_run(tmp_path, "whale", whale), make_run(tmp_path, "fer", fer),
+            make_run(tmp_path, "own", own), make_run(tmp_path, "real-fer", fer_results(), synthetic=False)]
+    own_dir = Path(runs[2]["results_path"]).parent / "figures"
+    own_dir.mkdir()
+    (own_dir / "f.png").write_bytes(b"\x89PNG fake")
+    (own_dir / "t.md").write_text("| a |\n|---|\n| 1 |\n")
+    for r in (runs[1], runs[3]):  # both FER runs drew an examples figure (faces)
+        (Path(r["results_path"]).parent / "figures").mkdir(exist_ok=True)
+        (Path(r["results_path"]).parent / "figures" / "examples.png").write_bytes(b"\x89PNG faces")
+    paper = figures.build_paper(runs, tmp_path / "paper")
+    assert {"whale_effects", "fer_effects", "own_table"} <= set(paper.tables)
+    assert "own_figure" in paper.figures and "fer_examples" in paper.figures
+    assert "real-fer_examples" not in paper.figures  # images of real data never leave the run directory
+    whale_md = (tmp_path / "paper" / "tables" / "whale_effects.md").read_text()
+    assert "+0.0010 [-0.0040, +0.0060], n=3 (within noise) | 0/3 |" in whale_md
+    fer_md = (tmp_path / "paper" / "tables" / "fer_effects.md").read_text()
+    assert "| masked | raw | raw | +0.050 [+0.030, +0.070], n=3 | +0.050 [+0.030, +0.070], n=3 |" in fer_md
+    assert "no leak" in fer_md
+    assert (tmp_path / "paper" / "figures" / "own_figure.png").read_bytes() == b"\x89PNG fake"
+    assert "own" not in json.loads((tmp_path / "paper" / "manifest.json").read_text())["unused_runs"]

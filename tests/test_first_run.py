@@ -68,6 +68,26 @@ for seed in progress.stage("seed", [0, 1]):
     assert stderr.count(" done in ") == 4 and "\r" not in stderr
 
 
+def test_reproduce_prints_each_runs_stages_prefixed_with_its_name(tmp_path, capfd, monkeypatch):
+    from relmask.reproduce import reproduce
+
+    monkeypatch.delenv(progress.PROGRESS_MODE_ENV, raising=False)
+    _notebook(tmp_path / "staged.ipynb", """\
+import relmask
+from relmask import progress
+
+relmask.results.set_results_path(output_dir)
+for seed in progress.stage("seed", [0, 1]):
+    relmask.record(f"seed{seed}", seed)""")
+    (tmp_path / "cfg.yaml").write_text("runs:\n  - name: staged\n    notebook: staged.ipynb\n")
+    report = reproduce(tmp_path / "cfg.yaml", out=tmp_path / "out", paper_dir=None)
+    assert [r["status"] for r in report.records] == ["ok"]
+    err = capfd.readouterr().err  # not a terminal: one line per finished stage, prefixed with the run's name
+    lines = [line for line in err.splitlines() if line.startswith("staged: ")]
+    assert [line.split(" done in ")[0] for line in lines] == ["staged: seed 1/2", "staged: seed 2/2"]
+    assert TCP_WARNING not in err
+
+
 # -- progress -----------------------------------------------------------------------------------------------
 def test_stages_in_a_log_print_one_line_per_finished_stage(monkeypatch, capsys):
     monkeypatch.delenv(progress.PROGRESS_FILE_ENV, raising=False)

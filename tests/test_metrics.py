@@ -101,6 +101,19 @@ def test_list_metrics_shows_the_four_families_with_needs():
     assert steps["default"] == 20 and steps["range"] == ">= 1"
 
 
+# -- removal units ------------------------------------------------------------------------------------------
+def test_units_are_values_or_patches_with_all_channels():
+    from relmask.metrics import unit_index
+
+    units, n = unit_index((5,), 2)  # 1-D samples: patches along the one axis, the last one shorter
+    assert n == 3 and units.tolist() == [0, 0, 1, 1, 2]
+    units, n = unit_index((3, 4, 2), 2)  # (H, W, C): 2x2 patches, both channels in the same patch
+    assert n == 4 and units.reshape(3, 4, 2)[:, :, 0].tolist() == [[0, 0, 1, 1], [0, 0, 1, 1], [2, 2, 3, 3]]
+    assert (units.reshape(3, 4, 2)[..., 0] == units.reshape(3, 4, 2)[..., 1]).all()
+    units, n = unit_index((3, 4, 2), None)
+    assert n == 24 and units.tolist() == list(range(24))
+
+
 # -- pixel flipping ------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("patch_size, channels", [(None, 1), (2, 2)])
 def test_pixel_flipping_matches_the_naive_loops(patch_size, channels):
@@ -221,6 +234,12 @@ def test_linear_imputation_matches_the_dense_system_and_recovers_a_ramp():
     hole = np.zeros((6, 6), bool)
     hole[2:4, 2:4] = True
     np.testing.assert_allclose(linear_impute(ramp, hole), ramp, atol=1e-10)
+    # 1-D samples are one row: only the left and right neighbours exist, so a gap is interpolated linearly
+    from relmask_plugins.metrics import road_impute
+
+    row = np.array([0.0, 1.0, 2.0, 3.0, 4.0, 5.0], np.float32)
+    gap = np.array([False, True, True, True, False, False])
+    np.testing.assert_allclose(road_impute(row, gap, 0.0, np.random.default_rng(0)), row, atol=1e-6)
 
 
 def test_road_matches_the_naive_loops_without_noise():

@@ -64,8 +64,8 @@ def whale_metrics(results: dict) -> dict:
 def fer_metrics(results: dict) -> dict:
     acc = {}
     for r in results["table"]:
-        name = "/".join(str(r.get(k)) for k in ("variant", "masker", "relevance"))
-        for m in ("final_acc_mean", "aulc_mean", "acc_after_k_mean"):
+        name = "/".join(str(r.get(k)) for k in ("variant", "eval", "masker", "relevance"))
+        for m in ("final_acc_mean", "aulc_mean", "acc_after_k_mean", "test_acc_mean"):
             if r.get(m) is not None:
                 acc[f"{name}/{m}"] = r[m]
     return {"accuracy": acc, "masked_fraction": results["masked_fraction"],

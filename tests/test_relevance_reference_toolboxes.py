@@ -46,18 +46,36 @@ def test_preset_matches_reference_toolbox(key):
     assert max(errs.values()) <= check.TOL, f"{key}: {errs}"
 
 
-def test_presets_match_reference_toolboxes_on_jax(tmp_path):
-    """The same comparisons under KERAS_BACKEND=jax, in one subprocess (the conformance kit's pattern)."""
+#: the default tier's JAX model: convolutions, both poolings and Dense layers with biases, where every case and
+#: its bias-ignoring variant run (each comparison compiles one JAX function; every model: the slow test below)
+JAX_MODELS = ("cnn_b",)
+
+
+def _jax_errors(tmp_path, models=None) -> dict:
     pytest.importorskip("jax")
     env = {**os.environ, "KERAS_BACKEND": "jax"}
     out = tmp_path / "errors.json"
-    proc = subprocess.run([sys.executable, "-m", "tests.reference_toolboxes.check", "--json", str(out)],
-                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    cmd = [sys.executable, "-m", "tests.reference_toolboxes.check", "--json", str(out)]
+    proc = subprocess.run(cmd + (["--models", ",".join(models)] if models else []), env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=1800)
     assert "jax:" in proc.stdout and out.exists(), proc.stderr[-3000:]
     errs = json.loads(out.read_text())
-    assert set(errs) == {f"{k}/{m}" for k, m in PAIRS}
+    assert set(errs) == {f"{k}/{m}" for k, m in PAIRS if models is None or m in models}
     bad = {k: e for k, e in errs.items() if e > check.TOL}
     assert not bad and proc.returncode == 0, f"JAX differs from the reference toolboxes: {bad}"
+    return errs
+
+
+def test_presets_match_reference_toolboxes_on_jax(tmp_path):
+    """Every case on the conv net with biases under KERAS_BACKEND=jax, in one subprocess (the conformance kit's
+    pattern)."""
+    errs = _jax_errors(tmp_path, JAX_MODELS)
+    assert {k.rsplit("/", 1)[0] for k in errs} == set(CASE_KEYS)
+
+
+@pytest.mark.slow
+def test_presets_match_reference_toolboxes_on_jax_every_model(tmp_path):
+    _jax_errors(tmp_path)
 
 
 def test_conventions_differ_on_the_stored_maps():
@@ -135,9 +153,9 @@ def test_bias_and_stabilizer_errors_name_the_parameter():
         relmask.explain(model, x, "lrp.z_plus", bias="zero")
     with pytest.raises(ParameterError, match="'bias' must be one of 'include', 'ignore'; got 'split'"):
         relmask.explain(model, x, "innvestigate.lrp.epsilon", bias="split")
-    with pytest.raises(ParameterError, match="unknown LRP bias convention 'positive'"):
-        from relmask.relevance.lrp import Rule
+    from relmask.relevance.lrp import Rule
 
+    with pytest.raises(ParameterError, match="unknown LRP bias convention 'positive'"):
         Rule("z_plus", bias="positive")
 
 
@@ -147,3 +165,21 @@ def test_compatibility_presets_are_listed_with_their_parameters():
     assert [p.name for p in relmask.get_method("innvestigate.lrp.alpha_2_beta_1_IB").params] == []
     assert relmask.get_method("innvestigate.lrp.sequential_preset_a").params[0].default == 0.1
     assert relmask.get_method("innvestigate.lrp.alpha_2_beta_1").conserves is False
+
+
+def test_benchmark_prints_ratio_against_stored_timings(tmp_path):
+    """benchmarks/lrp_toolboxes.py on one case against a stored timings.json: the row's ratio is the stored
+    toolbox time over relmask's time measured now."""
+    timings = tmp_path / "timings.json"
+    timings.write_text(json.dumps({"toolboxes": {"zennit": {"seconds": {"zennit.EpsilonPlus": 2.0}}}}))
+    rows = tmp_path / "rows.json"
+    proc = subprocess.run([sys.executable, "benchmarks/lrp_toolboxes.py", "--stored-only", "--rounds", "1",
+                           "--cases", "zennit.EpsilonPlus", "--timings", str(timings), "--json", str(rows)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (row,) = json.loads(rows.read_text())
+    assert row["reference"] == 2.0 and row["relmask"] > 0 and row["source"].startswith("stored")
+    assert f"| zennit.EpsilonPlus | zennit | {row['relmask']:.3f} | 2.000 | {2.0 / row['relmask']:.2f} |" in proc.stdout
+    bad = subprocess.run([sys.executable, "benchmarks/lrp_toolboxes.py", "--stored-only", "--cases", "nope"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert bad.returncode != 0 and "--cases: unknown ['nope']" in bad.stderr

@@ -354,6 +354,7 @@ def test_second_reproduce_on_the_same_out_waits_instead_of_deleting_the_live_run
             out1, _ = first.communicate(timeout=120)
             out2, _ = second.communicate(timeout=120)
         finally:
+            gate.write_text("")  # on a failure, lets the notebook kernels (children of the killed CLIs) end too
             for p in (first, second):
                 if p is not None and p.poll() is None:
                     p.kill()

@@ -20,7 +20,8 @@ every comparison is a paired per-seed difference with a bootstrap 95 % interval.
 trainer is the classic-transfer baseline.
 
 Defaults are the `quick` preset on synthetic faces (photo-style source, cartoon-style target); `full` is
-`notebooks/presets/fer_data_masking_full.yaml`, real FER2013 faces `notebooks/presets/fer_data_masking_real.yaml`. Logic: `relmask/experiments/fer.py`; docs: `docs/fer.md`.""",
+`notebooks/presets/fer_data_masking_full.yaml`, real FER2013 faces
+`notebooks/presets/fer_data_masking_real.yaml`. Logic: `relmask/experiments/fer.py`; docs: `docs/fer.md`.""",
     """\
 source: str = "synthetic"  # data: synthetic, fer2013 (Kaggle csv or image folders), folder or features (.npz)
 data_path: str | None = None  # fer2013.csv, the FER2013 image folders, a class-per-folder set or an .npz
@@ -111,7 +112,8 @@ _ = relmask.record("test_accuracy", tests)""",
                     "`test acc` is measured once, after the last epoch, on the test split."),
         """\
 table = fer.summarize(curves, variants, reach_level, k, tests)
-for key, value in (("table", table), ("reach_level", reach_level), ("k", k)):
+relmask.record("table", table, headline=["aulc_mean", "final_acc_mean"])  # NaN fails the run, never cached
+for key, value in (("reach_level", reach_level), ("k", k)):
     relmask.record(key, value)
 print(fer.format_table(table, reach_level, k))
 fer.plot_learning_curves(curves, figures / "learning_curves", reach_level);""",

@@ -7,8 +7,8 @@ probabilities). The controls go into the same table: ``ensemble_raw`` (CNN1 fuse
 with another seed: the gain of any two-model ensemble); ``cnn2_<control>``/``fusion_<control>`` for each control
 of :mod:`relmask.controls` (shuffled maps, another clip's map, smooth random maps: the same masker on maps with
 the real maps' statistics but not their placement); and ``mask_only`` (a CNN on the maps alone: do they carry the
-label?). Every comparison is reported as a paired per-seed difference with a 95 % interval (bootstrap ∪ t) and, per seed,
-DeLong's test over the test clips (:mod:`relmask.stats`).
+label?). Every comparison is reported as a paired per-seed difference with a 95 % interval (bootstrap ∪ t)
+and, per seed, DeLong's test over the test clips (:mod:`relmask.stats`).
 
 Masks never use the true label by default: training masks explain CNN1's prediction (``predicted``) or the
 up-call logit (``positive``); ``true`` must be asked for and the results then carry ``label_leak_risk``. Masks of
@@ -439,8 +439,9 @@ def run(ds: Dataset, cfg: WhaleExperiment, record: bool = True, progress: bool |
         "histories": first.histories,
     }
     if record:
+        headline = {"summary": ["auc_mean"], "table": ["auc"]}  # a NaN AUC fails the run, never cached as done
         for k, v in results.items():
-            rec(k, v)
+            rec(k, v, headline=headline.get(k))
     results["table_markdown"] = markdown_table(results["summary"])
     results["effects_markdown"] = effects_markdown(results["effects"])
     results["examples"] = first.examples

@@ -112,7 +112,19 @@ def _sg(t):
     return ops.stop_gradient(t)
 
 
+def _safe(d):
+    """``d`` with exact zeros replaced by 1: the divisor of a stabiliser 0 (iNNvestigate's safe division).
+
+    A z⁺/αβ/flat/w² denominator is 0 only where every contribution to it is 0 (they all have its sign), so any
+    non-zero divisor gives their relevance, 0; an ε denominator can also be 0 by cancellation, a null set.
+    """
+    return ops.where(d == 0.0, 1.0, d)
+
+
 def _stab(d, eps):
+    """stab(D) = D + ε·sign(D), sign(0) = 1; ε = 0 divides safely instead (:func:`_safe`) rather than by zero."""
+    if eps == 0:
+        return _safe(d)
     return d + eps * ops.where(d >= 0, 1.0, -1.0)
 
 
@@ -168,7 +180,7 @@ class Site:
         ``positive``: ``d`` is known to be > 0 where relevance flows, so ``stab(d)`` is ``d + ε`` without a test.
         """
         eps = self.rule.eps
-        return self.gate(r, z) / (d + eps if positive else _stab(d, eps))
+        return self.gate(r, z) / (d + eps if positive and eps else _stab(d, eps))
 
     @property
     def sign_known(self) -> bool:
@@ -198,8 +210,11 @@ class Site:
         return d if an is None else d + part.op(an, w_other)
 
     def stabilise(self, d):
-        """:meth:`denominator`'s result as a divisor: unchanged where it is stabilised already, else stab(D)."""
-        return d if self.sign_known else _stab(d, self.rule.eps)
+        """:meth:`denominator`'s result as a divisor: unchanged where it is stabilised already, else stab(D)
+        (a stabiliser 0 divides safely)."""
+        if self.sign_known:
+            return d if self.rule.eps else _safe(d)
+        return _stab(d, self.rule.eps)
 
     def output_of(self, dp, dn):
         """The layer's pre-activation W a + b from the two denominators (D⁺ + D⁻ = W a plus their bias terms;

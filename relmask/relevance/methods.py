@@ -95,7 +95,8 @@ class Occlusion(BuiltinMethod):
         return occlusion(model, x, targets, **params)
 
 
-_EPS = Param("epsilon", float, 1e-6, "stabiliser ε added to denominators (larger: relevance absorbed, less noise)")
+_EPS = Param("epsilon", float, 1e-6, "stabiliser ε added to denominators (larger: relevance absorbed, less noise; "
+             "0: divide safely, zero denominators give no relevance)")
 _ALPHA = Param("alpha", float, 2.0, "α of the αβ rule (α − β = 1)")
 _BETA = Param("beta", float, 1.0, "β of the αβ rule")
 _LOW = Param("low", float, 0.0, "zB rule: lowest value of the first linear layer's input (after any "
@@ -168,21 +169,22 @@ def lrp_methods() -> list[RelevanceMethod]:
     ]
 
 
-#: iNNvestigate's keras.backend.epsilon(): its safe division adds it to zero denominators (αβ, z⁺, flat, pooling)
+#: iNNvestigate's ε default (keras.backend.epsilon()); its other rules, pooling and Add divide safely (the
+#: stabiliser only where a denominator is 0), which is relmask's stabiliser 0
 _INNVESTIGATE_EPS = 1e-7
 _I_RULES = "iNNvestigate 2.1.2"
 
 
 def _i_stab(**numbers) -> tuple:
-    # relmask adds the stabiliser to every denominator, iNNvestigate to zero ones only: 1e-7 relative at most
-    return tuple({"stabilizer": _INNVESTIGATE_EPS, **numbers}.items())
+    return tuple({"stabilizer": 0.0, **numbers}.items())
 
 
 #: the reference toolboxes' analyzers and composites by their own names (docs/relevance.md, *LRP by the
-#: reference toolboxes' names*): (name, description, parameters, attributes of the LRP method)
+#: reference toolboxes' names*): (name, description, parameters, attributes of the LRP method); the sequential
+#: presets' ε = 0.1 absorbs relevance, so they do not conserve it
 COMPAT = [
-    ("innvestigate.lrp.z", f"{_I_RULES} LRPZ: the z rule (ε = 1e-7, its safe division) on every Dense/Conv layer, "
-     "bias included.", (), dict(everywhere="epsilon", fixed=(("epsilon", _INNVESTIGATE_EPS), ("bias", "include")))),
+    ("innvestigate.lrp.z", f"{_I_RULES} LRPZ: the z rule (ε = 0, safe division) on every Dense/Conv layer, bias "
+     "included.", (), dict(everywhere="epsilon", fixed=_i_stab(epsilon=0.0, bias="include"))),
     ("innvestigate.lrp.epsilon", f"{_I_RULES} LRPEpsilon: ε on every Dense/Conv layer (bias: include = its "
      "bias=True, ignore = bias=False).",
      (Param("epsilon", float, _INNVESTIGATE_EPS, "ε (iNNvestigate's default 1e-7)"),
@@ -207,7 +209,7 @@ COMPAT = [
        f"denominator{'; flat on the first layer' if flat else ''}.",
        (Param("epsilon", float, 0.1, "ε of the Dense layers (iNNvestigate's default 0.1)"),),
        dict(dense="epsilon", conv="z_plus" if ab == "a" else "alpha_beta", first="flat" if flat else None,
-            conserves=ab == "a", fixed=_i_stab(alpha=2.0, beta=1.0, bias="include")))
+            conserves=False, fixed=_i_stab(alpha=2.0, beta=1.0, bias="include")))
       for ab in ("a", "b") for flat in ("", "_flat")],
 ]
 

@@ -1,6 +1,6 @@
 """relmask's compatibility presets against the stored iNNvestigate / Zennit maps, on this process's Keras backend.
 
-``python -m tests.reference_toolboxes.check [--json OUT]`` prints (and writes) {map key: error}, the error being
+``python -m tests.reference_toolboxes.check [--models a,b] [--json OUT]`` prints (and writes) {map key: error}, the error being
 ``max |relmask − reference| / max |reference|`` over the model's whole input batch; the tests run it under
 ``KERAS_BACKEND=jax`` in a subprocess and call :func:`errors` in-process on TensorFlow.
 """
@@ -17,7 +17,7 @@ import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
-from .generate import MAPS, build_keras, rel_error, _weights_of  # noqa: E402
+from .generate import MAPS, build_keras, rel_error, weights_of  # noqa: E402
 
 #: the tolerance of every comparison (relative to the reference map's largest value)
 TOL = 1e-5
@@ -48,14 +48,14 @@ def why_not_matched(key: str, model: str) -> str | None:
                  if key.startswith(prefix) and architecture(model) == arch), None)
 
 
-def comparisons() -> list[tuple[str, str]]:
-    """(case key, model) of every stored map relmask is expected to match."""
+def comparisons(models=None) -> list[tuple[str, str]]:
+    """(case key, model) of every stored map relmask is expected to match (of ``models``; default: all)."""
     arrays, _ = stored()
     out = []
     for k in arrays:
         if k.startswith("map:"):
             key, model = k[4:].rsplit("/", 1)
-            if why_not_matched(key, model) is None:
+            if why_not_matched(key, model) is None and (models is None or model in models):
                 out.append((key, model))
     return sorted(out)
 
@@ -66,7 +66,7 @@ def model_of(name: str):
 
     arrays, meta = stored()
     shape, layers, _ = meta["models"][name]
-    return build_keras(keras, tuple(shape), layers, _weights_of(arrays, name))
+    return build_keras(keras, tuple(shape), layers, weights_of(arrays, name))
 
 
 def relmask_map(key: str, model: str) -> np.ndarray:
@@ -90,9 +90,10 @@ def errors(pairs=None) -> dict[str, float]:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m tests.reference_toolboxes.check", description=__doc__.split("\n")[0])
+    ap.add_argument("--models", help="comma-separated models to compare on (default: every stored model)")
     ap.add_argument("--json", help="also write {map key: error} here")
     args = ap.parse_args(argv)
-    errs = errors()
+    errs = errors(comparisons(args.models.split(",") if args.models else None))
     import keras
 
     for k, e in errs.items():

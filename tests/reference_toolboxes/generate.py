@@ -32,7 +32,8 @@ The script, from the repository root in relmask's environment:
    a batch of :data:`TIMING_BATCH`;
 3. writes ``maps.npz`` (the models' layer lists, weights, inputs, targets and every map; < 1 MB) and
    ``benchmarks/results/<date>_toolboxes/timings.json`` (each toolbox's seconds per case, its versions, and
-   relmask's time for the same cases measured right after in this process).
+   relmask's time for the same cases measured before and after the toolboxes in this process, the better of
+   the two). ``--timings-only`` skips the maps (``maps.npz`` is left as it is).
 
 Zennit's composites run with ``canonizers=[SequentialMergeBatchNorm()]`` (BatchNorm folded into the preceding
 layer, as relmask does); without a canonizer Zennit passes relevance through BatchNorm unchanged.
@@ -58,7 +59,7 @@ SEED = 18
 N_SAMPLES = 5
 N_CLASSES = 3
 TIMING_BATCH = 256
-TIMING_ROUNDS = 3
+TIMING_ROUNDS = 5
 
 #: model name -> (input shape (H, W, C), layers); a layer is (kind, *arguments); ``_b``/``_nb`` suffixes below
 #: add the variants with and without biases in Dense and Conv layers (BatchNorm keeps its β and mean either way)
@@ -182,7 +183,7 @@ def build_keras(keras, shape, layers, weights: dict):
     return model
 
 
-def _weights_of(arrays: dict, model: str) -> dict:
+def weights_of(arrays: dict, model: str) -> dict:
     """{layer/kind: array} of one model from the stored ``w:<model>/<layer>/<kind>`` arrays."""
     prefix = f"w:{model}/"
     return {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
@@ -194,14 +195,16 @@ def rel_error(got, want) -> float:
 
 
 # -- workers (run in the toolboxes' environments) -------------------------------------------------------------
-def _median_time(fn, rounds: int) -> float:
+def _best_time(fn, rounds: int) -> float:
+    """The fastest of ``rounds`` calls after an untimed one: on a shared machine other processes only ever add
+    time, so the minimum is the estimate least moved by them (``timeit``'s advice)."""
     fn()  # warm-up: graph building, tracing, allocation
     times = []
     for _ in range(rounds):
         t = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t)
-    return float(np.median(times))
+    return float(min(times))
 
 
 def _innvestigate_worker(job: dict, arrays: dict) -> tuple[dict, dict, dict]:
@@ -218,7 +221,7 @@ def _innvestigate_worker(job: dict, arrays: dict) -> tuple[dict, dict, dict]:
         return innvestigate.create_analyzer(name, model, neuron_selection_mode="index", **kwargs)
 
     for mname, (shape, layers, _) in job["models"].items():
-        model = build_keras(tf.keras, tuple(shape), layers, _weights_of(arrays, mname))
+        model = build_keras(tf.keras, tuple(shape), layers, weights_of(arrays, mname))
         x, t = arrays[f"x:{mname}"], arrays[f"t:{mname}"]
         for key, lib, name, kwargs, *_ in job["cases"]:
             if lib == "innvestigate":
@@ -233,7 +236,7 @@ def _innvestigate_worker(job: dict, arrays: dict) -> tuple[dict, dict, dict]:
     for key, lib, name, kwargs, *_ in job["cases"]:
         if lib == "innvestigate" and key in job["timed"]:
             a = analyzer(model, name, kwargs)
-            times[key] = _median_time(lambda: a.analyze(x, neuron_selection=t), rounds)
+            times[key] = _best_time(lambda: a.analyze(x, neuron_selection=t), rounds)
     return maps, times, {"innvestigate": version("innvestigate"), "tensorflow": tf.__version__}
 
 
@@ -322,7 +325,7 @@ def _zennit_worker(job: dict, arrays: dict) -> tuple[dict, dict, dict]:
 
     maps, times = {}, {}
     for mname, (shape, layers, _) in job["models"].items():
-        model = _torch_model(torch, tuple(shape), layers, _weights_of(arrays, mname))
+        model = _torch_model(torch, tuple(shape), layers, weights_of(arrays, mname))
         x, t = arrays[f"x:{mname}"], arrays[f"t:{mname}"]
         for key, lib, name, kwargs, *_ in job["cases"]:
             if lib == "zennit":
@@ -334,7 +337,7 @@ def _zennit_worker(job: dict, arrays: dict) -> tuple[dict, dict, dict]:
     x, t = arrays["x:timing"], arrays["t:timing"]
     for key, lib, name, kwargs, *_ in job["cases"]:
         if lib == "zennit" and key in job["timed"]:
-            times[key] = _median_time(lambda: attribute(model, name, kwargs, x, t), rounds)
+            times[key] = _best_time(lambda: attribute(model, name, kwargs, x, t), rounds)
     return maps, times, {"zennit": version("zennit"), "torch": torch.__version__,
                          "torch_threads": torch.get_num_threads()}
 
@@ -393,7 +396,7 @@ def run_worker(which: str, python: str, folder: Path, timeout: float = 3600) -> 
 
 
 def relmask_seconds(arrays: dict, keys: list[str], rounds: int = TIMING_ROUNDS) -> dict[str, float]:
-    """relmask's median time per case on the timing model and batch (this process, TensorFlow unless told)."""
+    """relmask's best time per case on the timing model and batch (this process, TensorFlow unless told)."""
     import keras
 
     import relmask
@@ -402,7 +405,7 @@ def relmask_seconds(arrays: dict, keys: list[str], rounds: int = TIMING_ROUNDS) 
     model = build_keras(keras, shape, layers, {k[2:]: v for k, v in arrays.items() if k.startswith("T:")})
     x, t = arrays["x:timing"], arrays["t:timing"]
     method = {c[0]: (c[4], c[5]) for c in CASES}
-    return {k: _median_time(lambda: relmask.explain(model, x, method[k][0], targets=t, batch_size=len(x),
+    return {k: _best_time(lambda: relmask.explain(model, x, method[k][0], targets=t, batch_size=len(x),
                                                     progress=False, **method[k][1]), rounds) for k in keys}
 
 
@@ -414,15 +417,17 @@ def main(argv=None) -> int:
                     help="python of the Zennit 1.0.0 / PyTorch environment")
     ap.add_argument("--results", default=None, help="folder for timings.json (default: "
                     "benchmarks/results/<today>_toolboxes)")
+    ap.add_argument("--timings-only", action="store_true", help="only time the cases (maps.npz is kept)")
     ap.add_argument("--worker", nargs=2, metavar=("TOOLBOX", "FOLDER"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
         _worker_main(args.worker[0], Path(args.worker[1]))
         return 0
+    arrays = job_arrays()
+    before = relmask_seconds(arrays, TIMED)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        arrays = job_arrays()
-        write_job(folder, arrays)
+        write_job(folder, arrays, maps=not args.timings_only)
         maps, timings = {}, {}
         for which, python in (("innvestigate", args.innvestigate), ("zennit", args.zennit)):
             t0 = time.perf_counter()
@@ -431,27 +436,31 @@ def main(argv=None) -> int:
                 maps.update({k: f[k] for k in f.files})
             timings[which] = json.loads((folder / f"times_{which}.json").read_text())
             print(f"{which}: {sum(k.startswith(which) for k in maps)} maps in {time.perf_counter() - t0:.0f} s")
-    stored = {k: v for k, v in arrays.items() if not k.startswith(("T:", "x:timing", "t:timing"))}
-    meta = {"models": MODELS, "cases": [c for c in CASES], "seed": SEED,
-            "versions": {w: timings[w]["versions"] for w in timings}}
-    np.savez_compressed(MAPS, meta=np.array(json.dumps(meta)), **stored, **{f"map:{k}": v for k, v in maps.items()})
-    print(f"wrote {MAPS.relative_to(ROOT)} ({MAPS.stat().st_size / 1024:.0f} KiB, {len(maps)} maps)")
+    if not args.timings_only:
+        stored = {k: v for k, v in arrays.items() if not k.startswith(("T:", "x:timing", "t:timing"))}
+        meta = {"models": MODELS, "cases": [c for c in CASES], "seed": SEED,
+                "versions": {w: timings[w]["versions"] for w in timings}}
+        np.savez_compressed(MAPS, meta=np.array(json.dumps(meta)), **stored,
+                            **{f"map:{k}": v for k, v in maps.items()})
+        print(f"wrote {MAPS.relative_to(ROOT)} ({MAPS.stat().st_size / 1024:.0f} KiB, {len(maps)} maps)")
 
     from relmask.io import write_json
 
     date = time.strftime("%Y-%m-%d", time.gmtime())
     out = Path(args.results) if args.results else ROOT / "benchmarks" / "results" / f"{date}_toolboxes"
-    relmask_times = relmask_seconds(arrays, TIMED)
+    after = relmask_seconds(arrays, TIMED)
+    relmask_times = {k: min(before[k], after[k]) for k in TIMED}
     import keras
 
     write_json(out / "timings.json", {
         "date": date, "machine": f"{platform.machine()}, {os.cpu_count()} cores ({platform.platform()})",
-        "batch": TIMING_BATCH, "rounds": TIMING_ROUNDS, "statistic": "median seconds per batch after one warm-up",
+        "batch": TIMING_BATCH, "rounds": TIMING_ROUNDS,
+        "statistic": "fastest of `rounds` calls after an untimed one, seconds per batch",
         "model": TIMING_MODEL, "toolboxes": timings,
         "relmask": {"seconds": relmask_times, "versions": {"keras": keras.__version__,
                                                            "backend": keras.backend.backend()}},
         "note": "each toolbox ran in its own process and environment, one after the other, on a shared machine"})
-    print(f"wrote {(out / 'timings.json').relative_to(ROOT)}")
+    print(f"wrote {out / 'timings.json'}")
     return 0
 
 
