@@ -136,23 +136,30 @@ def mask_only_inputs(relevance: np.ndarray) -> np.ndarray:
     return normalize_relevance(np.asarray(relevance, dtype=np.float32), "abs").astype(np.float32)
 
 
-def leak_verdict(mask_only_score: float, source_score: float, chance: float,
+def leak_verdict(mask_only_score: float, source_score: float, chance: float, uses_label: bool = True,
                  margin: float = LEAK_MARGIN) -> dict:
     """Read the mask-only control.
 
-    A map computed for the relevance source's *prediction* can tell a student that prediction, so a mask-only
-    student may score up to about the source's own score without any leak. Scoring clearly above the source
-    (``margin``) means the maps carry the label by another route (e.g. maps computed for the true class):
-    ``leak``. Scoring near ``chance`` means the maps carry little class information at all.
+    ``uses_label``: the training maps were computed for the true class. Only then can the label reach the data
+    through the mask rule, and a leak is read: a map computed for the source's *prediction* tells a student at most
+    about that prediction, so a mask-only student scoring clearly above the relevance source's own score
+    (``margin``) got the label by another route — the rule. With a label-free rule (the source's prediction, a
+    fixed class, the mean over all classes) the label cannot leak by construction; the score then says how much
+    class information the maps carry by themselves (above the source's score: the maps encode image content the
+    source's decision does not).
     """
-    above_chance = float(mask_only_score) - float(chance)
-    leak = bool(np.isfinite(mask_only_score) and np.isfinite(source_score)
-                and mask_only_score > source_score + margin)
+    finite = bool(np.isfinite(mask_only_score) and np.isfinite(source_score))
+    above_source = finite and mask_only_score > source_score + margin
+    leak = bool(uses_label and above_source)
+    score = f"maps alone score {mask_only_score:.3f} (chance {chance:.3f}, relevance source {source_score:.3f})"
     if leak:
-        text = (f"LEAK: maps alone score {mask_only_score:.3f}, above the relevance source's own "
+        text = (f"LEAK: true-class maps alone score {mask_only_score:.3f}, above the relevance source's own "
                 f"{source_score:.3f} (+{margin:.2f}); the masks carry the label")
+    elif uses_label:
+        text = f"no leak detected: true-class {score}"
     else:
-        text = (f"no leak: maps alone score {mask_only_score:.3f} (chance {chance:.3f}, relevance source "
-                f"{source_score:.3f})")
+        text = (f"no leak possible (training masks use no label): {score}"
+                + ("; above the source: the maps carry class information of their own" if above_source else ""))
     return {"mask_only": float(mask_only_score), "source": float(source_score), "chance": float(chance),
-            "above_chance": above_chance, "margin": margin, "leak": leak, "text": text}
+            "above_chance": float(mask_only_score) - float(chance), "margin": margin, "uses_label": bool(uses_label),
+            "leak": leak, "text": text}

@@ -1,10 +1,9 @@
-"""Metrics, decision fusion and learning-curve summaries (NumPy only, no scikit-learn)."""
+"""Metrics, decision fusion and learning-curve summaries (ROC through scikit-learn, the rest NumPy)."""
 from __future__ import annotations
 
 from typing import Sequence
 
 import numpy as np
-from scipy.stats import rankdata
 
 FUSION_RULES = ("mean", "product", "max")
 

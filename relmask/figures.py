@@ -325,8 +325,9 @@ def fer_curves_figure(runs, stem: Path, synthetic: bool) -> tuple[list[Path], st
                              sharey="row", layout="constrained")
     for row, (record, results) in zip(axes, runs):
         evals = _fer_evals(results)
+        colors: dict[str, str] = {}
         for ax, e in zip(row, evals):
-            draw_learning_curves(ax, results["curves"], e, results.get("reach_level"))
+            draw_learning_curves(ax, results["curves"], e, results.get("reach_level"), colors)
             ax.set_title(f"{record['name']}: {ax.get_title()}", fontsize=7)
         row[0].set_ylabel("validation accuracy")
         row[len(evals) - 1].legend(fontsize=5, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
@@ -379,6 +380,11 @@ def fer_effects_table(runs, stem: Path, synthetic: bool) -> tuple[list[Path], st
             rows.append(["synthetic" if record.get("synthetic") else "real", record["name"], variant, e, against,
                          *cells])
         leak = results.get("leak_check")
+        if leak and "uses_label" not in leak:  # recorded before label-free rules were read as such
+            from .controls import leak_verdict
+
+            leak = leak_verdict(leak["mask_only"], leak["source"], leak["chance"],
+                                uses_label=(results.get("params") or {}).get("train_mask_target") == "true")
         if leak:
             rows.append(["synthetic" if record.get("synthetic") else "real", record["name"], "mask_only",
                          "train_rule", "trainer", leak["text"], "–"])
@@ -389,7 +395,8 @@ def fer_effects_table(runs, stem: Path, synthetic: bool) -> tuple[list[Path], st
                "set; the raw student always sees raw images) and against its controls; 95 % interval "
                "(the wider of bootstrap and t) "
                "of the mean; 'within noise': the interval includes zero. The mask_only row reads the mask-only "
-               "control against the trainer (a leak when the maps alone beat the trainer).")
+               "control against the trainer (a leak when true-class maps alone beat the trainer; label-free "
+               "rules cannot leak).")
     if synthetic:
         caption += " " + SYNTHETIC_NOTE
     return write_table(stem, title, header, rows, caption), caption

@@ -10,7 +10,8 @@ private folder (mode 0700): no ports, nothing for others to reach, and no cause 
 **Saving.** A kernel reports its ``language_info`` including the Python version, and JupyterLab writes it into
 every notebook it saves. The notebooks are stored with the kernel's ``language_info`` minus ``version``
 (notebooks/_build/nbgen.py); :func:`pre_save_hook` removes ``version`` again when JupyterLab saves, so opening
-and saving a notebook leaves the file byte for byte as it was, whatever the Python.
+and saving a notebook leaves the file byte for byte as it was, whatever the Python. (Lab still flags the open
+notebook as modified: its copy gained the version; what reaches the disk, and git, does not.)
 """
 from __future__ import annotations
 

@@ -124,9 +124,9 @@ class Stage:
                 yield item
                 self.n += 1
                 now = time.monotonic()
+                took, self.step_start = now - self.step_start, now  # the estimate counts this step as done
                 if self.log:
-                    _reporter().finished(self, now - self.step_start, whole=False)
-                self.step_start = now
+                    _reporter().finished(self, took, whole=False)
 
     def update(self, n: int = 1, info: str | None = None) -> None:
         """``n`` more steps finished (a stage without items: call once per step)."""
@@ -156,7 +156,7 @@ def status(now: float | None = None) -> str:
     now = time.monotonic() if now is None else now
     text = ", ".join(s.label() + (f" ({s.info})" if s.info else "") for s in stack)
     text += f" — {format_seconds(now - stack[0].start)} elapsed"
-    timed = [s for s in stack if s.total and s.n]
+    timed = [s for s in stack if s.total and 0 < s.n < s.total]
     if timed:  # the outermost counted stage: its steps are the largest units, the most stable estimate
         text += f", ~{format_seconds(timed[0].eta(now))} left"
     return text
@@ -195,7 +195,7 @@ class _Reporter:
                 self._draw(text)
             if self.file:
                 stack = _stack()
-                timed = [s for s in stack if s.total and s.n]
+                timed = [s for s in stack if s.total and 0 < s.n < s.total]
                 self._event({"status": text, "eta_s": timed[0].eta(now) if timed else None})
 
     def finished(self, st: Stage, seconds: float, whole: bool) -> None:
@@ -204,7 +204,7 @@ class _Reporter:
         outer = stack[:stack.index(st)] if st in stack else []
         path = ", ".join([s.label() for s in outer] + [st.description if whole else st.label()])
         line = f"{path} done in {format_seconds(seconds)}"
-        timed = [s for s in (outer if whole else [*outer, st]) if s.total and s.n]
+        timed = [s for s in (outer if whole else [*outer, st]) if s.total and 0 < s.n < s.total]
         if timed:
             line += f", ~{format_seconds(timed[0].eta())} left"
         with _lock:
@@ -214,8 +214,7 @@ class _Reporter:
                 self._event({"done": line})
 
     def _draw(self, text: str) -> None:
-        from tqdm.auto import tqdm as _  # noqa: F401  (imports tqdm once; the plain class draws text lines)
-        from tqdm import tqdm
+        from tqdm import tqdm  # the plain class: a text line, also in a Jupyter kernel (no widget needed)
 
         if not text:
             if self.bar is not None:

@@ -170,7 +170,7 @@ def test_effects_tables_and_declared_outputs(tmp_path):
     fer["effects"] = [{"variant": "masked", "against": "raw", "comparison": "raw data", "eval": "raw", "metric": m,
                        "mean": 0.05, "sd": 0.01, "lo": 0.03, "hi": 0.07, "n": 3, "includes_zero": False}
                       for m in ("aulc", "test_acc")]
-    fer["leak_check"] = {"text": "no leak: maps alone score 0.300", "leak": False}
+    fer["leak_check"] = {"text": "no leak: maps alone score 0.300", "leak": False, "uses_label": False}
     own = {"paper_outputs": {"figures": {"own_figure": {"file": "figures/f", "caption": "my figure"}},
                              "tables": {"own_table": {"file": "figures/t", "caption": "my table"}}}}
     runs = [make_run(tmp_path, "whale", whale), make_run(tmp_path, "fer", fer),

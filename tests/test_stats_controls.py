@@ -280,3 +280,8 @@ def test_leak_verdict_both_ways():
     assert edge["leak"] is False
     assert leak_verdict(0.9, 0.45, 0.5, margin=0.5)["leak"] is False
     assert leak_verdict(float("nan"), 0.45, 0.5)["leak"] is False
+    # a label-free training rule cannot leak the label: a high score then says the maps carry information
+    free = leak_verdict(0.60, 0.45, chance=1 / 7, uses_label=False)
+    assert free["leak"] is False and free["text"].startswith("no leak possible")
+    assert "class information of their own" in free["text"]
+    assert "class information" not in leak_verdict(0.40, 0.45, 1 / 7, uses_label=False)["text"]

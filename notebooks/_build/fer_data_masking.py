@@ -124,7 +124,7 @@ fer.plot_learning_curves(curves, figures / "learning_curves", reach_level);""",
 effects = relmask.record("effects", fer.effects(curves, tests, variants, reach_level, k))
 for metric in ("aulc", "test_acc"):
     print(fer.format_effects(effects, metric), end="\\n\\n")
-leak = relmask.record("leak_check", fer.mask_only_verdict(curves, acc, splits["val"].y))
+leak = relmask.record("leak_check", fer.mask_only_verdict(curves, acc, splits["val"].y, train_mask_target))
 print(leak["text"] if leak else "mask-only control not run (mask_only=False)")""",
     ],
 )

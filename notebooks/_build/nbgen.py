@@ -9,6 +9,8 @@ from pathlib import Path
 
 import nbformat
 
+from relmask.jupyter import notebook_language_info
+
 MARKDOWN = "# %% [markdown]\n"
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (relmask)", "language": "python"}
 
@@ -16,7 +18,7 @@ KERNELSPEC = {"name": "python3", "display_name": "Python 3 (relmask)", "language
 def build(path: str | Path, title: str, parameters: str, cells: list[str]) -> Path:
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = KERNELSPEC
-    nb.metadata["language_info"] = {"name": "python"}
+    nb.metadata["language_info"] = notebook_language_info()  # what the kernel reports, less the Python version
     nb.cells.append(nbformat.v4.new_markdown_cell(title.strip()))
     params = nbformat.v4.new_code_cell(parameters.strip())
     params.metadata["tags"] = ["parameters"]

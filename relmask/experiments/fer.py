@@ -146,9 +146,12 @@ def get_trainer(trainer: str, source: Dataset, model: str = "fer_small_cnn", mod
             # patience = epochs: never stops early, only restores the best epoch's weights at the end
             callbacks.append(keras.callbacks.EarlyStopping("val_accuracy", patience=epochs, mode="max",
                                                            restore_best_weights=True))
-        hist = fit(m, fit_part.x, fit_part.y, epochs=epochs, batch_size=batch_size, seed=seed,
-                   learning_rate=learning_rate, callbacks=callbacks,
-                   validation_data=(held.x, held.y) if held is not None else None)
+        from .. import progress
+
+        with progress.stage("trainer"):
+            hist = fit(m, fit_part.x, fit_part.y, epochs=epochs, batch_size=batch_size, seed=seed,
+                       learning_rate=learning_rate, callbacks=[*callbacks, progress.keras_callback()],
+                       validation_data=(held.x, held.y) if held is not None else None)
         if held is not None:
             best = int(np.argmax(hist["val_accuracy"])) + 1
         kept = f"best epoch {best} on {len(held)} held-out source faces" if best else "last epoch"
@@ -367,23 +370,25 @@ def train_students(variants: Sequence[Variant], y_train: np.ndarray, y_val: np.n
     the same order (``fit`` reseeds), so the variants differ only in their inputs.
     """
     import keras
-    from tqdm.auto import tqdm
 
+    from .. import progress
     from ..training import build_model, fit
 
     rows: list[dict] = []
     tests: list[dict] = []
     jobs = [(s, v) for s in seeds for v in variants]
     initial: dict[tuple, list] = {}
-    for seed, v in tqdm(jobs, desc="students", disable=None):
+    for seed, v in progress.stage("student", jobs):
         keras.backend.clear_session()  # keeps graph state from growing over dozens of models
         shape = v.x_train.shape[1:]
         model = build_model(student, shape, n_classes, seed=seed, **(student_params or {}))
         initial.setdefault((seed, shape), model.get_weights())
         model.set_weights(initial[(seed, shape)])
         history: dict[str, list[float]] = {}
-        fit(model, v.x_train, y_train, epochs=epochs, batch_size=batch_size, seed=seed,
-            learning_rate=learning_rate, callbacks=[_multi_eval_callback(v.x_val, y_val, history)])
+        with progress.stage(f"{v.name}, seed {seed}"):
+            fit(model, v.x_train, y_train, epochs=epochs, batch_size=batch_size, seed=seed,
+                learning_rate=learning_rate,
+                callbacks=[_multi_eval_callback(v.x_val, y_val, history), progress.keras_callback()])
         rows += _curve_rows(v.name, seed, history)
         if y_test is not None:
             tests += [{"variant": v.name, "seed": int(seed), "eval": e, "test_accuracy": a}
@@ -399,12 +404,13 @@ def finetune_trainer(trainer: Trainer, train: Dataset, val: Dataset, epochs: int
     It needs no masks, so all three evaluation sets are the raw images; returns (curve rows, test rows)."""
     import keras
 
+    from .. import progress
     from ..training import fit
 
     x_train, x_val = trainer.inputs(train.x), trainer.inputs(val.x)
     rows: list[dict] = []
     tests: list[dict] = []
-    for seed in seeds:
+    for seed in progress.stage("fine-tune", seeds):
         model = keras.models.clone_model(trainer.model)
         model.set_weights(trainer.model.get_weights())
         history: dict[str, list[float]] = {}
@@ -526,14 +532,16 @@ def format_effects(rows: Sequence[dict], metric: str = "aulc") -> str:
     return "\n".join(lines)
 
 
-def mask_only_verdict(curves: Sequence[dict], trainer_acc: float, y_val: np.ndarray) -> dict | None:
+def mask_only_verdict(curves: Sequence[dict], trainer_acc: float, y_val: np.ndarray,
+                      train_mask_target: str = "predicted") -> dict | None:
     """The mask-only control read against the trainer (see :func:`relmask.controls.leak_verdict`): its final
     validation accuracy on maps made by the training rule, against the trainer's accuracy on the same faces."""
     finals = [c for c in curves_by_variant(curves, "train_rule").get(MASK_ONLY, {}).values()]
     if not finals:
         return None
     chance = float(np.bincount(np.asarray(y_val)).max() / len(y_val))
-    return leak_verdict(float(np.mean([c[-1] for c in finals])), trainer_acc, chance)
+    return leak_verdict(float(np.mean([c[-1] for c in finals])), trainer_acc, chance,
+                        uses_label=train_mask_target == "true")
 
 
 def format_table(table: Sequence[dict], reach_level: float, k: int) -> str:
@@ -588,12 +596,14 @@ EVAL_TITLES = {"masked": "masked validation images (trainer needed)", "raw": "ra
                "label_free": "label-free masks (all classes)", "train_rule": "maps by the training rule"}
 
 
-def draw_learning_curves(ax, curves: Sequence[dict], eval: str, reach_level: float | None = None) -> None:
+def draw_learning_curves(ax, curves: Sequence[dict], eval: str, reach_level: float | None = None,
+                         colors: dict[str, str] | None = None) -> None:
     """Validation accuracy per epoch on one evaluation set, mean ± sd (ddof 1) over seeds, one line per
-    variant (controls dashed in their masker's colour). The notebook and ``paper/`` both draw with this."""
+    variant (controls dashed in their masker's colour). The notebook and ``paper/`` both draw with this; pass one
+    ``colors`` dict to several panels so a variant keeps its colour across them."""
     from ..plotting import PALETTE
 
-    colors: dict[str, str] = {}
+    colors = {} if colors is None else colors
     for name, per_seed in curves_by_variant(curves, eval).items():
         n = min(len(c) for c in per_seed.values())
         a = np.stack([c[:n] for c in per_seed.values()])
@@ -628,8 +638,9 @@ def plot_learning_curves(curves: Sequence[dict], stem: str | Path, reach_level: 
     sets = [e for e in evals_of(curves) if e in EVALS] or evals_of(curves)
     fig, axes = plt.subplots(1, len(sets), figsize=(4.0 * len(sets), 3.3), squeeze=False, sharey=True,
                              layout="constrained")
+    colors: dict[str, str] = {}
     for ax, e in zip(axes[0], sets):
-        draw_learning_curves(ax, curves, e, reach_level)
+        draw_learning_curves(ax, curves, e, reach_level, colors)
     axes[0, 0].set_ylabel("validation accuracy")
     axes[0, -1].legend(frameon=False, fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     save_figure(fig, stem)

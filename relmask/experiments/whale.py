@@ -157,10 +157,13 @@ def train_model(cfg: WhaleExperiment, x: np.ndarray, y: np.ndarray, seed: int,
     """A fresh ``cfg.model`` trained with the seed; returns (model, history)."""
     from ..training import balanced_class_weight, build_model, fit
 
+    from .. import progress as prog
+
     model = build_model(cfg.model, x.shape[1:], 2, seed=seed, **cfg.model_params)
     val = validation if validation is not None and len(validation[0]) else None
     history = fit(model, x, y, epochs=cfg.epochs, batch_size=cfg.batch_size, seed=seed, validation_data=val,
-                  learning_rate=cfg.learning_rate, class_weight=balanced_class_weight(y) if cfg.balanced else None)
+                  learning_rate=cfg.learning_rate, class_weight=balanced_class_weight(y) if cfg.balanced else None,
+                  callbacks=[prog.keras_callback()])
     return model, history
 
 
@@ -295,17 +298,22 @@ def comparisons(cfg: WhaleExperiment) -> list[tuple[str, str, str]]:
 
 def run_seed(ds: Dataset, cfg: WhaleExperiment, seed: int, sp: dict[str, np.ndarray],
              progress: bool | None = None, n_examples: int = 3) -> SeedResult:
-    """Every system of one seed on the split ``sp`` (see the module doc)."""
-    from tqdm.auto import tqdm
-
+    """Every system of one seed on the split ``sp`` (see the module doc). ``progress`` False silences the
+    stage reports (:mod:`relmask.progress`)."""
+    from .. import progress as prog
     from ..masking import degenerate_maps, mask, masked_fraction
     from ..training import predict_proba
 
     x_tr, y_tr, x_va, y_va = ds.x[sp["train"]], ds.y[sp["train"]], ds.x[sp["val"]], ds.y[sp["val"]]
     x_te, y_te = ds.x[sp["test"]], ds.y[sp["test"]]
-    cnn1, hist1 = train_model(cfg, x_tr, y_tr, seed, (x_va, y_va))
+    def stage(name):
+        return prog.stage(name, log=progress is not False)
+
+    with stage("CNN₁"):
+        cnn1, hist1 = train_model(cfg, x_tr, y_tr, seed, (x_va, y_va))
     p1_tr, p1 = predict_proba(cnn1, x_tr), predict_proba(cnn1, x_te)
-    raw2, _ = train_model(cfg, x_tr, y_tr, seed + RAW_SEED_OFFSET, (x_va, y_va))
+    with stage("raw CNN (ensemble control)"):
+        raw2, _ = train_model(cfg, x_tr, y_tr, seed + RAW_SEED_OFFSET, (x_va, y_va))
     rows, scores = score_systems(y_te, {"cnn1": p1, "cnn_raw": predict_proba(raw2, x_te)}, p1,
                                  cfg.fusion_rules, seed, fused_name={"cnn_raw": "ensemble_raw"})
     t_tr = mask_targets(cfg.train_mask_target, p1_tr, y_tr)
@@ -317,8 +325,9 @@ def run_seed(ds: Dataset, cfg: WhaleExperiment, seed: int, sp: dict[str, np.ndar
     fractions, checksums, histories, degenerate = {}, {}, {"cnn1": hist1}, {}
     for method in cfg.relevance_methods:
         rparams = cfg.relevance_params.get(method, {})
-        r_tr = relevance(cnn1, x_tr, method, t_tr, rparams, cfg.cache_dir)
-        r_te = relevance(cnn1, x_te, method, t_te, rparams, cfg.cache_dir)
+        with stage(f"relevance {method}"):
+            r_tr = relevance(cnn1, x_tr, method, t_tr, rparams, cfg.cache_dir)
+            r_te = relevance(cnn1, x_te, method, t_te, rparams, cfg.cache_dir)
         degenerate[method] = {"train": int(degenerate_maps(r_tr).sum()), "n_train": len(r_tr),
                               "test": int(degenerate_maps(r_te).sum()), "n_test": len(r_te)}
         checksums[method] = float(np.abs(r_te[:8]).sum())
@@ -329,13 +338,13 @@ def run_seed(ds: Dataset, cfg: WhaleExperiment, seed: int, sp: dict[str, np.ndar
             same_rule = cfg.train_mask_target == cfg.eval_mask_target
             r_te_rule = r_te if same_rule else relevance(
                 cnn1, x_te, method, mask_targets(cfg.train_mask_target, p1, y_te), rparams, cfg.cache_dir)
-            only, histories[f"{method}/mask_only"] = train_model(cfg, mask_only_inputs(r_tr), y_tr, seed)
+            with stage(f"mask-only {method}"):
+                only, histories[f"{method}/mask_only"] = train_model(cfg, mask_only_inputs(r_tr), y_tr, seed)
             r, s = score_systems(y_te, {"mask_only": predict_proba(only, mask_only_inputs(r_te_rule))}, p1, [],
                                  seed, method)
             rows += r
             scores.update({f"{method}/{k}": v for k, v in s.items()})
-        bar = tqdm(cfg.maskers, desc=f"seed {seed} {method}", disable=None if progress is None else not progress)
-        for masker in bar:
+        for masker in cfg.maskers:
             mparams = cfg.masker_params.get(masker, {})
             key = f"{method}/{masker}"
             maps = {"cnn2": (r_tr, r_te)}
@@ -346,7 +355,8 @@ def run_seed(ds: Dataset, cfg: WhaleExperiment, seed: int, sp: dict[str, np.ndar
             for system, (rt, re) in maps.items():
                 xm_tr = mask(x_tr, rt, masker, seed=seed, **mparams)
                 xm_te = mask(x_te, re, masker, seed=seed, **mparams)
-                model, histories[f"{key}/{system}"] = train_model(cfg, xm_tr, y_tr, seed)
+                with stage(f"CNN₂ {key} ({system})"):
+                    model, histories[f"{key}/{system}"] = train_model(cfg, xm_tr, y_tr, seed)
                 probs[system] = predict_proba(model, xm_te if cfg.eval_inputs == "masked" else x_te)
                 fractions[f"{key}/{system}"] = masked_fraction(x_tr, xm_tr)
                 if system == "cnn2":
@@ -405,7 +415,8 @@ def leak_checks(cfg: WhaleExperiment, table: list[dict]) -> dict[str, dict]:
         only = [r["auc"] for r in table if r["system"] == "mask_only" and r["relevance"] == method]
         cnn1 = [r["auc"] for r in table if r["system"] == "cnn1"]
         if only:
-            out[method] = leak_verdict(float(np.mean(only)), float(np.mean(cnn1)), 0.5)
+            out[method] = leak_verdict(float(np.mean(only)), float(np.mean(cnn1)), 0.5,
+                                       uses_label=cfg.train_mask_target == "true")
     return out
 
 
@@ -416,7 +427,10 @@ def run(ds: Dataset, cfg: WhaleExperiment, record: bool = True, progress: bool |
 
     cfg.validate()
     splits = [splits_for(cfg, ds.y, i) for i in range(len(cfg.seeds))]
-    per_seed = [run_seed(ds, cfg, seed, sp, progress=progress) for seed, sp in zip(cfg.seeds, splits)]
+    from .. import progress as prog
+
+    per_seed = [run_seed(ds, cfg, seed, sp, progress=progress)
+                for seed, sp in prog.stage("seed", list(zip(cfg.seeds, splits)), log=progress is not False)]
     first, sp = per_seed[0], splits[0]
     table = [r for s in per_seed for r in s.rows]
     delong_rows = [t for s in per_seed for t in s.delong]
