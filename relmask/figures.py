@@ -457,7 +457,7 @@ def build_paper(records: list[dict], out: str | os.PathLike = "paper", config: s
     matplotlib.use("Agg")
     from . import __version__
     from .plotting import apply_style
-    from .provenance import device_info, git_info, plugin_versions
+    from .provenance import code_fingerprint, device_info, plugin_versions
 
     apply_style()
     out = Path(out)
@@ -504,7 +504,10 @@ def build_paper(records: list[dict], out: str | os.PathLike = "paper", config: s
     # the newest run's finish, not the clock: rebuilding from unchanged runs must give byte-identical files
     finished = [r["finished_at"] for r in records if r.get("finished_at")]
     manifest = {"generated_at": max(finished) if finished else datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "command": command, "config": config, "relmask": __version__, "git": git_info(),
+                "command": command, "config": config, "relmask": __version__,
+                # the drawing code by content, not by commit: a commit that changes no code (or a rerun) must
+                # leave paper/ as it was; each run's own git state is in its provenance below
+                "relmask_code": code_fingerprint(),
                 "plugins": plugin_versions(), "device": device_info(),
                 "synthetic": any(e["synthetic"] for e in (*paper.figures.values(), *paper.tables.values())),
                 "unused_runs": [r["name"] for r, res in loaded
