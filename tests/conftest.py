@@ -17,6 +17,18 @@ NOTEBOOKS = ROOT / "notebooks"
 EXAMPLE_PLUGIN = Path(__file__).resolve().parent / "example_plugin"
 
 
+def wait_for(predicate, timeout: float) -> bool:
+    """Poll ``predicate`` every 0.1 s until it holds (True) or ``timeout`` seconds pass (False)."""
+    import time
+
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
 def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None, timeout: float = 300):
     """``python -m relmask ARGS`` in a fresh process; returns the CompletedProcess (text)."""
     full_env = {**os.environ, **(env or {})}

@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import nbformat
@@ -28,7 +27,7 @@ from relmask.errors import NonFiniteResultError, NotebookExecutionError
 from relmask.results import headline_problems
 from relmask.runner import coerce_cli_value, run_notebook
 
-from .conftest import EXAMPLE_PLUGIN, write_dist_info
+from .conftest import EXAMPLE_PLUGIN, wait_for, write_dist_info
 from .test_figures import fer_results, make_run, whale_results
 
 TINY = Path(__file__).resolve().parent / "notebooks" / "tiny.ipynb"
@@ -323,14 +322,6 @@ def status_of(stdout: str) -> dict[str, str]:
     return {r[0]: r[1] for r in rows}
 
 
-def _wait_for(predicate, timeout: float) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
-
 
 def test_second_reproduce_on_the_same_out_waits_instead_of_deleting_the_live_run(tmp_path):
     nb = notebook(tmp_path / "gated.ipynb", *GATED_NOTEBOOK)
@@ -344,10 +335,10 @@ def test_second_reproduce_on_the_same_out_waits_instead_of_deleting_the_live_run
         first = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=e1, text=True)
         second = None
         try:
-            assert _wait_for(lambda: log_lines(log), 120), "the first run never started"
+            assert wait_for(lambda: log_lines(log), 120), "the first run never started"
             (run_dir,) = [d for d in (tmp_path / "out" / "runs").glob("slow-*") if d.is_dir()]  # not .lock
             second = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=e2, text=True)
-            assert _wait_for(lambda: "in progress in another process" in second_err.read_text(), 120), \
+            assert wait_for(lambda: "in progress in another process" in second_err.read_text(), 120), \
                 second_err.read_text()
             assert run_dir.is_dir() and len(log_lines(log)) == 1  # the live run is untouched
             gate.write_text("")

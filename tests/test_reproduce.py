@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,8 @@ import yaml
 from relmask import reproduce as rp
 from relmask.cache import DONE_MARKER
 from relmask.errors import DataError
+
+from .conftest import wait_for
 
 TINY = Path(__file__).resolve().parent / "notebooks" / "tiny.ipynb"
 
@@ -221,14 +222,6 @@ def test_dask_local_cluster_runs_in_parallel(tmp_path):
     assert (tmp_path / "out" / "reproduce-tiny.json").exists()
 
 
-def _wait_for(predicate, timeout: float) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
-
 
 def _kill_and_resume(tmp_path: Path, sig: int, jobs: int) -> None:
     """Start `relmask reproduce` as a real process, kill it once the first run finished, run it again."""
@@ -242,8 +235,8 @@ def _kill_and_resume(tmp_path: Path, sig: int, jobs: int) -> None:
     proc = subprocess.Popen(args, env=env, start_new_session=True, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT)
     try:
-        assert _wait_for(lambda: "end 1" in executions(tmp_path), 90), "first run never finished"
-        assert _wait_for(lambda: {"start 2", "start 3"} & set(executions(tmp_path)), 30)
+        assert wait_for(lambda: "end 1" in executions(tmp_path), 90), "first run never finished"
+        assert wait_for(lambda: {"start 2", "start 3"} & set(executions(tmp_path)), 30)
         # the whole process group: the CLI, its Dask workers and notebook kernels, as a terminal would
         os.killpg(proc.pid, sig)
         proc.wait(timeout=60)
