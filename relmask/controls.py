@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import ParameterError
-from .masking import shuffle_relevance
+from .masking import normalize_relevance, shuffle_relevance
 
 CONTROLS = ("shuffled", "permuted", "smooth")
 #: autocorrelation threshold that defines a map's correlation length (the lag where it first drops below 1/e)
@@ -131,8 +131,6 @@ LEAK_MARGIN = 0.05
 
 def mask_only_inputs(relevance: np.ndarray) -> np.ndarray:
     """The input of the mask-only control: each map as |R| / max |R| (float32, the map's shape)."""
-    from .masking import normalize_relevance
-
     return normalize_relevance(np.asarray(relevance, dtype=np.float32), "abs").astype(np.float32)
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 import numpy as np
-from scipy.stats import norm, rankdata
+from scipy.stats import norm, rankdata, t
 
 #: bootstrap resamples of the mean paired difference
 N_BOOTSTRAP = 10_000
@@ -64,8 +64,6 @@ def paired_difference(a: Mapping, b: Mapping, n_boot: int = N_BOOTSTRAP, level: 
 
 def t_mean_ci(values: Sequence[float], level: float = LEVEL) -> tuple[float, float]:
     """Student's t interval of the mean of ``values`` (at least two finite values)."""
-    from scipy.stats import t
-
     v = np.asarray(values, dtype=np.float64)
     v = v[np.isfinite(v)]
     half = float(t.ppf(0.5 + level / 2, len(v) - 1)) * float(v.std(ddof=1)) / np.sqrt(len(v))

@@ -245,14 +245,16 @@ def thin_roc(y: np.ndarray, score: np.ndarray, points: int = ROC_POINTS) -> dict
             "auc": roc_auc(y, score)}
 
 
+def _markdown(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(map(str, r)) + " |" for r in rows]) + "\n"
+
+
 def markdown_table(summary: list[dict]) -> str:
     """The AUC table (mean ± sd over seeds): one line per relevance × masker × system × fusion rule."""
-    lines = ["| relevance | masker | system | fusion | AUC (mean ± sd) | seeds |",
-             "|---|---|---|---|---|---|"]
-    for s in summary:
-        lines.append(f"| {s['relevance'] or '–'} | {s['masker'] or '–'} | {s['system']} | "
-                     f"{s['fusion_rule'] or '–'} | {s['auc_mean']:.4f} ± {s['auc_sd']:.4f} | {s['n_seeds']} |")
-    return "\n".join(lines) + "\n"
+    return _markdown(["relevance", "masker", "system", "fusion", "AUC (mean ± sd)", "seeds"],
+                     [[s["relevance"] or "–", s["masker"] or "–", s["system"], s["fusion_rule"] or "–",
+                       f"{s['auc_mean']:.4f} ± {s['auc_sd']:.4f}", s["n_seeds"]] for s in summary])
 
 
 # -- one seed, all runs ------------------------------------------------------------------------------------
@@ -400,12 +402,9 @@ def effects(cfg: WhaleExperiment, table: list[dict], delong_rows: list[dict]) ->
 
 def effects_markdown(rows: list[dict]) -> str:
     """The effects as a Markdown table; an interval that includes zero says *within noise*."""
-    lines = ["| comparison | Δ AUC (mean [95% CI], seeds) | DeLong p < 0.05 (seeds) | median p |",
-             "|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| {r['comparison']} | {format_effect(r, 4)} | {r['delong_significant']}/{r['delong_n']} | "
-                     f"{r['delong_median_p']:.3g} |")
-    return "\n".join(lines) + "\n"
+    return _markdown(["comparison", "Δ AUC (mean [95% CI], seeds)", "DeLong p < 0.05 (seeds)", "median p"],
+                     [[r["comparison"], format_effect(r, 4), f"{r['delong_significant']}/{r['delong_n']}",
+                       f"{r['delong_median_p']:.3g}"] for r in rows])
 
 
 def leak_checks(cfg: WhaleExperiment, table: list[dict]) -> dict[str, dict]:
