@@ -6,7 +6,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 export TF_ENABLE_ONEDNN_OPTS ?= 0
 export PYTHONHASHSEED ?= 0
 
-.PHONY: setup demo test test-slow test-real test-all test-browser benchmarks notebooks lab lab-setup clean
+.PHONY: setup demo lint test test-slow test-real test-all test-browser benchmarks notebooks lab lab-setup clean
 
 setup: $(VENV)/.installed
 
@@ -19,6 +19,9 @@ $(VENV)/.installed: pyproject.toml
 
 demo: setup                 ## the main job: reproduce both papers on the embedded synthetic data
 	$(BIN)/relmask reproduce --config quick
+
+lint: setup                 ## ruff (configured in pyproject.toml): pycodestyle, pyflakes, import order
+	$(BIN)/ruff check .
 
 test: setup                 ## default tier (< 15 min on 2 cores): slow and gpu tests deselected
 	$(BIN)/python -m pytest -q
@@ -41,8 +44,9 @@ benchmarks: setup           ## speed targets, measured side by side (prints rati
 	$(BIN)/python benchmarks/spectrogram.py
 	$(BIN)/python benchmarks/fer_relevance.py
 
-notebooks: setup            ## regenerate the notebooks from notebooks/_build/*.py
-	for f in notebooks/_build/[a-z]*.py; do [ "$$(basename $$f)" = nbgen.py ] || $(BIN)/python $$f; done
+notebooks: setup            ## rewrite every .ipynb from its Jupytext .py source (experiments' notebooks, hello, tests)
+	$(BIN)/relmask notebooks
+	$(BIN)/relmask notebooks notebooks/hello_relmask.py tests/notebooks/tiny.py
 
 lab-setup: setup
 	$(BIN)/python -m pip install --quiet -e ".[lab]"

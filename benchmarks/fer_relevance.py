@@ -14,8 +14,9 @@ import os
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+from relmask._env import apply_defaults  # noqa: E402
+
+apply_defaults()  # relmask's TensorFlow environment defaults (relmask._env), before anything imports TensorFlow
 
 
 def main(argv=None) -> int:

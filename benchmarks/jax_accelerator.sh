@@ -2,7 +2,7 @@
 # The relevance engine on an accelerator under KERAS_BACKEND=jax: conformance kit (with the agreement against
 # reference maps written elsewhere, e.g. by TensorFlow on a CPU) and the speed benchmark.
 #
-#   python -m relmask.testing reference REF            # where TensorFlow is: model, input, maps
+#   relmask check --write-reference REF                # where TensorFlow is: model, input, maps
 #   bash benchmarks/jax_accelerator.sh REF OUT         # on the accelerator machine (JAX, no TensorFlow needed)
 #
 # Writes OUT/conformance_{highest,default}.{txt,json} and OUT/benchmark_*.{txt,json}. The kit runs twice,
@@ -20,7 +20,7 @@ export KERAS_BACKEND=jax XLA_PYTHON_CLIENT_PREALLOCATE=false PYTHONUNBUFFERED=1
 "$PY" -c "import jax, keras; print('jax', jax.__version__, jax.devices(), '| keras', keras.__version__)" || exit 1
 
 for p in ${KIT_PRECISIONS:-highest default}; do
-    "$PY" -m relmask.testing check --precision $p --reference "$REF" --json "$OUT/conformance_$p.json" \
+    "$PY" -m relmask check --precision $p --reference "$REF" --json "$OUT/conformance_$p.json" \
         >"$OUT/conformance_$p.txt" 2>&1 &
 done
 wait

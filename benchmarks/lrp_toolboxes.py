@@ -22,13 +22,13 @@ of different frameworks also differ in threading: TensorFlow and PyTorch each us
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+from relmask._env import apply_defaults  # noqa: E402
+
+apply_defaults()  # relmask's TensorFlow environment defaults (relmask._env), before anything imports TensorFlow
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))

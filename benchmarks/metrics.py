@@ -25,8 +25,9 @@ import statistics
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+from relmask._env import apply_defaults  # noqa: E402
+
+apply_defaults()  # relmask's TensorFlow environment defaults (relmask._env), before anything imports TensorFlow
 
 #: input shape of each benchmark model (the whale spectrogram; a 48×48 face)
 SHAPES = {"whale_cnn": (65, 59, 1), "whale_cnn_bn": (65, 59, 1), "fer_small_cnn": (48, 48, 1),

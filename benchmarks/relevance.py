@@ -42,8 +42,9 @@ import subprocess
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+from relmask._env import apply_defaults  # noqa: E402
+
+apply_defaults()  # relmask's TensorFlow environment defaults (relmask._env), before anything imports TensorFlow
 
 from relmask.relevance import PRECISIONS  # noqa: E402  (imports no Keras: the parent process stays light)
 
@@ -118,9 +119,8 @@ def _explainer(label: str, model, x, precision: str):
 
         layer = default_layer(model, x.ndim)
         return lambda: GradCAM().explain((x, None), fmodel, class_index=0, layer_name=layer)
-    from tf_explain.core.occlusion_sensitivity import OcclusionSensitivity
-
     import keras
+    from tf_explain.core.occlusion_sensitivity import OcclusionSensitivity
 
     # its model.predict per image would print a progress bar per image: silence Keras' bars, as a user would
     keras.utils.disable_interactive_logging()

@@ -12,7 +12,7 @@ It prints the time per operation type for every method, and for the floor (``gra
 time spent in convolutions and matrix products (forward and transposed): the work an LRP rule repeats when it
 needs extra linear maps. A rule that needs *k* times the floor's linear maps (z⁺: 3 for 2 on layers with a
 non-negative input, αβ: 4 for 2) cannot be faster than about 1 + (k/2 − 1) × that share of the floor, however
-lean its elementwise work; this is the bound docs/relevance.md quotes for αβ.
+lean its elementwise work; this is the bound benchmarks/results/relevance.md quotes for αβ.
 """
 from __future__ import annotations
 
@@ -21,8 +21,9 @@ import collections
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+from relmask._env import apply_defaults  # noqa: E402
+
+apply_defaults()  # relmask's TensorFlow environment defaults (relmask._env), before anything imports TensorFlow
 os.environ["KERAS_BACKEND"] = "tensorflow"
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

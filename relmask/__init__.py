@@ -7,26 +7,26 @@ Compute which input regions were relevant to a model's decisions, encode that re
     relmask.mask(x, relevance, "negative", fraction=0.3)        -> masked inputs
     relmask.evaluate(model, x, y, relevance, "pixel_flipping")  -> faithfulness curves and scores (raw numbers)
     relmask.get_domain("whale").load("synthetic")               -> Dataset
+    relmask.get_experiment("whale").configure({...})            -> a checked experiment configuration
     relmask.record("auc", 0.93)                                 -> results.json of the running notebook
 """
 from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from . import _env  # noqa: E402
+from . import _env
 
 _env.apply_defaults()  # before anything imports TensorFlow: its env variables are read once, at its import
 
-from .components import Domain, Masker, Metric, ModelSpec, Param, RelevanceMethod, Source  # noqa: E402
-from .data import Dataset, stratified_kfold, stratified_split  # noqa: E402
-from .errors import (DataError, ParameterError, PluginError, RelmaskError, UnknownNameError,  # noqa: E402
-                     UnsupportedLayerError)
-from .hookspecs import hookimpl  # noqa: E402
-from .masking import mask  # noqa: E402
-from .metrics import evaluate  # noqa: E402
-from .plugins import registry as _registry  # noqa: E402
-from .relevance import explain  # noqa: E402
-from .results import record  # noqa: E402
+from .components import Domain, Experiment, Masker, Metric, ModelSpec, Param, RelevanceMethod, Source
+from .data import Dataset, stratified_kfold, stratified_split
+from .errors import DataError, ParameterError, PluginError, RelmaskError, UnknownNameError, UnsupportedLayerError
+from .hookspecs import hookimpl
+from .masking import mask
+from .metrics import evaluate
+from .plugins import registry as _registry
+from .relevance import explain
+from .results import record
 
 
 def list_methods() -> list[str]:
@@ -54,6 +54,11 @@ def list_metrics() -> list[str]:
     return _registry("register_metrics").names()
 
 
+def list_experiments() -> list[str]:
+    """Names of the registered experiments."""
+    return _registry("register_experiments").names()
+
+
 def get_method(name: str) -> RelevanceMethod:
     return _registry("register_relevance_methods").get(name)
 
@@ -74,7 +79,11 @@ def get_metric(name: str) -> Metric:
     return _registry("register_metrics").get(name)
 
 
-_SUBMODULES = {"cache", "data", "evaluation", "experiments", "io", "masking", "metrics", "plotting", "plugins",
+def get_experiment(name: str) -> Experiment:
+    return _registry("register_experiments").get(name)
+
+
+_SUBMODULES = {"cache", "controls", "data", "evaluation", "figures", "io", "masking", "metrics", "plotting", "plugins",
                "progress", "relevance", "results", "runner", "testing", "training"}
 
 
@@ -89,8 +98,8 @@ def __getattr__(name: str):
 
 __all__ = [
     "__version__", "hookimpl", "explain", "mask", "evaluate", "record", "list_methods", "list_domains",
-    "list_maskers", "list_models", "list_metrics", "get_method", "get_domain", "get_masker", "get_model",
-    "get_metric", "Metric", "Dataset", "stratified_split",
+    "list_maskers", "list_models", "list_metrics", "list_experiments", "get_method", "get_domain", "get_masker",
+    "get_model", "get_metric", "get_experiment", "Experiment", "Metric", "Dataset", "stratified_split",
     "stratified_kfold", "Param", "RelevanceMethod", "Masker", "Domain", "ModelSpec", "Source", "RelmaskError",
     "ParameterError", "DataError", "PluginError", "UnknownNameError", "UnsupportedLayerError",
 ]

@@ -17,6 +17,7 @@ import contextlib
 import hashlib
 import io
 import json
+import os
 import warnings
 from pathlib import Path
 from typing import Callable
@@ -26,6 +27,21 @@ import numpy as np
 from .data import fingerprint_arrays
 from .errors import RelmaskWarning
 from .io import atomic_write, to_jsonable, write_json
+
+#: environment variable naming the folder of relmask's persistent caches (default :data:`DEFAULT_CACHE_ROOT`)
+CACHE_ENV = "RELMASK_CACHE"
+#: where the persistent caches go when :data:`CACHE_ENV` is unset (the XDG convention)
+DEFAULT_CACHE_ROOT = Path("~/.cache/relmask")
+
+
+def default_cache_dir(*parts: str) -> Path:
+    """The default cache folder of whatever caches ``parts`` (e.g. ``default_cache_dir("whale")``):
+    ``$RELMASK_CACHE/<parts>``, else ``~/.cache/relmask/<parts>``.
+
+    The one place a default cache location is computed; a component that caches without being given a
+    ``cache_dir`` asks here. (``relmask reproduce`` passes its own, ``<out>/cache``.)
+    """
+    return Path(os.environ.get(CACHE_ENV) or DEFAULT_CACHE_ROOT).expanduser().joinpath(*parts)
 
 
 def hash_jsonable(obj) -> str:

@@ -1,4 +1,5 @@
-"""The ``relmask`` command: ``plugins``, ``list``, ``run`` (and ``reproduce``, ``figures``).
+"""The ``relmask`` command: ``plugins``, ``list``, ``run`` here; ``reproduce``, ``figures``, ``notebooks`` and
+``check`` beside their implementations (each module's ``add_subcommand``, listed once in :func:`build_parser`).
 
 Heavy imports (TensorFlow, papermill) happen inside the commands that need them, so ``relmask plugins``
 answers in well under a second.
@@ -13,7 +14,8 @@ from pathlib import Path
 from . import __version__
 
 KINDS = {"methods": "register_relevance_methods", "domains": "register_domains",
-         "maskers": "register_maskers", "models": "register_models", "metrics": "register_metrics"}
+         "maskers": "register_maskers", "models": "register_models", "metrics": "register_metrics",
+         "experiments": "register_experiments"}
 
 
 def _fail(message: str, code: int = 2) -> int:
@@ -57,6 +59,11 @@ def cmd_list(args) -> int:
             print(f"  {name}{alias} — {meta['description']}  [{meta['plugin']}]")
             if meta.get("needs"):
                 print(f"      needs: {', '.join(meta['needs'])}")
+            if meta.get("notebook"):  # experiments: where to open it, and what `--preset` / `--config` take
+                print(f"      notebook: {meta['notebook']}")
+                print(f"      presets: {', '.join(meta['presets']) or '-'}"
+                      + (f"; reproduce configs: {', '.join(meta['reproduce_configs'])}"
+                         if meta.get("reproduce_configs") else ""))
             for p in meta["params"]:
                 rng = f" {p['range']}" if p.get("range") else ""  # e.g. 'float [0, 1]', 'float >= 0'
                 print(f"      {p['name']}: {p['type']}{rng} = {p['default']!r}  {p['help']}")
@@ -83,33 +90,41 @@ def collect_parameters(notebook: Path, pairs: list[list[str]], files: list[str])
 
 def cmd_run(args) -> int:
     from .errors import DataError, NotebookExecutionError, ParameterError
-    from .runner import describe_parameters, is_interactive, run_notebook
+    from .runner import describe_parameters, is_interactive, resolve_notebook, run_notebook
 
-    nb = Path(args.notebook)
+    try:
+        nb = resolve_notebook(args.notebook)
+    except FileNotFoundError as exc:
+        return _fail(str(exc))
     if not nb.exists():
         return _fail(f"notebook not found: {nb}")
     try:
         if args.help:
             print(describe_parameters(nb))
             return 0
-        params = collect_parameters(nb, args.parameters, args.parameters_file)
+        files = list(args.parameters_file or [])
+        if args.preset:  # a preset the notebook's experiment ships, applied before -f files and -p values
+            from .runner import experiment_for
+
+            exp = experiment_for(nb)
+            if exp is None:
+                return _fail(f"--preset {args.preset}: {nb} is not a registered experiment's notebook (use -f FILE)")
+            files.insert(0, str(exp.preset(args.preset)))
+        params = collect_parameters(nb, args.parameters, files)
         out = Path(args.output) if args.output else Path("runs") / nb.stem
         result = run_notebook(nb, params, out, kernel_name=args.kernel,
                               progress=is_interactive(), log_output=args.log_output)
     except NotebookExecutionError as exc:  # a cell failed, or the run's headline results are not finite
         return _fail(str(exc), code=1)
-    except (ParameterError, DataError, ValueError, FileNotFoundError) as exc:
+    except (ParameterError, DataError, ValueError, FileNotFoundError, KeyError) as exc:
         return _fail(str(exc))
     print(f"executed notebook: {result.notebook_out}")
     print(f"results: {result.results_path} ({len(result.results)} values, {result.duration_s:.1f} s)")
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="relmask", description="Relevance-based masking, reproducibly.")
-    parser.add_argument("--version", action="version", version=f"relmask {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
-
+def add_subcommand(sub) -> None:
+    """``plugins``, ``list`` and ``run``: the commands defined in this module."""
     p = sub.add_parser("plugins", help="list installed plugins, their versions and what they register")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_plugins)
@@ -120,12 +135,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("run", add_help=False, help="execute a notebook with strictly checked parameters",
-                       description="Execute NOTEBOOK with papermill. `relmask run NOTEBOOK --help` lists its "
+                       description="Execute NOTEBOOK (a path, or the name of an experiment: `relmask list "
+                                   "experiments`) with papermill. `relmask run NOTEBOOK --help` lists its "
                                    "parameters.")
-    p.add_argument("notebook")
+    p.add_argument("notebook", help="an .ipynb file or an experiment's name")
     p.add_argument("-p", "--parameter", dest="parameters", nargs=2, action="append", metavar=("NAME", "VALUE"),
                    help="set a parameter (VALUE parsed as YAML unless the parameter is a str)")
     p.add_argument("-f", "--parameters-file", action="append", metavar="YAML", help="parameters from a YAML file")
+    p.add_argument("-P", "--preset", metavar="NAME", help="an experiment's preset by name (quick, full, real, ...; "
+                                                          "`relmask list experiments`), before -f and -p")
     p.add_argument("-o", "--output", metavar="OUTDIR", help="where the executed notebook and results.json go "
                                                            "(default runs/<notebook stem>)")
     p.add_argument("-k", "--kernel", default=None, help="Jupyter kernel name (default: the notebook's)")
@@ -133,24 +151,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-h", "--help", action="store_true", help="show the notebook's parameters and exit")
     p.set_defaults(func=cmd_run)
 
-    for register in _extra_commands():
-        register(sub)
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="relmask", description="Relevance-based masking, reproducibly.")
+    parser.add_argument("--version", action="version", version=f"relmask {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    # every subcommand is defined beside its implementation by that module's add_subcommand(sub), which adds its
+    # parser with set_defaults(func=...); the modules import their heavy dependencies only inside the command
+    from . import figures, jupyter, reproduce, testing
+
+    for module in (sys.modules[__name__], reproduce, figures, jupyter, testing):
+        module.add_subcommand(sub)
     return parser
-
-
-def _extra_commands():
-    """Subcommands defined next to their implementation (reproduce, figures)."""
-    import importlib
-
-    for modname in ("relmask.reproduce", "relmask.figures"):
-        try:
-            module = importlib.import_module(modname)
-        except ModuleNotFoundError as exc:
-            if exc.name != modname:
-                raise
-            continue
-        if hasattr(module, "add_subcommand"):
-            yield module.add_subcommand
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,14 +2,18 @@
 
 Every registered object is a :class:`Component`: it has a ``name``, a ``description``, the Keras
 ``backends`` it supports and a tuple of :class:`Param`. ``resolve_params`` is the one place where user
-parameters are checked (unknown names, wrong types, bad choices, out-of-range numbers), so every method, masker, domain and
-model rejects bad input with the same kind of message.
+parameters are checked (unknown names, wrong types, bad choices, out-of-range numbers), so every method, masker,
+domain and model rejects bad input with the same kind of message.
 """
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import math
+import types
+import typing
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, ClassVar
 
 from .errors import ParameterError, UnknownNameError
@@ -151,13 +155,24 @@ class RelevanceMethod(Component):
     conserves: bool = False
     #: True where the map depends on the model (False for e.g. external or random maps)
     needs_model: bool = True
+    #: True where the method accepts target -1 ("the predicted class") and resolves it itself (inside its compiled
+    #: graph); otherwise explain() computes the model's prediction first and passes real class indices
+    resolves_predicted: bool = False
+    #: True where a sample's map does not depend on the other samples of its batch, so explain() may cut the
+    #: input into batches of any size (False e.g. for maps keyed by the position of a sample in its batch)
+    batch_invariant: bool = True
 
     def attribute(self, model, x, targets, **params):  # pragma: no cover - interface
         raise NotImplementedError
 
 
 class Masker(Component):
-    """Turns inputs ``x`` and relevance maps ``R`` of the same shape into masked inputs ``x'``."""
+    """Turns inputs ``x`` and relevance maps ``R`` of the same shape into masked inputs ``x'``.
+
+    ``apply(x, relevance, rng, **params)`` gets the seeded ``numpy.random.Generator`` of :func:`relmask.mask`:
+    maskers that draw (ties, degenerate maps, random fills) draw from it, so a seed fixes the result; maskers
+    that draw nothing ignore it.
+    """
 
     kind = "masker"
 
@@ -246,4 +261,96 @@ class ModelSpec(Component):
         resolved = self.resolve_params(params)
         return self.builder(tuple(input_shape), int(n_classes), **resolved)
 
-    __call__ = build
+
+# -- experiments -------------------------------------------------------------------------------------------
+def _param_types(annotation) -> tuple[type, ...]:
+    """``int``, ``list[str]``, ``str | None`` ... -> the runtime types Param.check accepts."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return tuple(t for a in typing.get_args(annotation) for t in _param_types(a))
+    if annotation is None or annotation is type(None):
+        return (type(None),)
+    if annotation is Any:
+        return (object,)
+    return (origin or annotation,)
+
+
+def config_params(config_class: type) -> tuple[Param, ...]:
+    """The :class:`Param` of every field of a dataclass, so an experiment declares its parameters once.
+
+    A field's type comes from its annotation, its default from the dataclass, and ``help``, ``choices`` and the
+    range (``low``, ``high``, ``low_open``, ``high_open``, ``finite``) from ``field(metadata={...})``.
+    """
+    hints = typing.get_type_hints(config_class)
+    out = []
+    for f in dataclasses.fields(config_class):
+        if f.default is not dataclasses.MISSING:
+            default = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            default = f.default_factory()
+        else:
+            default = None
+        extra = {k: v for k, v in f.metadata.items()
+                 if k in ("help", "choices", "low", "high", "low_open", "high_open", "finite")}
+        if "choices" in extra:
+            extra["choices"] = tuple(extra["choices"])
+        out.append(Param(f.name, _param_types(hints[f.name]), default, **extra))
+    return tuple(out)
+
+
+class Experiment(Component):
+    """An experiment of a domain: its notebook, presets, parameters, pipeline and contribution to ``paper/``.
+
+    ``config`` is a dataclass with one field per notebook parameter: the one declaration of the parameters.
+    :attr:`params` is derived from it, ``relmask run``/``reproduce`` check given values against it before a kernel
+    starts, and a test checks that the notebook's ``parameters`` cell names the same parameters with the same
+    defaults. The dataclass may define ``validate()`` (cross-field checks, names of methods and maskers), which
+    :meth:`configure` calls.
+
+    ``notebook`` is the executed ``.ipynb``; its source is the Jupytext percent-format ``.py`` beside it.
+    ``presets`` maps a preset name (``quick``, ``full``, ``real`` ...) to a YAML file of parameter values and
+    ``reproduce_configs`` a config name to a ``relmask reproduce`` YAML file. :meth:`paper_outputs` draws the
+    experiment's figures and tables for ``paper/`` from the recorded results of its runs.
+    """
+
+    kind = "experiment"
+    config: ClassVar[type | None] = None
+    notebook: Path | None = None
+    presets: dict[str, Path] = {}
+    reproduce_configs: dict[str, Path] = {}
+
+    @property
+    def params(self) -> tuple[Param, ...]:  # type: ignore[override]
+        return config_params(self.config) if self.config is not None else ()
+
+    def configure(self, values: dict[str, Any]):
+        """Check ``values`` (unknown names, types, choices, ranges; defaults filled in), build the config and
+        run its ``validate()``: everything is checked before anything trains. Returns the config."""
+        if self.config is None:  # nothing declared: the notebook's parameters cell is all there is
+            return dict(values)
+        resolved = self.resolve_params(values)
+        cfg = self.config(**resolved)
+        check = getattr(cfg, "validate", None)
+        return (check() or cfg) if callable(check) else cfg
+
+    def from_namespace(self, namespace: dict[str, Any]):
+        """:meth:`configure` from a notebook's globals (the names of :attr:`params` that it defines)."""
+        return self.configure({p.name: namespace[p.name] for p in self.params if p.name in namespace})
+
+    def preset(self, name: str) -> Path:
+        """The YAML file of preset ``name``."""
+        if name not in self.presets:
+            raise UnknownNameError(f"preset of experiment {self.name!r}", name, list(self.presets))
+        return Path(self.presets[name])
+
+    def paper_outputs(self, runs: list[tuple[dict, dict]], paper) -> None:
+        """Draw figures and tables from ``runs`` (``(run record, results)`` pairs of this experiment) with the
+        :class:`relmask.figures.PaperWriter` ``paper``. The default contributes nothing (a notebook may still
+        declare ``paper_outputs`` in its results, see :func:`relmask.figures.declared_outputs`)."""
+
+    def metadata(self) -> dict:
+        meta = super().metadata()
+        meta["notebook"] = str(self.notebook) if self.notebook else None
+        meta["presets"] = sorted(self.presets)
+        meta["reproduce_configs"] = sorted(self.reproduce_configs)
+        return meta

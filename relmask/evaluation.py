@@ -58,9 +58,18 @@ def fuse(probabilities: Sequence[np.ndarray], rule: str = "mean") -> np.ndarray:
     return out / out.sum(axis=-1, keepdims=True)
 
 
-def mean_sd(values: Sequence[float]) -> tuple[float, float]:
+def mean_sd(values, axis: int | None = None):
+    """Mean and sample standard deviation (ddof 1; 0 for a single value) — the one spread relmask reports, in
+    tables and in the bands of curves alike.
+
+    ``axis`` None: ``values`` is a sequence of numbers and the result two floats. An int: over that axis of an
+    array, e.g. ``mean_sd(curves, axis=0)`` for (seeds, epochs) learning curves gives two arrays of epochs.
+    """
     v = np.asarray(values, dtype=np.float64)
-    return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0
+    if axis is None:
+        return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0
+    mean = v.mean(axis=axis)
+    return mean, v.std(axis=axis, ddof=1) if v.shape[axis] > 1 else np.zeros_like(mean)
 
 
 def epochs_to_reach(curve: Sequence[float], level: float) -> float:

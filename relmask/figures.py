@@ -1,10 +1,12 @@
 """``relmask figures``: paper figures, tables and ``manifest.json`` from the recorded results of runs.
 
 Input is a list of run records (``done.json`` of :mod:`relmask.reproduce`): each points at a ``results.json``.
-A run is a whale run when it recorded ``summary`` rows with a ``system`` (Paper B) and a FER run when it
-recorded ``curves`` (Paper A). Figures are saved with :func:`relmask.plotting.save_figure` (PNG + PDF, one
-style); tables as Markdown and LaTeX. Every figure and table from synthetic data says so in its title or
-header, and ``manifest.json`` records, per output, the provenance of every run it was drawn from.
+This module knows no experiment: it groups the runs by the registered experiment that made them and asks each
+:meth:`relmask.components.Experiment.paper_outputs` to draw its figures and tables through a
+:class:`PaperWriter`; a notebook may also declare outputs in its results (:func:`declared_outputs`). Figures are
+saved with :func:`relmask.plotting.save_figure` (PNG + PDF, one style); tables as Markdown and LaTeX. Every figure
+and table from synthetic data says so in its title or header, example figures (which show data) are copied only
+from synthetic runs, and ``manifest.json`` records, per output, the provenance of every run it was drawn from.
 """
 from __future__ import annotations
 
@@ -15,22 +17,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from .errors import DataError
 from .io import atomic_write, read_json, write_json
 
-#: order and display names of the whale systems (notebook `system` values)
-WHALE_SYSTEMS = {"cnn1": "CNN₁", "cnn2": "CNN₂ (masked)", "fusion": "fusion CNN₁+CNN₂",
-                 "ensemble_raw": "control: CNN₁+raw CNN", "cnn_raw": "control: raw CNN (other seed)",
-                 "cnn2_shuffled": "control: CNN₂ shuffled R", "fusion_shuffled": "control: fusion shuffled R",
-                 "cnn2_permuted": "control: CNN₂ other clip's R", "fusion_permuted": "control: fusion other clip's R",
-                 "cnn2_smooth": "control: CNN₂ smooth random R", "fusion_smooth": "control: fusion smooth random R",
-                 "mask_only": "control: maps alone (leak check)",
-                 # results recorded before the structured controls existed
-                 "cnn2_random": "control: CNN₂ random R", "fusion_random": "control: fusion random R"}
-#: systems drawn hatched (controls)
-WHALE_CONTROLS = tuple(k for k, v in WHALE_SYSTEMS.items() if v.startswith("control"))
 SYNTHETIC_NOTE = ("Synthetic data: these numbers come from relmask's embedded data generators, not from the "
                   "papers' data sets; they show that the pipeline works, not what the papers report.")
 
@@ -124,12 +113,14 @@ def run_provenance(record: dict, results: dict) -> dict:
             "run_dir": record.get("run_dir")}
 
 
-def _label(synthetic: bool) -> str:
+def synthetic_label(synthetic: bool) -> str:
+    """What a figure or table title of synthetic data ends with."""
     return " [synthetic data]" if synthetic else ""
 
 
 # -- tables --------------------------------------------------------------------------------------------
-def _fmt(v: Any) -> str:
+def cell(v: Any) -> str:
+    """A table cell: ``–`` for None, floats to 3 decimals."""
     if v is None:
         return "–"
     if isinstance(v, float):
@@ -137,7 +128,8 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def _pm(row: dict, stem: str) -> str:
+def mean_sd_cell(row: dict, stem: str) -> str:
+    """``mean ± sd`` from a summary row's ``<stem>_mean`` and ``<stem>_sd``."""
     m, s = row.get(f"{stem}_mean"), row.get(f"{stem}_sd")
     if m is None:
         return "–"
@@ -165,253 +157,82 @@ def write_table(stem: Path, title: str, header: list[str], rows: list[list[str]]
                                                                                  "\n".join(tex))]
 
 
-# -- Paper B: whale ------------------------------------------------------------------------------------
-def is_whale(results: dict) -> bool:
-    rows = results.get("summary")
-    return isinstance(rows, list) and bool(rows) and all(isinstance(r, dict) and "system" in r for r in rows)
-
-
-def is_fer(results: dict) -> bool:
-    return isinstance(results.get("curves"), list) and bool(results["curves"])
-
-
-def whale_groups(runs: list[tuple[dict, dict]]) -> list[tuple[str, dict[str, dict]]]:
-    """``(label, {system: summary row})`` per relevance × masker, over all whale runs.
-
-    Rows without relevance/masker (CNN₁, the raw ensemble) belong to every group of their run; fusion
-    systems show the ``mean`` rule where several were recorded (the table lists them all).
-    """
-    groups: dict[str, dict[str, dict]] = {}
-    for record, results in runs:
-        rows = results["summary"]
-        pairs = list(dict.fromkeys((r.get("relevance"), r.get("masker")) for r in rows
-                                   if r.get("relevance") is not None and r.get("masker") is not None))
-        for rel, msk in pairs or [(None, None)]:
-            label = f"{rel}\n{msk}" if rel is not None else record["name"]
-            chosen = groups.setdefault(label, {})
-            for r in rows:
-                if r.get("relevance") not in (rel, None) or r.get("masker") not in (msk, None):
-                    continue
-                sys_ = r["system"]
-                prefer = r.get("fusion_rule") in (None, "mean")
-                if sys_ not in chosen or (prefer and chosen[sys_].get("fusion_rule") not in (None, "mean")):
-                    chosen[sys_] = r
-    return list(groups.items())
-
-
-def whale_auc_figure(runs, stem: Path, synthetic: bool) -> tuple[list[Path], str]:
-    import matplotlib.pyplot as plt
-
-    from .plotting import PALETTE
-
-    groups = whale_groups(runs)
-    systems = [s for s in WHALE_SYSTEMS if any(s in g for _, g in groups)]
-    systems += sorted({s for _, g in groups for s in g} - set(systems))
-    width = 0.8 / max(len(systems), 1)
-    fig, ax = plt.subplots(figsize=(max(4.5, len(groups) * max(len(systems), 1) * 0.4 + 2.5), 3.2),
-                           layout="constrained")
-    lo = 1.0
-    for j, system in enumerate(systems):
-        xs, means, sds = [], [], []
-        for i, (_, g) in enumerate(groups):
-            if system in g:
-                xs.append(i + (j - (len(systems) - 1) / 2) * width)
-                means.append(g[system]["auc_mean"])
-                sds.append(g[system].get("auc_sd") or 0.0)
-        if not xs:
-            continue
-        lo = min(lo, min(np.asarray(means) - np.asarray(sds)))
-        hatch = "//" if system in WHALE_CONTROLS else None
-        ax.bar(xs, means, width, yerr=sds, capsize=2, color=PALETTE[j % len(PALETTE)], hatch=hatch,
-               edgecolor="white", linewidth=0.5, label=WHALE_SYSTEMS.get(system, system))
-    ax.set_xticks(range(len(groups)), [label for label, _ in groups])
-    ax.set_ylim(max(0.0, lo - 0.05), 1.0)
-    ax.set_ylabel("ROC AUC (mean ± sd over seeds)")
-    ax.set_xlabel("relevance method / masker")
-    n = sorted({r.get("n_seeds") for _, g in groups for r in g.values() if r.get("n_seeds") is not None})
-    ax.set_title("Whale up-call detection: relevance-based feature masking" + _label(synthetic))
-    ax.grid(axis="x", visible=False)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-    paths = _save(fig, stem)
-    caption = ("ROC AUC on held-out clips of CNN₁ (raw spectrograms), CNN₂ (trained on relevance-masked "
-               "spectrograms) and their decision-level fusion (mean of probabilities), per relevance method and "
-               f"masker; hatched bars are the controls. Error bars: sd over seeds (n = {', '.join(map(str, n))}).")
-    return paths, caption
-
-
-def whale_roc_figure(runs, stem: Path, synthetic: bool) -> tuple[list[Path], str] | None:
-    import matplotlib.pyplot as plt
-
-    panels = [(record, results["roc"]) for record, results in runs if isinstance(results.get("roc"), dict)
-              and results["roc"]]
-    if not panels:
-        return None
-    ncols = min(3, len(panels))
-    nrows = -(-len(panels) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.0 * ncols, 2.9 * nrows), squeeze=False,
-                             layout="constrained")
-    for ax, (record, roc) in zip(axes.flat, panels):
-        for label, curve in roc.items():
-            if label.rsplit("/", 1)[-1] in ("product", "max"):  # one fusion rule (mean) keeps panels readable
-                continue
-            parts = label.split("/")  # "<method>/<masker>/<system>[/<rule>]": the panel title names the run
-            ax.plot(curve["fpr"], curve["tpr"], label="/".join(parts[2:] if len(parts) > 2 else parts))
-        ax.plot([0, 1], [0, 1], color="0.6", lw=0.8, ls="--")
-        ax.set_title(record["name"])
-        ax.set_xlabel("false positive rate")
-        ax.set_ylabel("true positive rate")
-        ax.set_aspect("equal")
-        ax.legend(loc="lower right", fontsize=6)
-    for ax in axes.flat[len(panels):]:
-        ax.set_visible(False)
-    fig.suptitle("Whale up-call detection: ROC curves" + _label(synthetic), fontsize=9)
-    return _save(fig, stem), ("ROC curves on held-out clips (first seed) per run; fusions with the mean rule "
-                              "(the table lists every rule).")
-
-
-def whale_table(runs, stem: Path, synthetic: bool) -> tuple[list[Path], str]:
-    header = ["data", "relevance", "masker", "system", "fusion rule", "AUC (mean ± sd)", "seeds"]
-    rows, seen = [], set()
-    for record, results in runs:
-        for r in results["summary"]:
-            ident = (r.get("relevance"), r.get("masker"), r["system"], r.get("fusion_rule"))
-            if ident in seen:  # CNN₁ and the raw ensemble repeat in every run of a grid
-                continue
-            seen.add(ident)
-            rows.append(["synthetic" if record.get("synthetic") else "real", _fmt(r.get("relevance")),
-                         _fmt(r.get("masker")), WHALE_SYSTEMS.get(r["system"], r["system"]),
-                         _fmt(r.get("fusion_rule")), _pm(r, "auc"), _fmt(r.get("n_seeds"))])
-    title = "Whale up-call detection, ROC AUC" + _label(synthetic)
-    caption = ("CNN₁, CNN₂ on masked features, their fusion and the controls (raw ensemble, CNN₂ and fusion on "
-               "shuffled, other clips' and smooth random maps, a CNN on the maps alone), mean ± sd over seeds.")
-    if synthetic:
-        caption += " " + SYNTHETIC_NOTE
-    return write_table(stem, title, header, rows, caption), caption
-
-
-def whale_effects_table(runs, stem: Path, synthetic: bool) -> tuple[list[Path], str] | None:
-    from .stats import format_effect
-
-    header = ["data", "run", "comparison", "Δ AUC (mean [95 % CI], seeds)", "DeLong p < 0.05 (seeds)", "median p"]
-    rows = [["synthetic" if record.get("synthetic") else "real", record["name"], e["comparison"],
-             format_effect(e, 4), f"{e['delong_significant']}/{e['delong_n']}", f"{e['delong_median_p']:.3g}"]
-            for record, results in runs for e in results.get("effects") or []]
-    if not rows:
-        return None
-    title = "Whale up-call detection, effects with 95 % intervals" + _label(synthetic)
-    caption = ("Paired per-seed AUC differences (95 % interval of the mean: the wider of bootstrap and t; "
-               "'within noise': the interval includes zero) and DeLong's test over the test clips of each seed. "
-               "Fusion: mean rule.")
-    if synthetic:
-        caption += " " + SYNTHETIC_NOTE
-    return write_table(stem, title, header, rows, caption), caption
-
-
-# -- Paper A: FER --------------------------------------------------------------------------------------
-def _fer_evals(results: dict) -> list[str]:
-    from .experiments.fer import EVALS, evals_of
-
-    return [e for e in evals_of(results["curves"]) if e in EVALS]
-
-
-def fer_curves_figure(runs, stem: Path, synthetic: bool) -> tuple[list[Path], str]:
-    """One row per run, one column per evaluation set; drawn by the notebook's own plotting helper."""
-    import matplotlib.pyplot as plt
-
-    from .experiments.fer import draw_learning_curves
-
-    ncols = max(len(_fer_evals(results)) for _, results in runs)
-    fig, axes = plt.subplots(len(runs), ncols, figsize=(3.4 * ncols + 1.6, 2.8 * len(runs)), squeeze=False,
-                             sharey="row", layout="constrained")
-    for row, (record, results) in zip(axes, runs):
-        evals = _fer_evals(results)
-        colors: dict[str, str] = {}
-        for ax, e in zip(row, evals):
-            draw_learning_curves(ax, results["curves"], e, results.get("reach_level"), colors)
-            ax.set_title(f"{record['name']}: {ax.get_title()}", fontsize=7)
-        row[0].set_ylabel("validation accuracy")
-        row[len(evals) - 1].legend(fontsize=5, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-        for ax in row[len(evals):]:
-            ax.set_visible(False)
-    fig.suptitle("Facial expression recognition: students on raw vs relevance-masked data" + _label(synthetic),
-                 fontsize=9)
-    caption = ("Validation accuracy per epoch of the student trained on raw target data and on each "
-               "relevance-masked variant, its controls (dashed: shuffled, other sample's and smooth random maps) "
-               "and the mask-only control (dotted), scored on masked, raw and label-free validation images: "
-               "mean ± sd (ddof 1) over seeds; dotted line: the accuracy level used for 'epochs to reach'.")
-    return _save(fig, stem), caption
-
-
-def fer_table(runs, stem: Path, synthetic: bool) -> tuple[list[Path], str]:
-    ks = sorted({str(results.get("k")) for _, results in runs if results.get("k") is not None})
-    levels = sorted({f"{results['reach_level']:.2f}" for _, results in runs
-                     if results.get("reach_level") is not None})
-    header = ["data", "run", "variant", "eval set", "masker", "relevance", "control", "seeds",
-              f"epochs to reach {'/'.join(levels) or 'level'}", f"acc. after k={'/'.join(ks) or 'k'} epochs",
-              "AULC", "final acc.", "test acc."]
-    rows = []
-    for record, results in runs:
-        for r in results.get("table", []):
-            rows.append(["synthetic" if record.get("synthetic") else "real", record["name"], _fmt(r.get("variant")),
-                         r.get("eval", "masked"), _fmt(r.get("masker")), _fmt(r.get("relevance")),
-                         _fmt(r.get("control")), _fmt(r.get("n_seeds")), _pm(r, "epochs_to_reach"),
-                         _pm(r, "acc_after_k"), _pm(r, "aulc"), _pm(r, "final_acc"), _pm(r, "test_acc")])
-    title = "Facial expression recognition, learning speed of the student" + _label(synthetic)
-    caption = ("Mean ± sd over seeds; AULC: area under the validation-accuracy curve (normalised). Eval set: masked "
-               "(masks from the trainer's prediction or label-free maps: the trainer is needed at test time), raw "
-               "(the student alone), label_free (masks from the mean map over all classes).")
-    if synthetic:
-        caption += " " + SYNTHETIC_NOTE
-    return write_table(stem, title, header, rows, caption), caption
-
-
-def fer_effects_table(runs, stem: Path, synthetic: bool) -> tuple[list[Path], str] | None:
-    from .stats import format_effect
-
-    header = ["data", "run", "variant", "eval set", "against", "Δ AULC (mean [95 % CI], seeds)",
-              "Δ test acc. (mean [95 % CI], seeds)"]
-    rows = []
-    for record, results in runs:
-        effects = results.get("effects") or []
-        by = {(e["variant"], e["eval"], e["against"], e["metric"]): e for e in effects}
-        for (variant, e, against) in dict.fromkeys((x["variant"], x["eval"], x["against"]) for x in effects):
-            cells = [format_effect(by[(variant, e, against, m)]) if (variant, e, against, m) in by else "–"
-                     for m in ("aulc", "test_acc")]
-            rows.append(["synthetic" if record.get("synthetic") else "real", record["name"], variant, e, against,
-                         *cells])
-        leak = results.get("leak_check")
-        if leak and "uses_label" not in leak:  # recorded before label-free rules were read as such
-            from .controls import leak_verdict
-
-            leak = leak_verdict(leak["mask_only"], leak["source"], leak["chance"],
-                                uses_label=(results.get("params") or {}).get("train_mask_target") == "true")
-        if leak:
-            rows.append(["synthetic" if record.get("synthetic") else "real", record["name"], "mask_only",
-                         "train_rule", "trainer", leak["text"], "–"])
-    if not rows:
-        return None
-    title = "Facial expression recognition, effects with 95 % intervals" + _label(synthetic)
-    caption = ("Paired per-seed differences of a masked-data student against the raw-data student (same evaluation "
-               "set; the raw student always sees raw images) and against its controls; 95 % interval "
-               "(the wider of bootstrap and t) "
-               "of the mean; 'within noise': the interval includes zero. The mask_only row reads the mask-only "
-               "control against the trainer (a leak when true-class maps alone beat the trainer; label-free "
-               "rules cannot leak).")
-    if synthetic:
-        caption += " " + SYNTHETIC_NOTE
-    return write_table(stem, title, header, rows, caption), caption
-
-
 # -- assembly ------------------------------------------------------------------------------------------
-def run_figure(record: dict, name: str, stem: Path) -> tuple[list[Path], str] | None:
-    """A figure the notebook drew itself (e.g. example inputs / relevance / masked inputs), copied as PNG + PDF."""
-    src = Path(record["results_path"]).parent / "figures" / name
-    paths = [atomic_write(stem.with_suffix(f".{fmt}"), src.with_suffix(f".{fmt}").read_bytes())
-             for fmt in ("png", "pdf") if src.with_suffix(f".{fmt}").exists()]
-    if not paths:
+def experiment_of(record: dict):
+    """The registered experiment that made a run: the one its record names, else the one whose notebook has the
+    run's notebook file name (records written before runs named their experiment); None for other notebooks."""
+    from .plugins import registry
+
+    reg = registry("register_experiments")
+    name = record.get("experiment")
+    if name:
+        if name in reg.entries or name in reg.aliases:
+            return reg.get(name)
+        import warnings
+
+        warnings.warn(f"run {record.get('name')!r} was made by experiment {name!r}, which is not installed: its "
+                      "figures are not drawn", RuntimeWarning, stacklevel=2)
         return None
-    return paths, (f"Examples from run {record['name']}: inputs, relevance maps and masked inputs "
-                   f"(drawn by {Path(record['notebook']).name}).")
+    nb_name = Path(record.get("notebook", "")).name
+    for n in reg.names():
+        exp = reg.get(n)
+        if exp.notebook is not None and Path(exp.notebook).name == nb_name:
+            return exp
+    return None
+
+
+class PaperWriter:
+    """What an experiment's ``paper_outputs(runs, paper)`` draws with: figures and tables land in ``paper/``
+    with their captions and the provenance of the runs they were drawn from (``manifest.json``)."""
+
+    def __init__(self, paper: Paper):
+        self.paper = paper
+        self.figures_dir = paper.out / "figures"
+        self.tables_dir = paper.out / "tables"
+        self.used: set[str] = set()  # names of the runs something was drawn from
+
+    @staticmethod
+    def synthetic(runs) -> bool:
+        return any(r.get("synthetic") for r, _ in runs)
+
+    def title(self, text: str, runs) -> str:
+        """A figure or table title, marked when any of ``runs`` is on synthetic data."""
+        return text + synthetic_label(self.synthetic(runs))
+
+    def _add(self, kind: str, stem: str, runs, paths: list[Path], caption: str) -> None:
+        synthetic = self.synthetic(runs)
+        entry = {"files": _rel(paths, self.paper.out),
+                 "caption": caption + ("" if not synthetic or kind == "table" else " " + SYNTHETIC_NOTE),
+                 "synthetic": synthetic, "runs": [run_provenance(r, res) for r, res in runs]}
+        (self.paper.figures if kind == "figure" else self.paper.tables)[stem] = entry
+        self.used.update(r["name"] for r, _ in runs)
+
+    def figure(self, stem: str, runs, fig, caption: str) -> None:
+        """Save a Matplotlib figure as ``figures/<stem>.png`` + ``.pdf`` (and close it)."""
+        self._add("figure", stem, runs, _save(fig, self.figures_dir / stem), caption)
+
+    def table(self, stem: str, runs, title: str, header: list[str], rows: list[list[str]], caption: str) -> None:
+        """``tables/<stem>.md`` + ``.tex``; the title and caption say so when the runs are on synthetic data."""
+        synthetic = self.synthetic(runs)
+        if synthetic:
+            caption += " " + SYNTHETIC_NOTE
+        paths = write_table(self.tables_dir / stem, title + synthetic_label(synthetic), header, rows, caption)
+        self._add("table", stem, runs, paths, caption)
+
+    def example_figure(self, stem: str, record: dict, results: dict, name: str = "examples",
+                       caption: str | None = None) -> None:
+        """Copy a figure the notebook drew itself (``figures/<name>`` of its run) — only from synthetic runs:
+        example figures show data, and real data's images never go into outputs."""
+        if not record.get("synthetic"):
+            return
+        src = Path(record["results_path"]).parent / "figures" / name
+        paths = [atomic_write((self.figures_dir / stem).with_suffix(f".{fmt}"),
+                              src.with_suffix(f".{fmt}").read_bytes())
+                 for fmt in ("png", "pdf") if src.with_suffix(f".{fmt}").exists()]
+        if paths:
+            self._add("figure", stem, [(record, results)], paths, caption or (
+                f"Examples from run {record['name']}: inputs, relevance maps and masked inputs "
+                f"(drawn by {Path(record['notebook']).name})."))
 
 
 def declared_outputs(record: dict, results: dict) -> list[tuple[str, str, list[Path], str]]:
@@ -463,41 +284,20 @@ def build_paper(records: list[dict], out: str | os.PathLike = "paper", config: s
     out = Path(out)
     paper = Paper(out)
     loaded = [(r, load_run_results(r)) for r in records]
-    whale = [(r, res) for r, res in loaded if is_whale(res)]
-    fer = [(r, res) for r, res in loaded if is_fer(res)]
-
-    def add(kind: str, stem: str, runs, built) -> None:
-        if built is None:
-            return
-        paths, caption = built
-        synthetic = any(r.get("synthetic") for r, _ in runs)
-        entry = {"files": _rel(paths, out), "caption": caption + ("" if not synthetic or kind == "table"
-                                                                   else " " + SYNTHETIC_NOTE),
-                 "synthetic": synthetic, "runs": [run_provenance(r, res) for r, res in runs]}
-        (paper.figures if kind == "figure" else paper.tables)[stem] = entry
-
-    fig_dir, tab_dir = out / "figures", out / "tables"
-    if whale:
-        syn = any(r.get("synthetic") for r, _ in whale)
-        add("figure", "whale_auc", whale, whale_auc_figure(whale, fig_dir / "whale_auc", syn))
-        add("figure", "whale_roc", whale, whale_roc_figure(whale, fig_dir / "whale_roc", syn))
-        add("table", "whale_auc", whale, whale_table(whale, tab_dir / "whale_auc", syn))
-        add("table", "whale_effects", whale, whale_effects_table(whale, tab_dir / "whale_effects", syn))
-    if fer:
-        syn = any(r.get("synthetic") for r, _ in fer)
-        add("figure", "fer_learning_curves", fer, fer_curves_figure(fer, fig_dir / "fer_learning_curves", syn))
-        add("table", "fer_learning", fer, fer_table(fer, tab_dir / "fer_learning", syn))
-        add("table", "fer_effects", fer, fer_effects_table(fer, tab_dir / "fer_effects", syn))
-    for r, res in whale + fer:
-        if r.get("synthetic"):  # example figures show data: real data's images are never copied into outputs
-            add("figure", f"{r['name']}_examples", [(r, res)],
-                run_figure(r, "examples", fig_dir / f"{r['name']}_examples"))
+    writer = PaperWriter(paper)
+    by_experiment: dict[str, tuple[Any, list]] = {}  # in the order of the runs
+    for r, res in loaded:
+        exp = experiment_of(r)
+        if exp is not None:
+            by_experiment.setdefault(exp.name, (exp, []))[1].append((r, res))
+    for exp, runs in by_experiment.values():
+        exp.paper_outputs(runs, writer)
 
     for r, res in loaded:
         for kind, stem, files, caption in declared_outputs(r, res):
-            where = fig_dir if kind == "figure" else tab_dir
+            where = writer.figures_dir if kind == "figure" else writer.tables_dir
             paths = [atomic_write(where / f"{stem}{f.suffix}", f.read_bytes()) for f in files]
-            add(kind, stem, [(r, res)], (paths, caption))
+            writer._add(kind, stem, [(r, res)], paths, caption)
 
     manifest_path = out / "manifest.json"
     _remove_stale(out, read_json(manifest_path, default={}) or {}, paper)
@@ -510,8 +310,7 @@ def build_paper(records: list[dict], out: str | os.PathLike = "paper", config: s
                 "relmask_code": code_fingerprint(),
                 "plugins": plugin_versions(), "device": device_info(),
                 "synthetic": any(e["synthetic"] for e in (*paper.figures.values(), *paper.tables.values())),
-                "unused_runs": [r["name"] for r, res in loaded
-                                if not (is_whale(res) or is_fer(res) or res.get("paper_outputs"))],
+                "unused_runs": [r["name"] for r, _ in loaded if r["name"] not in writer.used],
                 "figures": paper.figures, "tables": paper.tables}
     paper.manifest_path = write_json(manifest_path, manifest)
     atomic_write(out / "README.md", paper_readme(paper, manifest))
@@ -548,7 +347,7 @@ def paper_readme(paper: Paper, manifest: dict) -> str:
                   f"LaTeX: [{Path(md).with_suffix('.tex').as_posix()}]({Path(md).with_suffix('.tex').as_posix()})",
                   ""]
     if manifest["unused_runs"]:
-        lines += ["Runs without whale or FER results (not drawn): " + ", ".join(manifest["unused_runs"]), ""]
+        lines += ["Runs nothing was drawn from: " + ", ".join(manifest["unused_runs"]), ""]
     return "\n".join(lines)
 
 

@@ -35,3 +35,9 @@ def register_models(register):
 @hookspec
 def register_metrics(register):
     """Register faithfulness metrics (:class:`relmask.components.Metric` instances)."""
+
+
+@hookspec
+def register_experiments(register):
+    """Register experiments (:class:`relmask.components.Experiment` instances): a notebook with its presets,
+    parameters and paper outputs, runnable by ``relmask run NAME`` and from ``relmask reproduce`` configs."""

@@ -7,9 +7,15 @@ private folder (mode 0700): no ports, nothing for others to reach, and no cause 
 :class:`RelmaskKernelManager` is what :func:`relmask.runner.run_notebook` uses; ``make lab`` gives JupyterLab
 ``LabKernelManager``. Windows' ZeroMQ has no IPC transport, so there the default (TCP) stays.
 
+**Sources.** A notebook's source is a Jupytext percent-format ``.py`` file (``# %%`` cells, the ``parameters``
+tag in the cell's metadata) paired with the ``.ipynb`` beside it (``jupytext: formats: ipynb,py:percent``), so
+diffs are readable and JupyterLab opens either file. :func:`sync_notebook` writes the ``.ipynb`` from its source
+deterministically (cell ids ``cell-00``…, no outputs); :func:`out_of_sync` says how a pair differs (a test runs
+it on every experiment's notebook); ``relmask notebooks [--check]`` runs either on the command line.
+
 **Saving.** A kernel reports its ``language_info`` including the Python version, and JupyterLab writes it into
 every notebook it saves. The notebooks are stored with the kernel's ``language_info`` minus ``version``
-(notebooks/_build/nbgen.py); :func:`pre_save_hook` removes ``version`` again when JupyterLab saves, so opening
+(:func:`sync_notebook`); :func:`pre_save_hook` removes ``version`` again when JupyterLab saves, so opening
 and saving a notebook leaves the file byte for byte as it was, whatever the Python. (Lab still flags the open
 notebook as modified: its copy gained the version; what reaches the disk, and git, does not.)
 """
@@ -129,3 +135,107 @@ def pre_save_hook(model: dict, path: str = "", **kwargs) -> None:
     info = model["content"].get("metadata", {}).get("language_info")
     if isinstance(info, dict):
         info.pop("version", None)
+
+
+# -- notebook sources (Jupytext) -------------------------------------------------------------------------------
+KERNELSPEC = {"name": "python3", "display_name": "Python 3 (relmask)", "language": "python"}
+PAIRING = "ipynb,py:percent"
+
+
+def paired_ipynb(source) -> "os.PathLike":
+    from pathlib import Path
+
+    return Path(source).with_suffix(".ipynb")
+
+
+def _cells(nb) -> list[tuple[str, str, tuple[str, ...]]]:
+    return [(c.cell_type, c.source.strip(), tuple(c.get("metadata", {}).get("tags", []))) for c in nb.cells]
+
+
+def notebook_from_source(source):
+    """The notebook a percent-format ``.py`` source describes, as it is stored (stable ids, no outputs)."""
+    import jupytext
+    import nbformat
+
+    nb = jupytext.read(source, fmt="py:percent")
+    nb.metadata.pop("jupytext", None)
+    nb.metadata["jupytext"] = {"formats": PAIRING}
+    nb.metadata["kernelspec"] = dict(KERNELSPEC)
+    nb.metadata["language_info"] = notebook_language_info()  # what the kernel reports, less the Python version
+    for i, cell in enumerate(nb.cells):  # stable ids: regenerating an unchanged source changes nothing
+        cell["id"] = f"cell-{i:02d}"
+        cell.source = cell.source.strip()
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    nbformat.validate(nb)
+    return nb
+
+
+def sync_notebook(source):
+    """Write the ``.ipynb`` paired with the percent-format ``source``; returns its path."""
+    import nbformat
+
+    target = paired_ipynb(source)
+    nbformat.write(notebook_from_source(source), target)
+    return target
+
+
+def out_of_sync(source) -> list[str]:
+    """How the ``.ipynb`` paired with ``source`` differs from it (cell kinds, sources, tags); empty when in sync."""
+    import nbformat
+
+    target = paired_ipynb(source)
+    if not target.exists():
+        return [f"{target} is missing: run `relmask notebooks {source}`"]
+    want, have = _cells(notebook_from_source(source)), _cells(nbformat.read(target, as_version=4))
+    problems = []
+    for i, (w, h) in enumerate(zip(want, have)):
+        if w != h:
+            what = "kind" if w[0] != h[0] else "tags" if w[2] != h[2] else "source"
+            problems.append(f"{target.name}: cell {i} ({w[0]}) differs from {source} in its {what}")
+    if len(want) != len(have):
+        problems.append(f"{target.name} has {len(have)} cells, its source {source} {len(want)}")
+    return problems
+
+
+def notebook_sources() -> list:
+    """The percent-format sources of every registered experiment's notebook."""
+    from .plugins import registry
+
+    reg = registry("register_experiments")
+    found = []
+    for name in reg.names():
+        nb = reg.get(name).notebook
+        if nb is not None:
+            found.append(paired_ipynb(nb).with_suffix(".py"))
+    return found
+
+
+def cmd_notebooks(args) -> int:
+    import sys
+    from pathlib import Path
+
+    sources = [Path(p) for p in args.sources] or notebook_sources()
+    missing = [s for s in sources if not s.exists()]
+    if missing:
+        print(f"relmask notebooks: error: no such source: {', '.join(map(str, missing))}", file=sys.stderr)
+        return 2
+    if args.check:
+        problems = [p for s in sources for p in out_of_sync(s)]
+        for p in problems:
+            print(p)
+        print(f"{len(sources)} notebook(s): " + ("in sync" if not problems else f"{len(problems)} difference(s); "
+                                                "run `relmask notebooks` to rewrite the .ipynb from the .py"))
+        return 1 if problems else 0
+    for s in sources:
+        print(f"wrote {sync_notebook(s)}")
+    return 0
+
+
+def add_subcommand(sub) -> None:
+    p = sub.add_parser("notebooks", help="write each notebook's .ipynb from its Jupytext .py source (or --check)",
+                       description="Notebook sources are Jupytext percent-format .py files paired with an .ipynb. "
+                                   "Without SOURCES: every registered experiment's notebook.")
+    p.add_argument("sources", nargs="*", metavar="SOURCE", help="percent-format .py notebook sources")
+    p.add_argument("--check", action="store_true", help="only report pairs that are out of sync (exit 1)")
+    p.set_defaults(func=cmd_notebooks)

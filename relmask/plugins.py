@@ -1,8 +1,9 @@
 """Plugin manager: built-in plugins, entry-point plugins, and the registries they fill.
 
-Built-ins (the modules listed in ``relmask_plugins.DEFAULT_PLUGINS``) are registered exactly like
-third-party plugins, which are found through the entry-point group ``relmask``. ``RELMASK_LOAD_PLUGINS``
-(comma-separated distribution names; empty = none) restricts which third-party plugins load.
+Built-ins (relmask's own plugin modules, declared in its ``pyproject.toml`` under the entry-point group
+``relmask.builtin``) are registered exactly like third-party plugins, which are found through the entry-point
+group ``relmask``; core never imports a plugin by name. ``RELMASK_LOAD_PLUGINS`` (comma-separated distribution
+names; empty = none) restricts which third-party plugins load.
 
 A plugin that fails to import or to register is recorded in :func:`plugin_errors` and skipped, so one broken
 plugin never breaks the CLI or the others: ``SystemExit`` (a plugin calling ``sys.exit()``) counts as a failure
@@ -16,17 +17,19 @@ import importlib
 import importlib.metadata as md
 import os
 import threading
-from collections import Counter
 import warnings
+from collections import Counter
 from dataclasses import dataclass, field
 
 import pluggy
 
 from . import hookspecs
-from .components import Component, Domain, Masker, Metric, ModelSpec, RelevanceMethod
+from .components import Component, Domain, Experiment, Masker, Metric, ModelSpec, RelevanceMethod
 from .errors import DuplicateNameError, PluginError, UnknownNameError
 
 ENTRY_POINT_GROUP = "relmask"
+#: relmask's own plugin modules (relmask_plugins.*): always loaded, listed as built-in
+BUILTIN_GROUP = "relmask.builtin"
 LOAD_ENV = "RELMASK_LOAD_PLUGINS"
 
 #: hook name -> (registry kind, the class every registered object must be)
@@ -36,6 +39,7 @@ HOOKS: dict[str, tuple[str, type]] = {
     "register_maskers": ("masker", Masker),
     "register_models": ("model", ModelSpec),
     "register_metrics": ("metric", Metric),
+    "register_experiments": ("experiment", Experiment),
 }
 
 
@@ -133,9 +137,13 @@ class PluginManager:
                       f"{type(exc).__name__}: {exc}", RuntimeWarning, stacklevel=3)
 
     def _load_builtins(self) -> None:
-        import relmask_plugins
         from . import __version__
-        for modname in relmask_plugins.DEFAULT_PLUGINS:
+        eps = list(md.entry_points(group=BUILTIN_GROUP))
+        if not eps:
+            warnings.warn(f"no built-in relmask plugins found (entry-point group {BUILTIN_GROUP!r}): relmask is not "
+                          "installed; run `pip install -e .` in the checkout", RuntimeWarning, stacklevel=3)
+        for ep in eps:
+            modname = ep.value
             try:
                 module = importlib.import_module(modname)
             except KeyboardInterrupt:

@@ -42,20 +42,34 @@ def plugin_versions() -> dict[str, str]:
 
 @lru_cache(maxsize=1)
 def code_fingerprint() -> str:
-    """Hash of the source of relmask and relmask_plugins.
+    """Hash of the source of relmask and of the packages of every loaded plugin (built-in or third-party).
 
     A development checkout keeps one version number while its code changes; hashing the ``.py`` files makes
     a cached run stale as soon as the code that produced it changed.
     """
-    import relmask
-    import relmask_plugins
+    import importlib
+    import sys
 
+    from .plugins import get_plugin_manager
+
+    tops = {"relmask"}
+    for plugin in get_plugin_manager().pm.get_plugins():
+        name = getattr(plugin, "__name__", None) or type(plugin).__module__
+        tops.add(name.split(".")[0])
+    files: list[tuple[str, Path]] = []
+    for top in sorted(tops):
+        module = sys.modules.get(top) or importlib.import_module(top)
+        if getattr(module, "__file__", None) is None:
+            continue
+        path = Path(module.__file__)
+        if path.name == "__init__.py":  # a package: every module below it
+            files += [(f.relative_to(path.parent.parent).as_posix(), f) for f in sorted(path.parent.rglob("*.py"))]
+        else:
+            files.append((path.name, path))
     h = hashlib.sha256()
-    for pkg in (relmask, relmask_plugins):
-        root = Path(pkg.__file__).parent
-        for f in sorted(root.rglob("*.py")):
-            h.update(f.relative_to(root.parent).as_posix().encode())
-            h.update(f.read_bytes())
+    for rel, f in files:
+        h.update(rel.encode())
+        h.update(f.read_bytes())
     return h.hexdigest()[:16]
 
 

@@ -1,7 +1,8 @@
 """``relmask reproduce``: run every experiment notebook of a configuration, cached, then build ``paper/``.
 
-A configuration (``relmask/configs/quick.yaml``, ``full.yaml`` or a user file) lists named runs; a run is a
-notebook with parameters (a preset file, explicit values and an optional grid over values). Each run is keyed
+A configuration (``relmask/configs/quick.yaml``, ``full.yaml``, one an installed experiment ships, or a user file)
+lists named runs; a run is an experiment (any installed plugin's, ``relmask list experiments``) or a notebook, with
+parameters (a preset, explicit values and an optional grid over values). Each run is keyed
 (:func:`relmask.cache.run_key`) and executes into ``<out>/runs/<name>-<key>/``; a ``done.json`` written last
 marks it finished, so an interrupted reproduction resumes where it stopped and a repeated one recomputes
 nothing. Runs execute through :mod:`relmask.executor` (in-process, a local Dask cluster, or a scheduler);
@@ -22,7 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .errors import DataError, NotebookExecutionError, ParameterError, RelmaskError
+from .errors import DataError, NotebookExecutionError, ParameterError, RelmaskError, UnknownNameError
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 #: notebooks, presets and configs name paths relative to the project checkout
@@ -61,6 +62,7 @@ class RunSpec:
     notebook: Path
     parameters: dict[str, Any]
     data: dict[str, str] = field(default_factory=dict)  # notebook parameter -> DataSpec name
+    experiment: str | None = None  # the registered experiment whose notebook this is
 
 
 @dataclass
@@ -73,18 +75,34 @@ class Config:
 
 
 # -- configuration -----------------------------------------------------------------------------------
+def known_configs() -> dict[str, Path]:
+    """Config name -> file: relmask's own (``relmask/configs``) and those installed experiments ship."""
+    from .plugins import registry
+
+    found = {f.stem: f for f in sorted(CONFIG_DIR.glob("*.yaml"))}
+    reg = registry("register_experiments")
+    for name in reg.names():
+        for cname, cpath in reg.get(name).reproduce_configs.items():
+            if cname in found and Path(found[cname]).resolve() != Path(cpath).resolve():
+                warnings.warn(f"reproduce config {cname!r} of experiment {name!r} is shadowed by {found[cname]}",
+                              RuntimeWarning, stacklevel=2)
+                continue
+            found[cname] = Path(cpath)
+    return found
+
+
 def config_path(config: str | os.PathLike) -> Path:
-    """A built-in config name (``quick``, ``full``) or a YAML file."""
+    """A config name (relmask's ``quick``, ``full``, ``real``, or one an installed experiment ships) or a YAML
+    file."""
     p = Path(config)
     if p.suffix in (".yaml", ".yml") or p.exists():
         if not p.exists():
             raise ConfigError(f"config file not found: {p}")
         return p
-    builtin = CONFIG_DIR / f"{config}.yaml"
-    if not builtin.exists():
-        known = sorted(f.stem for f in CONFIG_DIR.glob("*.yaml"))
-        raise ConfigError(f"unknown config {str(config)!r}: neither a file nor one of {', '.join(known)}")
-    return builtin
+    known = known_configs()
+    if str(config) not in known:
+        raise ConfigError(f"unknown config {str(config)!r}: neither a file nor one of {', '.join(sorted(known))}")
+    return known[str(config)]
 
 
 def _resolve(path: str, base: Path) -> Path:
@@ -120,23 +138,42 @@ def load_config(config: str | os.PathLike) -> Config:
         data[name] = DataSpec(name, **d)
     runs: list[RunSpec] = []
     for i, entry in enumerate(raw["runs"]):
-        if not isinstance(entry, dict) or "name" not in entry or "notebook" not in entry:
-            raise ConfigError(f"{where}: run #{i + 1} needs 'name' and 'notebook'")
-        unknown = set(entry) - {"name", "notebook", "preset", "params", "grid", "data"}
+        if not isinstance(entry, dict) or "name" not in entry or ("notebook" in entry) == ("experiment" in entry):
+            raise ConfigError(f"{where}: run #{i + 1} needs 'name' and either 'experiment' or 'notebook'")
+        unknown = set(entry) - {"name", "experiment", "notebook", "preset", "params", "grid", "data"}
         if unknown:
             raise ConfigError(f"{where}: run {entry['name']!r} has unknown keys {sorted(unknown)}")
-        for key, kind in (("name", str), ("notebook", str), ("preset", str), ("params", dict), ("data", dict)):
+        for key, kind in (("name", str), ("experiment", str), ("notebook", str), ("preset", str),
+                          ("params", dict), ("data", dict)):
             if entry.get(key) is not None and not isinstance(entry[key], kind):  # else a TypeError deep inside
                 raise ConfigError(f"{where}: run #{i + 1}: {key!r} must be a "
                                   f"{'mapping' if kind is dict else 'string'}, got {entry[key]!r}")
-        notebook = _resolve(entry["notebook"], path.parent)
+        experiment = None
+        if "experiment" in entry:
+            from .plugins import registry
+
+            try:
+                experiment = registry("register_experiments").get(entry["experiment"])
+            except UnknownNameError as exc:
+                raise ConfigError(f"{where}: run {entry['name']!r}: {exc} (is its plugin installed? "
+                                  "`relmask plugins`)") from None
+            if experiment.notebook is None:
+                raise ConfigError(f"{where}: run {entry['name']!r}: experiment {experiment.name!r} has no notebook")
+            notebook = Path(experiment.notebook)
+        else:
+            notebook = _resolve(entry["notebook"], path.parent)
         if not notebook.exists():
             raise ConfigError(f"{where}: run {entry['name']!r}: notebook not found: {notebook}")
         params: dict[str, Any] = {}
         if entry.get("preset"):
-            preset = _resolve(entry["preset"], path.parent)
+            if experiment is not None and entry["preset"] in experiment.presets:
+                preset = experiment.preset(entry["preset"])  # a preset the experiment ships, by name
+            else:
+                preset = _resolve(entry["preset"], path.parent)
             if not preset.exists():
-                raise ConfigError(f"{where}: run {entry['name']!r}: preset file not found: {preset}")
+                raise ConfigError(f"{where}: run {entry['name']!r}: preset file not found: {preset}"
+                                  + (f" (nor a preset of experiment {experiment.name!r}: "
+                                     f"{', '.join(sorted(experiment.presets))})" if experiment else ""))
             loaded = _read_yaml(preset, "preset") or {}
             if not isinstance(loaded, dict):
                 raise ConfigError(f"{preset}: a preset must be a mapping NAME: VALUE")
@@ -152,7 +189,8 @@ def load_config(config: str | os.PathLike) -> Config:
             raise ConfigError(f"{where}: run {entry['name']!r}: 'grid' maps parameter names to non-empty lists")
         for combo in itertools.product(*grid.values()) if grid else [()]:
             name = "-".join([entry["name"], *map(_slug, combo)])
-            runs.append(RunSpec(name, entry["name"], notebook, {**params, **dict(zip(grid, combo))}, needs))
+            runs.append(RunSpec(name, entry["name"], notebook, {**params, **dict(zip(grid, combo))}, needs,
+                                experiment.name if experiment else None))
     names = [r.name for r in runs]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
@@ -243,7 +281,7 @@ def plan(config: Config, runs: list[RunSpec], out: str | os.PathLike, data_dir: 
         params.pop("output_dir", None)  # a preset's output_dir must not win over the run directory
         try:
             check_parameters(run.notebook, params)
-        except ParameterError as exc:
+        except (ParameterError, UnknownNameError) as exc:
             raise ConfigError(f"{config.path}: run {run.name!r}: {exc}") from None
         sha = file_sha256(run.notebook)
         identity = {k: v for k, v in params.items() if k not in LOCATION_PARAMS and k not in run.data}
@@ -253,9 +291,9 @@ def plan(config: Config, runs: list[RunSpec], out: str | os.PathLike, data_dir: 
         if "output_dir" in declared:
             params["output_dir"] = str(run_dir)
         spec = {"name": run.name, "group": run.group, "config": config.name, "key": key,
-                "notebook": str(run.notebook), "notebook_sha256": sha, "parameters": params, "data": data,
-                "synthetic": not run.data, "versions": versions, "run_dir": str(run_dir), "env": env or {},
-                "force": force}
+                "experiment": run.experiment, "notebook": str(run.notebook), "notebook_sha256": sha,
+                "parameters": params, "data": data, "synthetic": not run.data, "versions": versions,
+                "run_dir": str(run_dir), "env": env or {}, "force": force}
         done = None if force else finished_run(run_dir, key)
         spec["cached"] = done
         specs.append(spec)
@@ -314,6 +352,10 @@ def _execute_locked(spec: dict, run_dir: Path) -> dict:
         write_json(run_dir / "failed.json", record)
         return record
     declared = parse_parameters(spec["notebook"])
+    if isinstance(result.results.get("synthetic"), bool):
+        # the notebook knows what it loaded: real data that ships inside a package (no --data-dir entry) is not
+        # synthetic, and paper/ must not call it so; otherwise a run without a data set counts as synthetic
+        record["synthetic"] = result.results["synthetic"]
     record.update(status="ok", duration_s=round(result.duration_s, 2), finished_at=_now(),
                   parameters=result.parameters,
                   effective_parameters={**{n: p.default for n, p in declared.items()}, **result.parameters})

@@ -132,8 +132,47 @@ def parse_parameters(notebook: str | os.PathLike) -> dict[str, NotebookParam]:
     return params
 
 
+def experiment_for(notebook: str | os.PathLike):
+    """The registered :class:`relmask.components.Experiment` whose notebook ``notebook`` is (None if none)."""
+    from .plugins import registry
+
+    path = Path(notebook).resolve()
+    reg = registry("register_experiments")
+    for name in reg.names():
+        exp = reg.get(name)
+        if exp.notebook is not None and Path(exp.notebook).resolve() == path:
+            return exp
+    return None
+
+
+def resolve_notebook(notebook_or_experiment: str | os.PathLike) -> Path:
+    """A notebook path, or the notebook of the experiment of that name (``relmask run whale``)."""
+    path = Path(notebook_or_experiment)
+    if path.exists() or path.suffix:
+        return path
+    from .plugins import registry
+
+    reg = registry("register_experiments")
+    if str(notebook_or_experiment) in reg.entries or str(notebook_or_experiment) in reg.aliases:
+        return Path(reg.get(str(notebook_or_experiment)).notebook)
+    raise FileNotFoundError(f"notebook not found: {path} (nor an experiment of that name; experiments: "
+                            f"{', '.join(reg.names()) or '(none)'})")
+
+
 def check_parameters(notebook: str | os.PathLike, params: dict[str, Any]) -> dict[str, Any]:
-    """Reject unknown names and wrongly typed values (before any execution); returns ``params``."""
+    """Reject unknown names and wrongly typed values (before any execution); returns ``params``.
+
+    A registered experiment's notebook is checked against the experiment's declared parameters as well
+    (choices, ranges and its ``validate()``), so a bad value fails here rather than in a cell minutes later.
+    """
+    _check_declared(notebook, params)
+    exp = experiment_for(notebook)
+    if exp is not None:
+        exp.configure(params)
+    return params
+
+
+def _check_declared(notebook: str | os.PathLike, params: dict[str, Any]) -> None:
     declared = parse_parameters(notebook)
     for name, value in params.items():
         if name not in declared:
@@ -145,7 +184,6 @@ def check_parameters(notebook: str | os.PathLike, params: dict[str, Any]) -> dic
         if not p.accepts(value):
             raise ParameterError(f"{Path(notebook).name}: parameter {name!r} must be {p.type_label}, "
                                  f"got {type(value).__name__} {value!r}")
-    return params
 
 
 #: how ``-p NAME VALUE`` spells None: Python's spelling besides YAML's (``null``, ``~``)
@@ -286,11 +324,23 @@ def _source_cell_index(notebook: Path, executed_index: int, source: str) -> int 
 
 
 def describe_parameters(notebook: str | os.PathLike) -> str:
-    """The text of ``relmask run NOTEBOOK --help``."""
-    params = parse_parameters(notebook)
-    rows = [(p.name, p.type_label, repr(p.default), p.help) for p in params.values()]
+    """The text of ``relmask run NOTEBOOK --help``: an experiment's declared parameters (with choices and ranges)
+    and presets, else the notebook's ``parameters`` cell."""
+    exp = experiment_for(notebook)
+    if exp is not None and exp.params:
+        rows = []
+        for p in exp.params:
+            kind = p.type_name + (f" {p.range_text}" if p.range_text else "")
+            if p.choices is not None:
+                kind += " in {" + ", ".join(map(str, p.choices)) + "}"
+            rows.append((p.name, kind, repr(p.default), p.help))
+        head = (f"parameters of experiment {exp.name!r} ({notebook}); set with -p NAME VALUE, -f params.yaml or "
+                f"--preset NAME (presets: {', '.join(sorted(exp.presets)) or '-'}):")
+    else:
+        rows = [(p.name, p.type_label, repr(p.default), p.help) for p in parse_parameters(notebook).values()]
+        head = f"parameters of {notebook} (set with -p NAME VALUE or -f params.yaml):"
     w = [max([len(r[i]) for r in rows] + [len(h)]) for i, h in enumerate(("name", "type", "default"))]
-    out = [f"parameters of {notebook} (set with -p NAME VALUE or -f params.yaml):", ""]
+    out = [head, ""]
     out.append(f"  {'name':<{w[0]}}  {'type':<{w[1]}}  {'default':<{w[2]}}  help")
     for r in rows:
         out.append(f"  {r[0]:<{w[0]}}  {r[1]:<{w[1]}}  {r[2]:<{w[2]}}  {r[3]}")

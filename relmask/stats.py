@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 import numpy as np
-from scipy.stats import norm, rankdata, t
 
 #: bootstrap resamples of the mean paired difference
 N_BOOTSTRAP = 10_000
@@ -66,6 +65,8 @@ def t_mean_ci(values: Sequence[float], level: float = LEVEL) -> tuple[float, flo
     """Student's t interval of the mean of ``values`` (at least two finite values)."""
     v = np.asarray(values, dtype=np.float64)
     v = v[np.isfinite(v)]
+    from scipy.stats import t  # here, not at import: scipy.stats costs a second, and plugins import this
+
     half = float(t.ppf(0.5 + level / 2, len(v) - 1)) * float(v.std(ddof=1)) / np.sqrt(len(v))
     return float(v.mean() - half), float(v.mean() + half)
 
@@ -85,6 +86,8 @@ def format_effect(e: Mapping, digits: int = 3) -> str:
 def _midrank_components(pos: np.ndarray, neg: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
     """AUC and DeLong's structural components V10 (per positive) and V01 (per negative)."""
     m, n = len(pos), len(neg)
+    from scipy.stats import rankdata
+
     tz = rankdata(np.concatenate([pos, neg]))
     tx, ty = rankdata(pos), rankdata(neg)
     v10 = (tz[:m] - tx) / n
@@ -114,6 +117,8 @@ def delong(y_true: np.ndarray, score_a: np.ndarray, score_b: np.ndarray, level: 
     diff = float(aucs[0] - aucs[1])
     se = float(np.sqrt(max(var, 0.0)))
     z = diff / se if se > 0 else (0.0 if diff == 0 else float(np.sign(diff) * np.inf))
+    from scipy.stats import norm
+
     p = float(2 * norm.sf(abs(z)))
     q = float(norm.ppf(0.5 + level / 2))
     return {"auc_a": float(aucs[0]), "auc_b": float(aucs[1]), "diff": diff, "se": se, "z": float(z), "p": p,

@@ -13,8 +13,8 @@ backend-agreement check saves weights, runs the method in a ``KERAS_BACKEND=jax`
 
 From the shell (e.g. on a GPU machine with JAX but no TensorFlow)::
 
-    python -m relmask.testing reference DIR        # here: model, input and maps on this backend
-    KERAS_BACKEND=jax python -m relmask.testing check --reference DIR   # there: every check + agreement
+    relmask check --write-reference DIR                      # here: model, input and maps on this backend
+    KERAS_BACKEND=jax relmask check --reference DIR          # there: every check + agreement, as a table
 """
 from __future__ import annotations
 
@@ -76,12 +76,12 @@ def _explain(method, model, x, precision=PRECISION, **kw):
     return relmask.explain(model, x, method, precision=precision, **{**FAST_PARAMS.get(name, {}), **kw})
 
 
-def _setup(method, model, x):
+def _setup(model, x):
     return (model if model is not None else tiny_model()), (x if x is not None else tiny_input())
 
 
 def check_shape(method, model=None, x=None, precision=PRECISION):
-    model, x = _setup(method, model, x)
+    model, x = _setup(model, x)
     r = _explain(method, model, x, precision)
     assert r.shape == x.shape, f"{method}: shape {r.shape} != input shape {x.shape}"
     assert r.dtype == np.float32, f"{method}: dtype {r.dtype} is not float32"
@@ -96,14 +96,14 @@ def _as_method(method):
 
 
 def _batch_invariant(method) -> bool:
-    return getattr(_as_method(method), "batch_invariant", True)
+    return _as_method(method).batch_invariant
 
 
 def check_targets(method, model=None, x=None, precision=PRECISION):
     """Per-sample targets give the same maps as explaining each sample alone."""
     if not _batch_invariant(method):
         return
-    model, x = _setup(method, model, x)
+    model, x = _setup(model, x)
     targets = np.arange(len(x)) % int(model.outputs[0].shape[-1])
     together = _explain(method, model, x, precision, targets=targets)
     alone = np.concatenate([_explain(method, model, x[i:i + 1], precision, targets=int(t))
@@ -114,14 +114,14 @@ def check_targets(method, model=None, x=None, precision=PRECISION):
 def check_batch_size(method, model=None, x=None, precision=PRECISION):
     if not _batch_invariant(method):
         return
-    model, x = _setup(method, model, x)
+    model, x = _setup(model, x)
     _close(_explain(method, model, x, precision, batch_size=len(x)),
            _explain(method, model, x, precision, batch_size=4),
            f"{method}: result depends on batch_size")
 
 
 def check_determinism(method, model=None, x=None, precision=PRECISION):
-    model, x = _setup(method, model, x)
+    model, x = _setup(model, x)
     a, b = _explain(method, model, x, precision), _explain(method, model, x, precision)
     assert np.array_equal(a, b), f"{method}: two identical calls differ (max {np.abs(a - b).max():.3g})"
 
@@ -149,7 +149,7 @@ def write_reference(folder, methods, model=None, x=None) -> Path:
     :func:`compare_with_reference` on another backend or machine (e.g. TF on a CPU, JAX on a GPU)."""
     import keras
 
-    model, x = _setup(None, model, x)
+    model, x = _setup(model, x)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     model.save(folder / "model.keras")
@@ -176,7 +176,7 @@ def compare_with_reference(folder, methods=None, precision=PRECISION, only_share
     spec = read_json(folder / "reference.json")
     if spec is None:
         raise ParameterError(f"{folder} is not a reference folder (no reference.json): write one with "
-                             f"`python -m relmask.testing reference {folder}`")
+                             f"`relmask check --write-reference {folder}`")
     if methods is None:
         methods = spec["methods"]
     missing = [m for m in methods if m not in spec["methods"]]
@@ -199,7 +199,8 @@ def check_backend_agreement(methods, model=None, x=None, atol: float = AGREEMENT
     with tempfile.TemporaryDirectory() as tmp:
         write_reference(tmp, methods, model, x)
         env = {**os.environ, "KERAS_BACKEND": "jax"}
-        cmd = [sys.executable, "-m", "relmask.testing", "agree", tmp, "--json", str(Path(tmp) / "errors.json")]
+        cmd = [sys.executable, "-m", "relmask", "check", "--reference", tmp, "--agreement-only",
+               "--json", str(Path(tmp) / "errors.json")]
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
         errors = read_json(Path(tmp) / "errors.json")
         if errors is None:
@@ -243,69 +244,83 @@ def _methods_here() -> list[str]:
             and keras.backend.backend() in relmask.get_method(m).backends]
 
 
-def main(argv=None) -> int:
-    """``python -m relmask.testing check | reference DIR | agree DIR``: the kit from the shell, e.g. on a GPU box."""
-    import argparse
+def add_subcommand(sub) -> None:
+    """``relmask check``: the kit from the shell, e.g. on a GPU machine (see the module docstring)."""
+    p = sub.add_parser("check", help="run the relevance-method conformance kit on this backend (a table)",
+                       description="Run every conformance check (shape, per-sample targets, batch size, "
+                                   "determinism, conservation) on the registered model-based methods of this "
+                                   "process's Keras backend and print a table; exit status 1 on a failure. With "
+                                   "--reference, also compare with maps written elsewhere by --write-reference "
+                                   "(another backend or machine). See docs/relevance.md.")
+    p.add_argument("--methods", help="comma-separated method names (default: every method of this backend; with "
+                                     "--agreement-only: every method of the reference)")
+    p.add_argument("--precision", default=PRECISION, choices=PRECISIONS,
+                   help="explain()'s matmul precision in every check (default: highest)")
+    p.add_argument("--reference", metavar="DIR", help="also compare with the maps of a --write-reference folder")
+    p.add_argument("--agreement-only", action="store_true",
+                   help="with --reference: only recompute its maps and print each method's error")
+    p.add_argument("--write-reference", metavar="DIR",
+                   help="instead of checking: write a tiny model, an input batch and the methods' maps to DIR")
+    p.add_argument("--json", help="also write the results to this JSON file")
+    p.set_defaults(func=cmd_check)
 
-    ap = argparse.ArgumentParser(prog="python -m relmask.testing", description=main.__doc__)
-    sub = ap.add_subparsers(dest="command", required=True)
-    check = sub.add_parser("check", help="run every conformance check on this backend and print a table")
-    check.add_argument("--reference", help="also compare with the maps of a `reference` folder (another backend)")
-    check.add_argument("--precision", default=PRECISION, choices=PRECISIONS,
-                       help="explain()'s matmul precision in every check (default: highest)")
-    ref = sub.add_parser("reference", help="write model, input and maps on this backend to DIR")
-    ref.add_argument("folder")
-    agree = sub.add_parser("agree", help="recompute DIR's reference maps on this backend and report the errors")
-    agree.add_argument("folder")
-    for p in (check, ref, agree):
-        p.add_argument("--methods", help="comma-separated method names (default: every method of this backend)")
-        p.add_argument("--json", help="also write the results to this JSON file")
-    args = ap.parse_args(argv)
+
+def cmd_check(args) -> int:
     methods = args.methods.split(",") if args.methods else None
-    out, failed = {}, False
-    if args.command == "reference":
-        methods = methods or _methods_here()
-        write_reference(args.folder, methods)
-        print(f"wrote {len(methods)} maps to {args.folder}")
-    elif args.command == "agree":
-        out = compare_with_reference(args.folder, methods)
-        failed = any(v > AGREEMENT_TOL for v in out.values())
-        for name, err in out.items():
-            print(f"{name}: {err:.2e}")
-    else:
-        import keras
-        from tqdm.auto import tqdm
-
-        names = methods or _methods_here()
-        errors = compare_with_reference(args.reference, names, args.precision, only_shared=True) \
-            if args.reference else {}
-        print(f"relmask conformance kit on Keras {keras.__version__}, {keras.backend.backend()} backend, "
-              f"{compute_device()}, precision {args.precision}\n")
-        header = [c.__name__.removeprefix("check_") for c in conformance_checks()]
-        print("| method | " + " | ".join(header) + (" | vs reference (max error / max abs R) |" if errors else " |"))
-        print("|---" * (len(header) + 1 + bool(errors)) + "|")
-        for name in tqdm(names, desc="methods", disable=None):
-            try:
-                results = check_method(name, raise_errors=False, precision=args.precision)
-            except Exception as exc:  # a method that crashes fails every check; the table goes on
-                results = {c.__name__: f"{type(exc).__name__}: {exc}" for c in conformance_checks()}
-            failed |= any(v != "ok" for v in results.values())
-            cells = ["ok" if v == "ok" else "FAIL" for v in results.values()]
-            if name in errors:
-                cells.append(f"{errors[name]:.1e}" + ("" if errors[name] <= AGREEMENT_TOL else " FAIL"))
-                failed |= errors[name] > AGREEMENT_TOL
-            elif errors:
-                cells.append("—")
-            print(f"| {name} | " + " | ".join(cells) + " |")
-            out[name] = {**results, **({"reference": errors[name]} if name in errors else {})}
-        for name, res in out.items():  # the messages of the failures, below the table
-            for check_name, msg in res.items():
-                if check_name != "reference" and msg != "ok":
-                    print(f"- {name} {check_name}: {msg}")
+    try:
+        if args.write_reference:
+            if args.reference or args.agreement_only:
+                raise ParameterError("--write-reference writes a reference; it cannot be combined with "
+                                     "--reference or --agreement-only")
+            methods = methods or _methods_here()
+            write_reference(args.write_reference, methods)
+            print(f"wrote {len(methods)} maps to {args.write_reference}")
+            return 0
+        if args.agreement_only:
+            if not args.reference:
+                raise ParameterError("--agreement-only needs --reference DIR")
+            out = compare_with_reference(args.reference, methods, args.precision)
+            for name, err in out.items():
+                print(f"{name}: {err:.2e}")
+            failed = any(v > AGREEMENT_TOL for v in out.values())
+        else:
+            out, failed = _check_table(methods or _methods_here(), args.reference, args.precision)
+    except ParameterError as exc:
+        print(f"relmask: error: {exc}", file=sys.stderr)
+        return 2
     if args.json:
         write_json(args.json, out)
     return 1 if failed else 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def _check_table(names: list[str], reference, precision) -> tuple[dict, bool]:
+    """Every check on every method, as a Markdown table on stdout; ({method: {check: "ok" | message}}, failed)."""
+    import keras
+    from tqdm.auto import tqdm
+
+    errors = compare_with_reference(reference, names, precision, only_shared=True) if reference else {}
+    print(f"relmask conformance kit on Keras {keras.__version__}, {keras.backend.backend()} backend, "
+          f"{compute_device()}, precision {precision}\n")
+    header = [c.__name__.removeprefix("check_") for c in conformance_checks()]
+    print("| method | " + " | ".join(header) + (" | vs reference (max error / max abs R) |" if errors else " |"))
+    print("|---" * (len(header) + 1 + bool(errors)) + "|")
+    out, failed = {}, False
+    for name in tqdm(names, desc="methods", disable=None):
+        try:
+            results = check_method(name, raise_errors=False, precision=precision)
+        except Exception as exc:  # a method that crashes fails every check; the table goes on
+            results = {c.__name__: f"{type(exc).__name__}: {exc}" for c in conformance_checks()}
+        failed |= any(v != "ok" for v in results.values())
+        cells = ["ok" if v == "ok" else "FAIL" for v in results.values()]
+        if name in errors:
+            cells.append(f"{errors[name]:.1e}" + ("" if errors[name] <= AGREEMENT_TOL else " FAIL"))
+            failed |= errors[name] > AGREEMENT_TOL
+        elif errors:
+            cells.append("—")
+        print(f"| {name} | " + " | ".join(cells) + " |")
+        out[name] = {**results, **({"reference": errors[name]} if name in errors else {})}
+    for name, res in out.items():  # the messages of the failures, below the table
+        for check_name, msg in res.items():
+            if check_name != "reference" and msg != "ok":
+                print(f"- {name} {check_name}: {msg}")
+    return out, failed

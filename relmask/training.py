@@ -6,7 +6,6 @@ pre-softmax logit.
 """
 from __future__ import annotations
 
-import os
 from typing import Any, Sequence
 
 import numpy as np
@@ -26,7 +25,6 @@ def set_seed(seed: int) -> None:
             tf.config.experimental.enable_op_determinism()
         except Exception:  # pragma: no cover - older TF
             pass
-    os.environ.setdefault("PYTHONHASHSEED", str(seed))
 
 
 def build_model(name: str, input_shape: Sequence[int], n_classes: int, seed: int | None = None, **params):

@@ -1,9 +1,2 @@
-"""relmask's built-in plugins. Each module is registered exactly like a third-party plugin would be."""
-
-DEFAULT_PLUGINS = (
-    "relmask_plugins.maskers",
-    "relmask_plugins.relevance",
-    "relmask_plugins.whale",
-    "relmask_plugins.fer",
-    "relmask_plugins.metrics",
-)
+"""relmask's built-in plugins. Each module is registered exactly like a third-party plugin would be: they are
+declared in relmask's pyproject.toml under the entry-point group ``relmask.builtin`` (core imports none of them)."""

@@ -1,4 +1,9 @@
-"""The maskers of ../shared/papers.md: keep, negative, mean, soft, and spectrogram band/frame masking."""
+"""The built-in maskers: the papers' keep, negative, mean and soft masking, and spectrogram band/frame masking.
+
+Every ``apply`` takes ``rng`` (:meth:`relmask.components.Masker.apply`'s signature: :func:`relmask.mask` passes a
+generator seeded by its ``seed``): the top-fraction maskers draw the ties at the cut with it; ``mean`` and
+``soft`` are deterministic and ignore it.
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -45,7 +50,7 @@ class MeanMasker(Masker):
     params = (Param("keep", str, "above", "which side of the mean to keep", choices=("above", "below")),
               NORMALIZE_PARAM, *FILL_PARAMS)
 
-    def apply(self, x, relevance, rng, keep, normalize, fill, fill_value, blur_sigma):
+    def apply(self, x, relevance, rng, keep, normalize, fill, fill_value, blur_sigma):  # rng: unused, no draws
         r_hat = normalize_relevance(relevance, normalize)
         mean = r_hat.reshape(len(r_hat), -1).mean(axis=1).reshape((-1,) + (1,) * (r_hat.ndim - 1))
         above = r_hat >= mean
@@ -57,7 +62,7 @@ class SoftMasker(Masker):
     description = "relevance as a weight: x' = x * (alpha + (1 - alpha) * R_hat)"
     params = (Param("alpha", float, 0.2, "weight of the least relevant values", low=0.0, high=1.0), NORMALIZE_PARAM)
 
-    def apply(self, x, relevance, rng, alpha, normalize):
+    def apply(self, x, relevance, rng, alpha, normalize):  # rng: unused, no draws
         return x * (alpha + (1.0 - alpha) * normalize_relevance(relevance, normalize))
 
 

@@ -11,8 +11,15 @@ from relmask import hookimpl
 from relmask.components import Metric, ModelSpec, Param
 from relmask.errors import DataError, ParameterError
 from relmask.masking import FILL_PARAMS, NORMALIZE_PARAM
-from relmask.metrics import (BATCH_SIZE_PARAM, PATCH_PARAM, SEED_PARAM, STEPS_PARAM, TARGET_PARAM,
-                             max_fraction_param, perturbation_curves)
+from relmask.metrics import (
+    BATCH_SIZE_PARAM,
+    PATCH_PARAM,
+    SEED_PARAM,
+    STEPS_PARAM,
+    TARGET_PARAM,
+    max_fraction_param,
+    perturbation_curves,
+)
 
 
 class PixelFlipping(Metric):

@@ -14,6 +14,13 @@ os.environ.setdefault("PYTHONHASHSEED", "0")
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
+#: notebook stem -> the stored notebook (experiments keep theirs in their plugin package)
+NOTEBOOK_PATHS = {
+    "hello_relmask": NOTEBOOKS / "hello_relmask.ipynb",
+    "whale_feature_masking": ROOT / "relmask_plugins" / "whale" / "notebooks" / "whale_feature_masking.ipynb",
+    "fer_data_masking": ROOT / "relmask_plugins" / "fer" / "notebooks" / "fer_data_masking.ipynb",
+    "relevance_faithfulness": ROOT / "relmask_plugins" / "faithfulness" / "notebooks" / "relevance_faithfulness.ipynb",
+}
 EXAMPLE_PLUGIN = Path(__file__).resolve().parent / "example_plugin"
 
 
@@ -53,3 +60,34 @@ def plugin_site(tmp_path):
     write_dist_info(site, "relmask-broken", "0.0.1", {"clash": "relmask_broken",
                                                        "import_error": "relmask_broken.import_error"})
     return {"PYTHONPATH": os.pathsep.join([str(site), str(EXAMPLE_PLUGIN)])}
+
+
+TINY_NOTEBOOK = Path(__file__).resolve().parent / "notebooks" / "tiny.ipynb"
+
+
+@pytest.fixture
+def tiny_experiment():
+    """Registers ``tiny`` (tests/notebooks/tiny.ipynb) as an experiment for the test's duration: its runs record
+    whale- or FER-shaped results (parameter ``kind``), and its paper outputs are the whale and FER plugins' — so
+    reproduce tests exercise the paper assembly without training anything."""
+    from relmask.components import Experiment
+    from relmask.plugins import registry
+
+    class Tiny(Experiment):
+        name = "tiny"
+        description = "the reproduce tests' no-TensorFlow notebook"
+        notebook = TINY_NOTEBOOK
+
+        def paper_outputs(self, runs, paper):
+            from relmask_plugins.fer.paper import paper_outputs as fer_outputs
+            from relmask_plugins.whale.paper import paper_outputs as whale_outputs
+
+            whale_outputs(runs, paper)
+            fer_outputs(runs, paper)
+
+    reg = registry("register_experiments")
+    reg.add(Tiny(), "tests")
+    try:
+        yield reg.get("tiny")
+    finally:
+        reg.remove_plugin("tests")

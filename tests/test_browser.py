@@ -22,7 +22,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from .conftest import NOTEBOOKS, ROOT
+from .conftest import NOTEBOOK_PATHS, ROOT
 
 pytestmark = pytest.mark.browser
 
@@ -151,8 +151,8 @@ def browser():
 
 
 def tiniest_copy(name: str, dest: Path) -> Path:
-    """``notebooks/<name>.ipynb`` with the :data:`TINIEST` values written into its parameters cell."""
-    nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    """The stored notebook ``name`` with the :data:`TINIEST` values written into its parameters cell."""
+    nb = nbformat.read(NOTEBOOK_PATHS[name], as_version=4)
     cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
     lines = cell.source.splitlines()
     overrides = {**TINIEST[name], "cache_dir": str(dest.parent.parent / ".relmask-cache")}

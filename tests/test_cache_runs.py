@@ -6,7 +6,7 @@ import os
 import numpy as np
 
 from relmask import provenance
-from relmask.cache import DONE_MARKER, finished_run, mark_finished, relevance_key, run_key
+from relmask.cache import DONE_MARKER, default_cache_dir, finished_run, mark_finished, relevance_key, run_key
 
 
 def test_run_key_depends_on_every_input():
@@ -89,3 +89,16 @@ def test_provenance_does_not_import_tensorflow():
             "import relmask.reproduce, relmask.figures; print('tensorflow' in sys.modules, 'keras' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False False"
+
+
+def test_one_default_cache_location(monkeypatch, tmp_path):
+    """$RELMASK_CACHE, else ~/.cache/relmask; the whale domain's default folder is that location's whale/."""
+    from relmask_plugins.whale.domain import default_cache_dir as whale_cache_dir
+
+    monkeypatch.delenv("RELMASK_CACHE", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert default_cache_dir() == tmp_path / "home" / ".cache" / "relmask"
+    assert default_cache_dir("a", "b") == tmp_path / "home" / ".cache" / "relmask" / "a" / "b"
+    assert whale_cache_dir() == tmp_path / "home" / ".cache" / "relmask" / "whale"
+    monkeypatch.setenv("RELMASK_CACHE", str(tmp_path / "elsewhere"))
+    assert default_cache_dir("whale") == whale_cache_dir() == tmp_path / "elsewhere" / "whale"

@@ -5,10 +5,9 @@ import numpy as np
 import pytest
 
 from relmask import Dataset
-from relmask.errors import DataError
-from relmask.evaluation import (area_under_learning_curve, epochs_to_reach, fuse, roc_auc, roc_curve,
-                                value_after)
 from relmask.data import stratified_kfold, stratified_split
+from relmask.errors import DataError
+from relmask.evaluation import area_under_learning_curve, epochs_to_reach, fuse, roc_auc, roc_curve, value_after
 
 
 def test_dataset_validates_and_subsets():
@@ -87,3 +86,18 @@ def _umask():
     m = os.umask(0)
     os.umask(m)
     return m
+
+
+def test_mean_sd_is_one_spread_for_numbers_and_curves():
+    """Tables (numbers over seeds) and curve bands (curves over seeds) get the same sample sd (ddof 1)."""
+    from relmask.evaluation import mean_sd
+
+    curves = np.array([[0.1, 0.5, 0.7], [0.3, 0.6, 0.9], [0.2, 0.4, 0.8]])
+    m, sd = mean_sd(curves, axis=0)
+    for e in range(3):
+        assert (m[e], sd[e]) == pytest.approx(mean_sd(curves[:, e]))
+    assert sd[0] == pytest.approx(0.1)  # sqrt(((0.1-0.2)² + (0.3-0.2)² + 0) / (3 - 1)), not / 3
+    assert mean_sd([0.4]) == (0.4, 0.0)
+    m1, sd1 = mean_sd(curves[:1], axis=0)  # one seed: no spread, not NaN
+    np.testing.assert_array_equal(sd1, np.zeros(3))
+    np.testing.assert_array_equal(m1, curves[0])

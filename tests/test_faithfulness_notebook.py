@@ -1,4 +1,4 @@
-"""notebooks/relevance_faithfulness.ipynb and relmask.experiments.faithfulness: presets, summaries, a tiny run."""
+"""The faithfulness experiment (relmask_plugins.faithfulness): declared parameters, presets, summaries, a tiny run."""
 from __future__ import annotations
 
 import math
@@ -7,27 +7,43 @@ import numpy as np
 import pytest
 import yaml
 
+import relmask
 from relmask.errors import ParameterError, UnknownNameError
-from relmask.experiments import faithfulness as fa
+from relmask_plugins.faithfulness import experiment as fa
 
-from .conftest import NOTEBOOKS
-
-NOTEBOOK = NOTEBOOKS / "relevance_faithfulness.ipynb"
+NOTEBOOK = fa.RelevanceFaithfulness.notebook
 
 
-def test_presets_match_the_notebook():
+def test_presets_match_the_declared_parameters():
     from relmask.runner import check_parameters, parse_parameters
 
+    exp = relmask.get_experiment("faithfulness")
+    assert isinstance(exp, fa.RelevanceFaithfulness) and exp.config is fa.FaithfulnessExperiment
     params = parse_parameters(NOTEBOOK)
-    assert tuple(params) == fa.NOTEBOOK_PARAMETERS + ("output_dir",)
-    quick = yaml.safe_load((NOTEBOOKS / "presets" / "relevance_faithfulness_quick.yaml").read_text())
-    defaults = {name: p.default for name, p in params.items()}
-    assert {k: v for k, v in quick.items() if k != "output_dir"} == {k: v for k, v in defaults.items()
-                                                                     if k != "output_dir"}
-    full = yaml.safe_load((NOTEBOOKS / "presets" / "relevance_faithfulness_full.yaml").read_text())
+    assert list(params) == [p.name for p in exp.params]
+    assert {n: p.default for n, p in params.items()} == {p.name: p.default for p in exp.params}
+    assert sorted(exp.presets) == ["full", "quick"]
+    quick = yaml.safe_load(exp.preset("quick").read_text())
+    assert {k: v for k, v in quick.items() if k != "output_dir"} == {p.name: p.default for p in exp.params
+                                                                     if p.name != "output_dir"}
+    full = yaml.safe_load(exp.preset("full").read_text())
     assert set(full) == set(params) and full["roar"] and not quick["roar"]
     check_parameters(NOTEBOOK, full)
-    fa.FaithfulnessExperiment(**{k: v for k, v in full.items() if k != "output_dir"}).validate()
+    assert exp.configure(full).roar_fractions == full["roar_fractions"]
+
+
+@pytest.mark.parametrize("given, words", [
+    ({"n_eval": 0}, ["'n_eval'", ">= 1"]),
+    ({"test_fraction": 1.0}, ["'test_fraction'", "(0, 1)"]),
+    ({"patch_size": 0}, ["'patch_size'"]),
+    ({"reach_level": 1.5}, ["'reach_level'", "[0, 1]"]),
+    ({"n_samples": {"whale": 10, "fer": 100}}, ["n_samples", "20"]),
+    ({"roar": "yes"}, ["'roar'", "bool"]),
+])
+def test_configure_rejects_bad_values_naming_them(given, words):
+    with pytest.raises(ParameterError) as info:
+        relmask.get_experiment("faithfulness").configure(given)
+    assert all(w in str(info.value) for w in words), str(info.value)
 
 
 def test_settings_are_checked_before_anything_trains():

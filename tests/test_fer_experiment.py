@@ -1,12 +1,14 @@
 """Experiment A's steps on tiny data: splits, masking policy, variants, students, summaries, figures."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 import relmask
 from relmask.errors import DataError, ParameterError
-from relmask.experiments import fer as exp
+from relmask_plugins.fer import experiment as exp
 
 
 @pytest.fixture(scope="module")
@@ -263,3 +265,63 @@ def test_external_relevance_in_the_experiment(splits, tmp_path):
     with pytest.raises(ParameterError, match="source"):
         exp.target_relevance(None, splits, "external", {})
     assert exp.get_trainer("none", splits["source"]) is None
+
+
+# --- the experiment's declared parameters ------------------------------------------------------------------
+
+def test_experiment_is_registered_with_its_parameters():
+    fer = relmask.get_experiment("fer")
+    assert isinstance(fer, exp.FerDataMasking) and fer.config is exp.FerExperiment
+    params = {p.name: p for p in fer.params}
+    assert list(params) == [f.name for f in dataclasses.fields(exp.FerExperiment)]
+    assert all(p.help for p in params.values())
+    assert params["source"].choices == ("synthetic", "fer2013", "folder", "features")
+    assert params["eval_mask_target"].choices == exp.EVAL_MASK_TARGETS  # never "true"
+    assert params["trainer_holdout"].range_text == "[0, 1)" and params["reach_level"].range_text == "(0, 1)"
+    cfg = fer.configure({"learning_rate": 1, "seeds": [4, 5, 6]})
+    assert cfg.learning_rate == 1.0 and isinstance(cfg.learning_rate, float) and cfg.seeds == [4, 5, 6]
+    assert exp.FerExperiment().masker_params is not exp.FerExperiment().masker_params  # no shared defaults
+
+
+@pytest.mark.parametrize("given, match", [
+    ({"epochs": "3"}, "'epochs' must be int"),
+    ({"reach_level": 1.0}, "reach_level must lie in \\(0, 1\\)"),
+    ({"train_mask_target": "label"}, "'train_mask_target' must be one of"),
+    ({"k": 4}, "k .*1..epochs=3"),
+    ({"seeds": [0, 0, 1]}, "seeds must be distinct"),
+    ({"seeds": []}, "at least one seed"),
+    ({"maskers": []}, "at least one masker"),
+    ({"masker_params": {"mean": {}}}, "'mean', which is not in maskers"),
+    ({"masker_params": {"keep": {"fraction": 1.5}}}, "fraction"),
+    ({"controls": ["noise"]}, "unknown control 'noise'"),
+    ({"student_params": {"widht": 8}}, "did you mean 'width'"),
+    ({"relevance_params": {"layerr": "conv3"}}, "unknown parameter 'layerr'"),
+    ({"relevance_method": "external"}, "relevance_params=\\{source: PATH\\}"),
+    ({"trainer": "none"}, "trainer 'none' works only with relevance_method 'external'"),
+    ({"trainer": "no/such/model.keras"}, "'no/such/model.keras' is neither"),
+    ({"load_params": {"n": 50}}, "'n' is set by n_source / n_target"),
+    ({"load_params": {"usage": "Training"}}, "load_params of fer source 'synthetic': unknown parameter 'usage'"),
+    ({"source": "fer2013", "load_params": {"usage": 3}}, "'usage' must be str"),
+    ({"n_source": 0}, "synthetic faces: n_source and n_target must be >= 1"),
+])
+def test_configure_rejects_bad_values_naming_the_parameter(given, match):
+    with pytest.raises(ParameterError, match=match):
+        relmask.get_experiment("fer").configure(given)
+
+
+def test_configure_accepts_what_the_pipeline_accepts(tmp_path):
+    fer = relmask.get_experiment("fer")
+    fer.configure({"relevance_params": {"batch_size": 128}})  # explain()'s own options ride along
+    fer.configure({"source": "fer2013", "n_source": 0, "n_target": 0, "load_params": {"on_error": "skip"}})
+    fer.configure({"trainer": "none", "relevance_method": "external", "relevance_params": {"source": "g.npz"}})
+    (tmp_path / "trainer.keras").write_bytes(b"")  # existence is checked here; loading it is get_trainer's job
+    fer.configure({"trainer": str(tmp_path / "trainer.keras"), "trainer_model": "not_looked_up"})
+    with pytest.warns(UserWarning, match="1 seed"):
+        fer.configure({"seeds": [0]})
+
+
+def test_a_config_built_in_python_is_held_to_the_same_rules():
+    with pytest.raises(ParameterError, match="'epochs' = 0 is out of range"):
+        exp.FerExperiment(epochs=0, k=1).validate()
+    with pytest.raises(ParameterError, match="must not use the true label"):
+        exp.FerExperiment(eval_mask_target="true").validate()

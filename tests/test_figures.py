@@ -38,11 +38,14 @@ def fer_results() -> dict:
     return {"curves": curves, "table": table, "reach_level": 0.45, "k": 2}
 
 
-def make_run(root: Path, name: str, results: dict, synthetic: bool = True, finished_at: str = "2026-01-01T00:00:00")\
-        -> dict:
+def make_run(root: Path, name: str, results: dict, synthetic: bool = True, finished_at: str = "2026-01-01T00:00:00",
+             experiment: str | None = None) -> dict:
     run_dir = root / "runs" / f"{name}-abc"
     write_json(run_dir / "results.json", results)
+    if experiment is None:  # the run's name says which registered experiment made it (hello: none)
+        experiment = next((e for e in ("whale", "fer") if name.startswith(e)), None)
     record = {"name": name, "key": "abc" + name, "config": "quick", "status": "ok", "run_dir": str(run_dir),
+              "experiment": experiment,
               "results_path": str(run_dir / "results.json"), "notebook": str(root / f"{name}.ipynb"),
               "notebook_sha256": "0" * 64, "parameters": {"seeds": [0, 1, 2]}, "synthetic": synthetic,
               "data": {} if synthetic else {"data_path": {"fingerprint": "f00d", "files": 3}},
@@ -99,7 +102,9 @@ def test_build_paper_from_results(tmp_path, runs):
 
 def test_whale_groups_share_cnn1_and_prefer_mean_fusion(runs):
     results = whale_results(0.8)
-    groups = dict(figures.whale_groups([(runs[0], results)]))
+    from relmask_plugins.whale.paper import groups_of
+
+    groups = dict(groups_of([(runs[0], results)]))
     assert list(groups) == ["gradcam\nnegative", "gradcam\nmean"]
     g = groups["gradcam\nnegative"]
     assert g["cnn1"]["auc_mean"] == 0.8 and g["ensemble_raw"]["auc_mean"] == pytest.approx(0.81)

@@ -14,7 +14,7 @@ import pytest
 from relmask import progress
 from relmask.runner import run_notebook
 
-from .conftest import NOTEBOOKS, ROOT
+from .conftest import ROOT
 
 TINY = Path(__file__).resolve().parent / "notebooks" / "tiny.ipynb"
 TCP_WARNING = "without encryption"
@@ -230,20 +230,19 @@ def test_figures_are_byte_identical_on_two_saves(tmp_path, monkeypatch):
 
 
 # -- notebooks as JupyterLab opens them -----------------------------------------------------------------------
-@pytest.mark.parametrize("name", ["whale_feature_masking", "fer_data_masking", "hello_relmask"])
-def test_notebooks_store_the_metadata_the_kernel_writes(name):
+@pytest.mark.parametrize("path", ["relmask_plugins/whale/notebooks/whale_feature_masking.ipynb",
+                                  "relmask_plugins/fer/notebooks/fer_data_masking.ipynb",
+                                  "notebooks/hello_relmask.ipynb"])
+def test_notebooks_store_the_metadata_the_kernel_writes(path):
     """Opening a notebook must not mark it modified: the kernel fills in ``language_info`` on start, so the
-    stored notebooks carry exactly what nbgen writes, and JupyterLab saves nothing new."""
-    from relmask.jupyter import notebook_language_info, pre_save_hook
+    stored notebooks carry exactly what relmask.jupyter.sync_notebook writes, and JupyterLab saves nothing new."""
+    from relmask.jupyter import KERNELSPEC, PAIRING, notebook_language_info, pre_save_hook
 
-    sys.path.insert(0, str(NOTEBOOKS / "_build"))
-    try:
-        from nbgen import KERNELSPEC
-    finally:
-        sys.path.remove(str(NOTEBOOKS / "_build"))
-    stored = (NOTEBOOKS / f"{name}.ipynb").read_text()
+    name = Path(path).stem
+    stored = (ROOT / path).read_text()
     meta = json.loads(stored)["metadata"]
-    assert meta == {"kernelspec": KERNELSPEC, "language_info": notebook_language_info()}
+    assert meta == {"jupytext": {"formats": PAIRING}, "kernelspec": KERNELSPEC,
+                    "language_info": notebook_language_info()}
     assert "version" not in meta["language_info"]  # it would differ with the Python in use
     # what JupyterLab saves after the kernel filled in language_info: the server's hook restores the stored bytes
     nb = nbformat.reads(stored, as_version=4)

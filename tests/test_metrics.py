@@ -336,6 +336,20 @@ def test_remove_and_retrain_matches_the_naive_loops(name):
     np.testing.assert_allclose(out["accuracy_drop"], out["baseline_accuracy"][0] - out["accuracy"][:, 0])
 
 
+def test_remove_and_retrain_with_a_model_retrains_on_its_classes():
+    """Given the explained model, ROAR retrains with as many classes as it has outputs (here more than the labels
+    show): the retrained models are built and scored without error."""
+    from relmask.training import build_model
+
+    rng = np.random.default_rng(3)
+    x, xt = rng.normal(size=(24, 3, 3, 1)).astype("float32"), rng.normal(size=(12, 3, 3, 1)).astype("float32")
+    y, yt = (x[:, 1, 1, 0] > 0).astype(int), (xt[:, 1, 1, 0] > 0).astype(int)
+    model = build_model(TINY, x.shape[1:], 3, seed=0)
+    out = relmask.evaluate(model, x, y, x, "roar", x_test=xt, y_test=yt, test_relevance=xt, fractions=[0.5],
+                           architecture=TINY, epochs=1, batch_size=12, seeds=[0])
+    assert out["accuracy"].shape == (1, 1) and 0.0 <= out["accuracy"][0, 0] <= 1.0
+
+
 def test_remove_and_retrain_checks_its_inputs():
     x = np.zeros((4, 2, 2, 1), np.float32)
     y = np.array([0, 1, 0, 1])

@@ -31,12 +31,11 @@ AUC_TOL, FRACTION_TOL, CHECKSUM_RTOL = 0.1, 0.02, 0.02
 
 
 def execute_quick(stem: str, tmp_path: Path) -> dict:
+    import relmask
     from relmask.runner import run_notebook
 
-    notebook = ROOT / "notebooks" / f"{stem}.ipynb"
-    preset = ROOT / "notebooks" / "presets" / f"{stem}_quick.yaml"
-    if not notebook.exists() or not preset.exists():
-        pytest.skip(f"{notebook.name} or its quick preset is not there yet")
+    experiment = relmask.get_experiment({"whale_feature_masking": "whale", "fer_data_masking": "fer"}[stem])
+    notebook, preset = experiment.notebook, experiment.preset("quick")
     params = yaml.safe_load(preset.read_text()) or {}
     params.pop("output_dir", None)
     if "cache_dir" in params:

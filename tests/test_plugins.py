@@ -23,9 +23,12 @@ def _plugins_json(env):
 def test_builtin_plugins_are_listed_with_versions():
     plugins = _plugins_json({})
     for mod in ("relmask_plugins.maskers", "relmask_plugins.relevance", "relmask_plugins.whale",
-                "relmask_plugins.fer", "relmask_plugins.metrics"):
+                "relmask_plugins.fer", "relmask_plugins.metrics", "relmask_plugins.faithfulness"):
         assert plugins[mod]["builtin"] and plugins[mod]["version"] == relmask.__version__
         assert plugins[mod]["error"] is None
+    for mod, experiment in (("relmask_plugins.whale", "whale"), ("relmask_plugins.fer", "fer"),
+                            ("relmask_plugins.faithfulness", "faithfulness")):
+        assert plugins[mod]["hooks"]["register_experiments"] == [experiment]
     assert set(plugins["relmask_plugins.maskers"]["hooks"]["register_maskers"]) >= {"keep", "negative", "mean",
                                                                                   "soft", "band", "frame"}
     assert set(plugins["relmask_plugins.metrics"]["hooks"]["register_metrics"]) == {
@@ -39,7 +42,8 @@ def test_third_party_plugin_discovered_and_broken_ones_reported(plugin_site):
     assert example["hooks"] == {"register_maskers": ["example_invert"],
                                 "register_relevance_methods": ["example_constant"],
                                 "register_domains": ["example_blobs"], "register_models": ["example_mlp"],
-                                "register_metrics": ["example_gini"]}
+                                "register_metrics": ["example_gini"],
+                                "register_experiments": ["example_masking"]}
     clash = plugins["relmask-broken:clash"]
     assert "DuplicateNameError" in clash["error"]
     assert "'relmask_plugins.maskers'" in clash["error"] and "'relmask-broken:clash'" in clash["error"]
@@ -51,6 +55,19 @@ def test_third_party_plugin_discovered_and_broken_ones_reported(plugin_site):
     text = run_cli("plugins", env=plugin_site)
     assert text.returncode == 0
     assert "relmask-broken:import_error 0.0.1 (plugin)  FAILED: load: ImportError" in text.stdout
+
+
+def test_third_party_experiment_runs_by_name(plugin_site, tmp_path):
+    """register_experiments: a plugin's experiment is listed, its declared parameters are checked before a kernel
+    starts, and `relmask run NAME` executes its notebook."""
+    listed = run_cli("list", "experiments", env=plugin_site)
+    assert listed.returncode == 0 and "example_masking" in listed.stdout and "example_masking.ipynb" in listed.stdout
+    bad = run_cli("run", "example_masking", "-p", "fraction", "1.5", "-o", str(tmp_path / "bad"), env=plugin_site)
+    assert bad.returncode == 2 and "'fraction' = 1.5 is out of range" in bad.stderr
+    ok = run_cli("run", "example_masking", "-p", "fraction", "0.25", "-o", str(tmp_path / "ok"), env=plugin_site)
+    assert ok.returncode == 0, ok.stderr
+    results = json.loads((tmp_path / "ok" / "results.json").read_text())
+    assert results["masked_fraction"] == pytest.approx(0.25, abs=0.05)
 
 
 def test_load_plugins_env_selects_distributions(plugin_site):
@@ -72,9 +89,9 @@ def test_third_party_components_usable_from_the_api(plugin_site):
             "'example_gini', eps=0.0)['gini']; "
             "print(relmask.mask(x, x, 'example_flip', fraction=0.25).tolist(), float(r.sum()), "
             "len(d), d.ids[0], m.output_shape, g.tolist())")
+    import os
     import subprocess
     import sys
-    import os
 
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env={**os.environ, **plugin_site, "RELMASK_LOAD_PLUGINS": "relmask-example"})

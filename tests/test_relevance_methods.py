@@ -34,29 +34,39 @@ def test_conformance_jax_subprocess(model):
 
 
 def test_kit_from_the_shell_reference_agree_and_check(tmp_path, model, capsys):
-    """`python -m relmask.testing`: a reference folder agrees with itself; a changed map is reported."""
+    """`relmask check`: a reference folder agrees with itself; a changed map is reported."""
+    from relmask.cli import main
+
     ref = tmp_path / "ref"
     testing.write_reference(ref, ["gradient", "lrp.epsilon"], model, testing.tiny_input())
-    assert testing.main(["agree", str(ref)]) == 0
-    assert testing.main(["check", "--methods", "gradient,lrp.epsilon", "--reference", str(ref),
-                         "--json", str(tmp_path / "c.json")]) == 0
+    assert main(["check", "--reference", str(ref), "--agreement-only"]) == 0
+    assert main(["check", "--methods", "gradient,lrp.epsilon", "--reference", str(ref),
+                 "--json", str(tmp_path / "c.json")]) == 0
     out = capsys.readouterr().out
     assert "| gradient | ok | ok | ok | ok | ok | 0.0e+00 |" in out
     maps = ref / "maps" / "lrp.epsilon.npy"
     r = np.load(maps)
     np.save(maps, r + 1e-3 * max(1.0, np.abs(r).max()))  # an error of 1e-3 relative to max |R|, tolerance 1e-4
-    assert testing.main(["agree", str(ref), "--json", str(tmp_path / "e.json")]) == 1
+    assert main(["check", "--reference", str(ref), "--agreement-only", "--json", str(tmp_path / "e.json")]) == 1
     errors = __import__("json").loads((tmp_path / "e.json").read_text())
     assert errors["gradient"] == 0.0 and errors["lrp.epsilon"] == pytest.approx(1e-3, rel=1e-3)
-    assert testing.main(["check", "--methods", "lrp.epsilon", "--reference", str(ref)]) == 1
+    assert main(["check", "--methods", "lrp.epsilon", "--reference", str(ref)]) == 1
     assert "FAIL" in capsys.readouterr().out.splitlines()[-1]
     # a method the reference lacks: `check --reference` leaves it out of the comparison, the function names it
-    assert testing.main(["check", "--methods", "gradient,gradcam", "--reference", str(ref)]) == 0
+    assert main(["check", "--methods", "gradient,gradcam", "--reference", str(ref)]) == 0
     assert "| gradcam | ok | ok | ok | ok | ok | — |" in capsys.readouterr().out
     with pytest.raises(ParameterError, match=r"\['gradcam'\] are not in the reference .*gradient, lrp.epsilon"):
         testing.compare_with_reference(ref, ["gradient", "gradcam"])
-    with pytest.raises(ParameterError, match="is not a reference folder .*relmask.testing reference"):
+    with pytest.raises(ParameterError, match="is not a reference folder .*relmask check --write-reference"):
         testing.compare_with_reference(tmp_path / "maps-only")
+    # the same refusal from the shell is a one-line error, as are modes that cannot go together
+    assert main(["check", "--reference", str(tmp_path / "maps-only"), "--agreement-only"]) == 2
+    assert main(["check", "--agreement-only"]) == 2
+    assert main(["check", "--write-reference", str(tmp_path / "w"), "--reference", str(ref)]) == 2
+    err = capsys.readouterr().err
+    assert "is not a reference folder" in err and "needs --reference" in err and "cannot be combined" in err
+    assert main(["check", "--write-reference", str(tmp_path / "w"), "--methods", "gradient"]) == 0
+    assert (tmp_path / "w" / "reference.json").exists() and (tmp_path / "w" / "maps" / "gradient.npy").exists()
 
 
 def test_kit_passes_precision_to_explain(model):
@@ -155,3 +165,36 @@ def test_matmul_precision_on_jax(monkeypatch):
     with _autodiff.matmul_precision("highest"):
         assert jax.config.jax_default_matmul_precision == "highest"
     assert jax.config.jax_default_matmul_precision == before
+
+
+@pytest.mark.parametrize("method", ["gradient", "lrp.epsilon"])
+def test_explain_keeps_no_model_alive(method):
+    """The engine's per-model caches (compiled functions, the graph walk's plan) go with the model: a
+    notebook that trains and explains many models does not keep every one of them in memory."""
+    import gc
+    import weakref
+
+    from relmask.relevance import engine, graph
+
+    model, x = testing.tiny_model(), testing.tiny_input()
+    first = relmask.explain(model, x, method)
+    functions = engine.compiled_functions(model)
+    assert functions, "explain() compiled nothing for the model"
+    np.testing.assert_array_equal(relmask.explain(model, x, method), first)
+    assert engine.compiled_functions(model) == functions  # the second call reused the compiled functions
+    assert graph._functional_of(model) in graph._plans  # every method walks the graph (to strip the softmax)
+    ref, walked, plans = weakref.ref(model), weakref.ref(graph._functional_of(model)), len(graph._plans)
+    del model, functions
+    gc.collect()
+    assert ref() is None, "explain() keeps a reference to the model"
+    assert walked() is None and len(graph._plans) < plans  # its plan went with it (other dead models' may too)
+
+
+def test_explain_lives_in_its_own_module():
+    import importlib
+
+    from relmask.relevance import explain
+
+    module = importlib.import_module("relmask.relevance.explain")
+    assert relmask.explain is explain is module.explain
+    assert explain.__module__ == "relmask.relevance.explain"

@@ -120,9 +120,12 @@ def test_whale_labels_csv_with_a_byte_order_mark(tmp_path):
 
 def test_fer_presets_leave_the_cache_to_reproduce():
     """reproduce fills cache_dir with <out>/cache only where it is None (docs/reproduce.md)."""
-    for name in ("fer_data_masking_quick.yaml", "fer_data_masking_full.yaml"):
-        preset = yaml.safe_load((ROOT / "notebooks" / "presets" / name).read_text())
-        assert "cache_dir" in preset and preset["cache_dir"] is None, name
+    import relmask
+
+    for experiment in ("fer", "whale"):
+        for name in ("quick", "full"):
+            preset = yaml.safe_load(relmask.get_experiment(experiment).preset(name).read_text())
+            assert "cache_dir" in preset and preset["cache_dir"] is None, (experiment, name)
 
 
 # -- 8. validated cache reads ----------------------------------------------------------------------------------

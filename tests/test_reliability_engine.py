@@ -14,8 +14,7 @@ import pytest
 import relmask
 from relmask.components import Masker, Param, RelevanceMethod
 from relmask.errors import ComponentOutputError, DataError, ParameterError, RelmaskWarning
-from relmask.masking import (DEGENERATE_WARN_SHARE, count_degenerate, degenerate_maps, masked_fraction,
-                             top_fraction_mask)
+from relmask.masking import DEGENERATE_WARN_SHARE, count_degenerate, degenerate_maps, masked_fraction, top_fraction_mask
 from relmask.plugins import Entry, registry
 
 RNG = np.random.default_rng(3)
@@ -293,7 +292,7 @@ def test_cli_list_shows_ranges(capsys):
 
 
 def test_whale_experiment_validate_checks_masker_ranges_before_training():
-    from relmask.experiments.whale import WhaleExperiment
+    from relmask_plugins.whale.experiment import WhaleExperiment
 
     with pytest.raises(ParameterError, match=r"masker 'negative': parameter 'fraction' = 1.5 is out of range"):
         WhaleExperiment(maskers=["negative"], masker_params={"negative": {"fraction": 1.5}}).validate()

@@ -31,6 +31,8 @@ from .conftest import EXAMPLE_PLUGIN, wait_for, write_dist_info
 from .test_figures import fer_results, make_run, whale_results
 
 TINY = Path(__file__).resolve().parent / "notebooks" / "tiny.ipynb"
+# the tiny notebook stands in for an experiment whose runs the whale and FER paper code draws
+pytestmark = pytest.mark.usefixtures("tiny_experiment")
 
 
 def notebook(path: Path, params_src: str, *cells: str, markdown_first: bool = True) -> Path:

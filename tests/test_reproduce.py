@@ -21,6 +21,8 @@ from relmask.errors import DataError
 from .conftest import wait_for
 
 TINY = Path(__file__).resolve().parent / "notebooks" / "tiny.ipynb"
+# the tiny notebook stands in for an experiment whose runs the whale and FER paper code draws
+pytestmark = pytest.mark.usefixtures("tiny_experiment")
 
 
 def write_config(tmp_path: Path, runs: list[dict], data: dict | None = None, name: str = "tiny") -> Path:
@@ -190,10 +192,6 @@ def test_missing_data_fails_up_front_naming_the_data_set(tmp_path):
     assert [r["status"] for r in run(cfg, tmp_path, data_dir=tmp_path / "data", only=["a"]).records] == ["ok"]
 
 
-@pytest.mark.skipif(not all((rp.PROJECT_ROOT / "notebooks" / f).exists()
-                            for f in ("whale_feature_masking.ipynb", "fer_data_masking.ipynb",
-                                      "presets/whale_feature_masking_full.yaml", "presets/fer_data_masking_full.yaml")),
-                    reason="experiment notebooks or their full presets not present")
 def test_full_config_without_data_fails_up_front(tmp_path, capsys):
     from relmask.cli import main
 

@@ -1,4 +1,4 @@
-"""The Paper B pipeline (relmask.experiments.whale): splits, mask targets, scoring, maskers on spectrograms,
+"""The Paper B pipeline (relmask_plugins.whale.experiment): splits, mask targets, scoring, maskers on spectrograms,
 models, a tiny end-to-end run, and the notebook through the runner."""
 from __future__ import annotations
 
@@ -9,10 +9,9 @@ import pytest
 
 import relmask
 from relmask.errors import ParameterError, UnknownNameError
-from relmask.experiments import whale
+from relmask_plugins.whale import experiment as whale
 
-from .conftest import NOTEBOOKS
-
+NOTEBOOK = whale.WhaleFeatureMasking.notebook
 CONTROL_SYSTEMS = {f"{kind}_{c}" for kind in ("cnn2", "fusion") for c in ("shuffled", "permuted", "smooth")}
 SYSTEMS = {"cnn1", "cnn_raw", "ensemble_raw", "cnn2", "fusion", "mask_only"} | CONTROL_SYSTEMS
 
@@ -69,6 +68,55 @@ def test_mask_targets_never_need_labels_for_evaluation():
 def test_validate_names_the_bad_setting(change, err, word):
     with pytest.raises(err, match=word):
         whale.WhaleExperiment(relevance_methods=["gradient"], **change).validate()
+
+
+def test_registered_experiment_declares_every_notebook_parameter_once():
+    import yaml
+
+    from relmask.runner import parse_parameters
+
+    exp = relmask.get_experiment("whale")
+    assert isinstance(exp, whale.WhaleFeatureMasking) and exp.config is whale.WhaleExperiment
+    declared = parse_parameters(exp.notebook)
+    assert list(declared) == [p.name for p in exp.params]
+    assert {n: p.default for n, p in declared.items()} == {p.name: p.default for p in exp.params}
+    assert all(p.help for p in exp.params)
+    assert sorted(exp.presets) == ["full", "quick", "real"]
+    quick = yaml.safe_load(exp.preset("quick").read_text())
+    assert {k: v for k, v in quick.items() if k != "output_dir"} == {
+        p.name: p.default for p in exp.params if p.name != "output_dir"}
+    for name in exp.presets:
+        assert isinstance(exp.configure(yaml.safe_load(exp.preset(name).read_text())), whale.WhaleExperiment)
+
+
+@pytest.mark.parametrize("given, err, words", [
+    ({"epochs": 0}, ParameterError, ["'epochs'", ">= 1"]),
+    ({"source": "wav"}, ParameterError, ["'source'", "'kaggle'"]),
+    ({"eval_inputs": "both"}, ParameterError, ["'eval_inputs'", "'raw'"]),
+    ({"learning_rate": 0}, ParameterError, ["'learning_rate'", "> 0"]),
+    ({"seeds": "0"}, ParameterError, ["'seeds'", "list"]),
+    ({"source": "features", "load_params": {"flip_frequncy": True}}, ParameterError,
+     ["load_params of whale source 'features'", "flip_frequency"]),
+    ({"relevance_methods": ["lrp.epsilon"], "relevance_params": {"lrp.epsilon": {"epsilom": 0.1}}},
+     ParameterError, ["epsilon"]),
+    ({"n_folds": 1}, ParameterError, ["n_folds"]),
+    ({"n_folds": 2, "val_fraction": 0.6}, ParameterError, ["val_fraction", "n_folds"]),
+    ({"val_fraction": 0.5, "test_fraction": 0.5}, ParameterError, ["val_fraction + test_fraction"]),
+])
+def test_configure_rejects_bad_values_naming_them(given, err, words):
+    """The checks ``relmask run whale`` and ``relmask reproduce`` apply before a kernel starts."""
+    with pytest.raises(err) as info:
+        relmask.get_experiment("whale").configure(given)
+    assert all(w in str(info.value) for w in words), str(info.value)
+
+
+def test_notebook_parameters_are_checked_by_the_experiment_before_a_kernel_starts():
+    from relmask.runner import check_parameters
+
+    with pytest.raises(ParameterError, match="leak"):
+        check_parameters(NOTEBOOK, {"eval_mask_target": "true"})
+    with pytest.raises(ParameterError, match="n_clips"):
+        check_parameters(NOTEBOOK, {"n_clips": 0})
 
 
 def test_scoring_fusion_summary_and_table():
@@ -181,7 +229,7 @@ def test_quick_notebook_end_to_end(tmp_path):
     from relmask.runner import run_notebook
 
     out = tmp_path / "run"
-    result = run_notebook(NOTEBOOKS / "whale_feature_masking.ipynb",
+    result = run_notebook(NOTEBOOK,
                           {"n_clips": 120, "epochs": 1, "seeds": [0], "relevance_methods": ["gradient"],
                            "fusion_rules": ["mean"], "cache_dir": str(tmp_path / "cache"), "output_dir": str(out)},
                           output_dir=out)
@@ -202,7 +250,7 @@ def test_quick_preset_defaults_run_in_time(tmp_path):
     from relmask.runner import run_notebook
 
     start = time.perf_counter()
-    result = run_notebook(NOTEBOOKS / "whale_feature_masking.ipynb",
+    result = run_notebook(NOTEBOOK,
                           {"cache_dir": str(tmp_path / "cache"), "output_dir": str(tmp_path / "run")},
                           output_dir=tmp_path / "run")
     assert time.perf_counter() - start < 150
@@ -227,10 +275,10 @@ def test_kaggle_layout_through_the_notebook(tmp_path):
                                                                   for i, y in enumerate(d["labels"], start=1)))
     out = tmp_path / "run"
     with pytest.raises(relmask.RelmaskError, match="train5.aiff"):
-        run_notebook(NOTEBOOKS / "whale_feature_masking.ipynb",
+        run_notebook(NOTEBOOK,
                      {"source": "kaggle", "data_path": str(root), "n_clips": None, "output_dir": str(out),
                       "cache_dir": str(tmp_path / "cache")}, output_dir=out)
-    result = run_notebook(NOTEBOOKS / "whale_feature_masking.ipynb",
+    result = run_notebook(NOTEBOOK,
                           {"source": "kaggle", "data_path": str(root), "n_clips": None, "on_error": "skip",
                            "epochs": 1, "seeds": [0], "relevance_methods": ["gradient"], "output_dir": str(out),
                            "cache_dir": str(tmp_path / "cache")}, output_dir=out)

@@ -61,10 +61,11 @@ def matmul_precision(precision: str) -> Iterator[None]:
     """``"highest"``: float32 products and convolutions in full float32 (TensorFloat-32 off) inside the block;
     ``"default"``: the backend's own choice.
 
-    Why "highest" is explain()'s default: with TF32 (10-bit mantissa inputs) an H200 gave maps that differ by
-    up to 6.6e-4 of their largest value between a batch and a one-by-one loop, LRP sums off the logit by 3.7e-4
-    and integrated gradients off TensorFlow-on-CPU by 1.6e-2; in float32 every conformance check passed there
-    (benchmarks/results/2026-11-26_h200_jax). Relevance costs little next to training: reproducible maps win.
+    Why "highest" is explain()'s default: TF32 rounds the inputs of every product to a 10-bit mantissa, and on
+    a GPU that made maps depend on the batch, LRP sums miss the logit and integrated gradients miss
+    TensorFlow-on-CPU by more than the conformance tolerances, while in float32 every check passed (measured in
+    benchmarks/results/2026-11-26_h200_jax; docs/relevance.md, *Precision on GPUs*). Relevance costs little next
+    to training: reproducible maps win.
     """
     if precision not in PRECISIONS:
         raise ParameterError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
@@ -117,8 +118,9 @@ def fori_loop(n: int, body: Callable, init):
     """``body(i, ...body(1, body(0, init)))`` inside a compiled function, one iteration at a time.
 
     ``keras.ops.fori_loop`` leaves TensorFlow's ``while_loop`` at ``parallel_iterations=10``: iterations whose
-    work does not wait on the carried sum (every step of integrated gradients) then run concurrently, and an
-    n=256 batch of the whale CNN took 1.6 GiB instead of 0.4. One at a time keeps memory bounded by the batch.
+    work does not wait on the carried sum (every step of integrated gradients) then run concurrently, each with
+    its own activations, so memory grows with the number of iterations in flight. One at a time keeps memory
+    bounded by the batch.
     """
     if backend() == "tensorflow":
         import tensorflow as tf

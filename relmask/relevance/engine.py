@@ -10,12 +10,16 @@ from ..errors import DataError, ParameterError
 from . import _autodiff
 from .graph import is_graph_model, logits, probability_output
 
-_cache: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 #: models whose output check (:func:`check_model`) passed; the check depends on the architecture only
 _checked: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 SUPPORTED_MODELS = ("keras.Sequential or a functional keras.Model(inputs, outputs) built from Keras layers, "
                     "single input and output")
+
+
+def n_outputs(model) -> int:
+    """Number of the model's outputs (classes)."""
+    return int(model.outputs[0].shape[-1])
 
 
 def _shape_fits(shape: tuple, expected: tuple) -> bool:
@@ -58,9 +62,28 @@ def check_model(model, x: np.ndarray) -> None:
         _checked[model] = True
 
 
+#: attribute of a model that holds its compiled functions
+_COMPILED = "_relmask_compiled"
+
+
+def _compiled_of(model) -> dict:
+    """The model's own {(backend, key): compiled function} cache.
+
+    It lives on the model, not in a module-level (weak-keyed) dict: the compiled functions close over the model,
+    and a dict value that references its own weak key keeps it alive forever. On the model the cycle
+    model -> cache -> function -> model is garbage like any other, and the model is freed once it is unused.
+    ``object.__setattr__`` bypasses Keras' attribute tracking (the cache is no layer state and is never saved).
+    """
+    cache = model.__dict__.get(_COMPILED)
+    if cache is None:
+        cache = {}
+        object.__setattr__(model, _COMPILED, cache)
+    return cache
+
+
 def compiled(model, key, build):
     """``build()``'s traceable function compiled once per (model, key); the trace itself is per input shape."""
-    per_model = _cache.setdefault(model, {})
+    per_model = _compiled_of(model)
     full_key = (_autodiff.backend(), key)
     if full_key not in per_model:
         per_model[full_key] = _autodiff.compile_fn(model, build())
@@ -70,7 +93,7 @@ def compiled(model, key, build):
 def compiled_functions(model) -> dict:
     """{key: compiled callable} of every method compiled for ``model`` so far (each has ``.function``, the
     backend's compiled function; for profiling tools)."""
-    return {key: run for (backend, key), run in _cache.get(model, {}).items()}
+    return {key: run for (backend, key), run in model.__dict__.get(_COMPILED, {}).items()}
 
 
 def select(z, targets):

@@ -37,7 +37,7 @@ def gradcam_maps(model, layer_name: str, x, targets, relu: bool = True, resize: 
         layer = find_layer(model, layer_name)
     except KeyError:
         raise ParameterError(f"gradcam: model {model.name!r} has no layer {layer_name!r}; layers: "
-                             f"{', '.join(l.name for l in all_layers(model))}") from None
+                             f"{', '.join(lay.name for lay in all_layers(model))}") from None
     shape = tuple(layer.output.shape[1:])
     if len(shape) != len(x.shape) - 1:
         raise ParameterError(f"gradcam: layer {layer_name!r} outputs shape {shape}, which has not the spatial "

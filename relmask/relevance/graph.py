@@ -9,6 +9,7 @@ BatchNormalization folded into the preceding linear layer (the canonizer), and t
 """
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import Callable
 
@@ -145,14 +146,16 @@ class _Plan:
         self.output_ids = {id(t) for t in graph.outputs}
 
 
-_plans: dict[int, tuple[object, _Plan]] = {}
+#: each walked graph's plan, keyed weakly: a model's plan goes when the model goes (a plan holds the graph's
+#: nodes and layers, never the graph itself, so it does not keep its own key alive)
+_plans: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def _plan(graph) -> _Plan:
-    hit = _plans.get(id(graph))
-    if hit is None or hit[0] is not graph:
-        hit = _plans[id(graph)] = (graph, _Plan(graph))
-    return hit[1]
+    plan = _plans.get(graph)
+    if plan is None:
+        plan = _plans[graph] = _Plan(graph)
+    return plan
 
 
 class _State:

@@ -57,10 +57,25 @@ from keras import ops
 from ..errors import ParameterError, UnsupportedLayerError
 from . import _autodiff
 from .engine import compiled, select
+from .graph import (
+    ACTIVATION,
+    AFFINE,
+    AVG_POOL,
+    LINEAR,
+    MERGE_ADD,
+    RESAMPLE,
+    TRANSPARENT,
+    Ctx,
+    affine_of,
+    is_final_activation,
+    is_final_op,
+    is_relu_like,
+    layer_activation,
+    linear_parts,
+    run_graph,
+    supported_layer_names,
+)
 from .methods import LRP_BIASES
-from .graph import (ACTIVATION, AFFINE, AVG_POOL, LINEAR, MERGE_ADD, RESAMPLE, TRANSPARENT, Ctx, affine_of,
-                    is_final_activation, is_final_op, is_relu_like, layer_activation, linear_parts, run_graph,
-                    supported_layer_names)
 
 RULES = ("epsilon", "z_plus", "alpha_beta", "flat", "w_square", "zb")
 #: bias conventions of the rules with a bias term in their denominator (see the module docstring)

@@ -11,10 +11,9 @@ from ..components import Param, RelevanceMethod
 class BuiltinMethod(RelevanceMethod):
     """A relmask method: gets batches of at most ``batch_size`` samples and int32 targets (-1 = predicted)."""
 
-    #: explain() may pass -1 targets (the method resolves them inside its compiled graph)
+    #: explain() may pass -1 targets (the method resolves them inside its compiled graph); the methods whose
+    #: target must be fixed before they start (e.g. integrated gradients) set it back to False
     resolves_predicted = True
-    #: a sample's map does not depend on the other samples in its batch (checked by relmask.testing)
-    batch_invariant = True
 
 
 class Gradient(BuiltinMethod):

@@ -3,8 +3,8 @@
 SmoothGrad needs noise that depends on the seed and on each sample's content, never on batching (the
 conformance kit checks batch-size invariance and agreement between TensorFlow and JAX). Backends' own random
 generators differ (TensorFlow's Philox, JAX's threefry), and NumPy noise drawn on the host made SmoothGrad
-host-bound on a GPU (88× the gradient floor at 16 samples on an H200). So the noise is counter-based and written
-in ``keras.ops`` integer arithmetic, which is exact on every backend:
+host-bound on a GPU (benchmarks/results/2026-11-26_h200_jax, run1 vs run3). So the noise is counter-based and
+written in ``keras.ops`` integer arithmetic, which is exact on every backend:
 
 * each sample gets a 32-bit key on the host: the CRC-32 of its bytes, started from the seed (:func:`sample_keys`);
 * value ``i`` of noise round ``r`` of a sample with key ``k`` is built from two 32-bit words

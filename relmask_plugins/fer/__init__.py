@@ -1,4 +1,5 @@
-"""Built-in fer plugin: the ``fer`` domain, face student/trainer architectures and ``external`` relevance maps.
+"""Built-in fer plugin: the ``fer`` domain, face student/trainer architectures, ``external`` relevance maps and
+the ``fer`` experiment (Paper A: relevance-based data masking, :mod:`relmask_plugins.fer.experiment`).
 
 Nothing here imports Keras at import time (the CLI lists plugins in well under a second).
 """
@@ -23,3 +24,10 @@ def register_models(register):
 @hookimpl
 def register_relevance_methods(register):
     register(ExternalRelevance())
+
+
+@hookimpl
+def register_experiments(register):
+    from .experiment import FerDataMasking
+
+    register(FerDataMasking())

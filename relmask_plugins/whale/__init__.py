@@ -1,4 +1,6 @@
-"""Built-in whale plugin: the ``whale`` domain (synthetic and Kaggle sources) and its spectrogram models.
+"""Built-in whale plugin: the ``whale`` domain (synthetic, Kaggle, feature and image sources), its spectrogram
+models and the ``whale`` experiment (Paper B: feature masking and fusion, with its notebook, presets and paper/
+figures).
 
 Imports no Keras/TensorFlow at module import time (the CLI lists plugins quickly); see docs/whale.md.
 """
@@ -18,3 +20,10 @@ def register_models(register):
 
     for spec in MODELS:
         register(spec)
+
+
+@hookimpl
+def register_experiments(register):
+    from .experiment import WhaleFeatureMasking
+
+    register(WhaleFeatureMasking())

@@ -11,13 +11,19 @@ recomputed with a warning naming the file.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
-from relmask.cache import (float_arrays_check, hash_jsonable, load_cached_array, load_cached_arrays,
-                           save_cached_array, save_cached_arrays)
+from relmask.cache import default_cache_dir as relmask_cache_dir
+from relmask.cache import (
+    float_arrays_check,
+    hash_jsonable,
+    load_cached_array,
+    load_cached_arrays,
+    save_cached_array,
+    save_cached_arrays,
+)
 from relmask.components import Domain, Param, Source
 from relmask.data import Dataset, fingerprint_arrays
 from relmask.errors import DataError, ParameterError
@@ -54,8 +60,8 @@ FEATURES_OBTAIN = ("Pass the .npz file (features) or the folder of class sub-fol
 
 
 def default_cache_dir() -> Path:
-    env = os.environ.get("RELMASK_CACHE")
-    return (Path(env) if env else Path.home() / ".cache" / "relmask") / "whale"
+    """The whale domain's cache folder: relmask's default (:func:`relmask.cache.default_cache_dir`) + ``whale``."""
+    return relmask_cache_dir("whale")
 
 
 def _cache_dir(cache_dir: str | None) -> Path:

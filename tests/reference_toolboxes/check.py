@@ -1,8 +1,8 @@
 """relmask's compatibility presets against the stored iNNvestigate / Zennit maps, on this process's Keras backend.
 
-``python -m tests.reference_toolboxes.check [--models a,b] [--json OUT]`` prints (and writes) {map key: error}, the error being
-``max |relmask − reference| / max |reference|`` over the model's whole input batch; the tests run it under
-``KERAS_BACKEND=jax`` in a subprocess and call :func:`errors` in-process on TensorFlow.
+``python -m tests.reference_toolboxes.check [--models a,b] [--json OUT]`` prints (and writes) {map key: error},
+the error being ``max |relmask − reference| / max |reference|`` over the model's whole input batch; the tests
+run it under ``KERAS_BACKEND=jax`` in a subprocess and call :func:`errors` in-process on TensorFlow.
 """
 from __future__ import annotations
 

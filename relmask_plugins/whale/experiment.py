@@ -1,0 +1,620 @@
+"""Paper B (Interspeech 2019): relevance-based feature masking with decision-level fusion, on whale clips.
+
+Per seed: split the data (stratified; seeded; or one fold of a k-fold), train CNN1 on raw spectrograms,
+compute its relevance on the training and test clips, mask both with every masker, train CNN2 on the masked
+training features, evaluate CNN2 on the masked test features and fuse it with CNN1 (mean, product, max of
+probabilities). The controls go into the same table: ``ensemble_raw`` (CNN1 fused with a CNN trained on raw data
+with another seed: the gain of any two-model ensemble); ``cnn2_<control>``/``fusion_<control>`` for each control
+of :mod:`relmask.controls` (shuffled maps, another clip's map, smooth random maps: the same masker on maps with
+the real maps' statistics but not their placement); and ``mask_only`` (a CNN on the maps alone: do they carry the
+label?). Every comparison is reported as a paired per-seed difference with a 95 % interval (bootstrap ∪ t)
+and, per seed, DeLong's test over the test clips (:mod:`relmask.stats`).
+
+Masks never use the true label by default: training masks explain CNN1's prediction (``predicted``) or the
+up-call logit (``positive``); ``true`` must be asked for and the results then carry ``label_leak_risk``. Masks of
+evaluation data never use it at all (``true`` is refused there).
+
+The registered experiment ``whale`` (:class:`WhaleFeatureMasking`, at the bottom) ties the parameters
+(:class:`WhaleExperiment`), the notebook ``notebooks/whale_feature_masking.ipynb`` beside this module (which calls
+:func:`load_data`, :func:`run` and the figure functions), the presets in ``presets/`` and the ``paper/`` figures
+(:mod:`relmask_plugins.whale.paper`) together. Every step here is a small function with its own test
+(tests/test_whale_experiment.py).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from relmask.components import Experiment
+from relmask.controls import CONTROLS, check_controls, control_relevance, leak_verdict, mask_only_inputs
+from relmask.data import Dataset, stratified_kfold, stratified_split
+from relmask.errors import ParameterError
+from relmask.evaluation import FUSION_RULES, fuse, mean_sd, roc_auc, roc_curve
+from relmask.stats import delong, format_effect, paired_difference
+
+from .domain import WhaleDomain
+
+#: which class a training mask explains; ``true`` leaks the label into the data and must be asked for
+TRAIN_TARGETS = ("predicted", "positive", "true")
+EVAL_TARGETS = ("predicted", "positive")  # never the true label: the mask would leak the answer
+EVAL_INPUTS = ("masked", "raw")
+#: the seed offset of the second raw-data CNN of the plain-ensemble control
+RAW_SEED_OFFSET = 1000
+#: ROC curves are thinned to at most this many points before they are recorded
+ROC_POINTS = 400
+
+
+@dataclass
+class WhaleExperiment:
+    """Every parameter of the experiment and its notebook, declared once (``relmask.get_experiment("whale")``
+    derives its :class:`~relmask.components.Param` list from these fields; the notebook's ``parameters`` cell
+    lists the same names with the same defaults, which are the ``quick`` preset)."""
+
+    source: str = field(default="synthetic", metadata={
+        "help": "data source of the whale domain: synthetic, kaggle (clips + CSV), features (.npz of "
+                "spectrograms) or images (<class>/*.png)", "choices": tuple(WhaleDomain.sources)})
+    data_path: str | None = field(default=None, metadata={
+        "help": "Kaggle folder, an .npz of spectrograms or a folder of <class>/*.png; None for synthetic"})
+    n_clips: int | None = field(default=400, metadata={
+        "help": "synthetic: number of clips; kaggle: the first N; features/images: a stratified subsample "
+                "(None = all)", "low": 1})
+    on_error: str = field(default="raise", metadata={
+        "help": "kaggle/images: a bad file or label mismatch raises (naming the file) or is skipped",
+        "choices": ("raise", "skip")})
+    load_params: dict = field(default_factory=dict, metadata={
+        "help": "extra parameters of the data source, e.g. {flip_frequency: true} for image-ordered rows "
+                "(relmask list domains)"})
+    relevance_methods: list[str] = field(default_factory=lambda: ["gradcam"], metadata={
+        "help": "relevance methods explaining CNN1 (relmask list methods)"})
+    relevance_params: dict[str, dict] = field(default_factory=dict, metadata={
+        "help": "per-method parameters, e.g. {lrp.epsilon: {epsilon: 0.01}}"})
+    maskers: list[str] = field(default_factory=lambda: ["negative"], metadata={
+        "help": "maskers applied to the spectrograms (relmask list maskers)"})
+    masker_params: dict[str, dict] = field(default_factory=dict, metadata={
+        "help": "per-masker parameters, e.g. {negative: {fraction: 0.2, fill: sample_mean}}"})
+    model: str = field(default="whale_cnn", metadata={
+        "help": "architecture of every CNN: whale_cnn, whale_cnn_bn, whale_conv1d (relmask list models)"})
+    model_params: dict = field(default_factory=dict, metadata={
+        "help": "parameters of the architecture (relmask list models)"})
+    epochs: int = field(default=2, metadata={"help": "training epochs of every CNN", "low": 1})
+    batch_size: int = field(default=32, metadata={"help": "training batch size", "low": 1})
+    learning_rate: float = field(default=1e-3, metadata={"help": "Adam learning rate", "low": 0, "low_open": True})
+    balanced: bool = field(default=True, metadata={
+        "help": "weight the classes inversely to their frequency in training (up-calls are the minority)"})
+    seeds: list[int] = field(default_factory=lambda: [0, 1], metadata={
+        "help": "one full run (split, CNN1, CNN2s) per seed; AUCs reported as mean and sd over seeds"})
+    n_folds: int = field(default=0, metadata={
+        "help": "0: a seeded stratified split per seed; k >= 2: seed i runs fold i of one k-fold", "low": 0})
+    val_fraction: float = field(default=0.1, metadata={
+        "help": "share of the clips held out for validation during training", "low": 0, "high": 1,
+        "high_open": True})
+    test_fraction: float = field(default=0.2, metadata={
+        "help": "share of the clips held out for testing (ignored with n_folds: one fold is the test part)",
+        "low": 0, "high": 1, "low_open": True, "high_open": True})
+    fusion_rules: list[str] = field(default_factory=lambda: list(FUSION_RULES), metadata={
+        "help": "decision-level fusion of CNN1 with CNN2: mean, product, max"})
+    train_mask_target: str = field(default="predicted", metadata={
+        "help": "class the training masks explain: predicted (CNN1's), positive (the up-call), or true (leaks "
+                "the label into the data)", "choices": TRAIN_TARGETS})
+    eval_mask_target: str = field(default="predicted", metadata={
+        # no declared choices: validate() names them and says why the true label is refused
+        "help": "class the test masks explain: predicted or positive; never the true label (it would leak the "
+                "answer)"})
+    eval_inputs: str = field(default="masked", metadata={
+        "help": "CNN2 is evaluated on masked (like its training data) or raw test spectrograms",
+        "choices": EVAL_INPUTS})
+    controls: list[str] = field(default_factory=lambda: list(CONTROLS), metadata={
+        "help": "control maps per masker: shuffled, permuted, smooth (relmask.controls)"})
+    mask_only: bool = field(default=True, metadata={
+        "help": "also train a CNN on the maps alone: do they carry the label?"})
+    cache_dir: str | None = field(default=None, metadata={
+        "help": "cache of clips, spectrograms and relevance maps (None: the whale domain's cache folder)"})
+    output_dir: str = field(default="runs/whale_feature_masking", metadata={
+        "help": "where results.json, auc_table.md and figures/ go"})
+
+    def validate(self) -> "WhaleExperiment":
+        """Check every value, name and range before any training starts; ParameterError names the parameter.
+
+        The per-field checks (types, choices, ranges) are the fields' declarations, so a config built in Python
+        is held to the same rules as notebook parameters; the rest are checks across fields and registries.
+        """
+        from relmask import get_domain, get_masker, get_method, get_model
+        from relmask.components import config_params, resolve_params
+
+        def need(cond, msg):
+            if not cond:
+                raise ParameterError(msg)
+
+        need(self.eval_mask_target in EVAL_TARGETS,
+             f"eval_mask_target must be one of {EVAL_TARGETS}, got {self.eval_mask_target!r}"
+             + (" (masks of evaluation data must not use the true label: the mask would leak the answer)"
+                if self.eval_mask_target == "true" else ""))
+        resolve_params(config_params(type(self)), {f.name: getattr(self, f.name) for f in dataclasses.fields(self)},
+                       "experiment 'whale'")
+        source = get_domain("whale").source(self.source)
+        resolve_params(source.params, self.load_params, f"load_params of whale source {self.source!r}")
+        need(self.relevance_methods, "relevance_methods must name at least one method")
+        need(self.maskers, "maskers must name at least one masker")
+        need(self.seeds, "seeds must list at least one seed")
+        need(len(set(self.seeds)) == len(self.seeds), f"seeds must be distinct, got {self.seeds}")
+        for name, given, known in (("relevance_params", self.relevance_params, self.relevance_methods),
+                                   ("masker_params", self.masker_params, self.maskers)):
+            extra = sorted(set(given) - set(known))
+            need(not extra, f"{name} has entries for {extra}, which are not in the run's list {known}")
+        for m in self.relevance_methods:
+            get_method(m).resolve_params(self.relevance_params.get(m, {}))
+        for m in self.maskers:
+            get_masker(m).resolve_params(self.masker_params.get(m, {}))
+        get_model(self.model).resolve_params(self.model_params)
+        for r in self.fusion_rules:
+            need(r in FUSION_RULES, f"fusion_rules: unknown rule {r!r}; known: {', '.join(FUSION_RULES)}")
+        check_controls(self.controls)
+        need(self.n_folds != 1, "n_folds must be 0 (no k-fold) or >= 2, got 1")
+        need(self.val_fraction + self.test_fraction < 1,
+             f"val_fraction + test_fraction must be < 1, got {self.val_fraction} + {self.test_fraction}")
+        # with k folds the validation part is carved from the k - 1 training folds
+        need(not self.n_folds or self.val_fraction < 1 - 1 / self.n_folds,
+             f"val_fraction must be < 1 - 1/n_folds = {1 - 1 / max(self.n_folds, 1):.3g} with n_folds "
+             f"{self.n_folds}, got {self.val_fraction}")
+        return self
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+# -- data --------------------------------------------------------------------------------------------------
+def load_data(source: str = "synthetic", data_path: str | None = None, n_clips: int | None = None,
+              cache_dir: str | None = None, on_error: str = "raise", seed: int = 0, **params) -> Dataset:
+    """The whale dataset; ``n_clips`` is the synthetic size, the Kaggle ``max_clips``, or for precomputed
+    ``features``/``images`` a stratified seeded subsample; ``on_error`` (raise or skip bad files) applies to
+    sources that read files one by one (``kaggle``, ``images``)."""
+    from relmask import get_domain
+
+    domain = get_domain("whale")
+    accepted = {p.name for p in domain.source(source).params}
+    if n_clips is not None and source == "synthetic":
+        params["n_clips"] = n_clips
+    elif n_clips is not None and "max_clips" in accepted:
+        params["max_clips"] = n_clips
+    if "on_error" in accepted:
+        params["on_error"] = on_error
+    if "cache_dir" in accepted:
+        params["cache_dir"] = cache_dir
+    ds = domain.load(source, data_path, **params)
+    if n_clips is not None and source != "synthetic" and "max_clips" not in accepted and n_clips < len(ds):
+        keep, _ = stratified_split(ds.y, [n_clips / len(ds), 1.0 - n_clips / len(ds)], seed)
+        ds = ds.subset(keep)
+    return ds
+
+
+def make_splits(y: np.ndarray, seed: int, val_fraction: float = 0.1, test_fraction: float = 0.2,
+                n_folds: int = 0, fold: int = 0) -> dict[str, np.ndarray]:
+    """Stratified, seeded ``train``/``val``/``test`` indices; with ``n_folds`` the test part is fold ``fold``
+    of a seeded stratified k-fold and the validation part is carved from the rest."""
+    y = np.asarray(y)
+    if n_folds:
+        train_val, test = stratified_kfold(y, n_folds, seed)[fold % n_folds]
+        if val_fraction == 0:
+            return {"train": train_val, "val": train_val[:0], "test": test}
+        rest = 1.0 - 1.0 / n_folds
+        tr, va = stratified_split(y[train_val], [1 - val_fraction / rest, val_fraction / rest], seed)
+        return {"train": train_val[tr], "val": train_val[va], "test": test}
+    train, val, test = stratified_split(y, [1 - val_fraction - test_fraction, val_fraction, test_fraction], seed)
+    return {"train": train, "val": val, "test": test}
+
+
+# -- models ------------------------------------------------------------------------------------------------
+def train_model(cfg: WhaleExperiment, x: np.ndarray, y: np.ndarray, seed: int,
+                validation: tuple[np.ndarray, np.ndarray] | None = None):
+    """A fresh ``cfg.model`` trained with the seed; returns (model, history)."""
+    from relmask import progress as prog
+    from relmask.training import balanced_class_weight, build_model, fit
+
+    model = build_model(cfg.model, x.shape[1:], 2, seed=seed, **cfg.model_params)
+    val = validation if validation is not None and len(validation[0]) else None
+    history = fit(model, x, y, epochs=cfg.epochs, batch_size=cfg.batch_size, seed=seed, validation_data=val,
+                  learning_rate=cfg.learning_rate, class_weight=balanced_class_weight(y) if cfg.balanced else None,
+                  callbacks=[prog.keras_callback()])
+    return model, history
+
+
+# -- relevance and masking ---------------------------------------------------------------------------------
+def mask_targets(mode: str, proba: np.ndarray, y_true: np.ndarray | None = None) -> np.ndarray:
+    """Which class each relevance map explains: the true label, the model's prediction or always class 1."""
+    if mode == "true":
+        if y_true is None:
+            raise ParameterError("mask target 'true' needs the labels")
+        return np.asarray(y_true, np.int64)
+    if mode == "predicted":
+        return np.asarray(proba).argmax(axis=1).astype(np.int64)
+    if mode == "positive":
+        return np.ones(len(proba), np.int64)
+    raise ParameterError(f"unknown mask target {mode!r}; known: {TRAIN_TARGETS}")
+
+
+def relevance(model, x: np.ndarray, method: str, targets: np.ndarray, params: dict | None = None,
+              cache_dir: str | None = None) -> np.ndarray:
+    """Relevance maps of x's shape, cached on disk (by model weights, data, method, targets, params) under
+    ``cache_dir/experiments`` (default: the whale domain's cache folder)."""
+    from relmask.cache import cached_explain
+
+    from .domain import default_cache_dir
+
+    cache = (Path(cache_dir).expanduser() if cache_dir else default_cache_dir()) / "experiments"
+    return cached_explain(model, x, method, targets=targets, cache_dir=str(cache), **(params or {}))
+
+
+# -- scores ------------------------------------------------------------------------------------------------
+def row(system: str, seed: int, auc: float, relevance: str | None = None, masker: str | None = None,
+        fusion_rule: str | None = None) -> dict:
+    return {"relevance": relevance, "masker": masker, "system": system, "fusion_rule": fusion_rule,
+            "seed": int(seed), "auc": float(auc)}
+
+
+def score_systems(y: np.ndarray, probs: dict[str, np.ndarray], base: np.ndarray, rules: list[str],
+                  seed: int, relevance: str | None = None, masker: str | None = None,
+                  fused_name: dict[str, str] | None = None) -> tuple[list[dict], dict[str, np.ndarray]]:
+    """AUC rows of every single system in ``probs`` and of its fusion with ``base`` (CNN1) per rule.
+
+    ``fused_name`` maps a system to the name of its fusion (e.g. cnn2 -> fusion); returns (rows, the up-call
+    scores by label ``system`` or ``system/rule``).
+    """
+    rows, scores = [], {}
+    for system, p in probs.items():
+        rows.append(row(system, seed, roc_auc(y, p[:, 1]), relevance, masker))
+        scores[system] = p[:, 1]
+        name = (fused_name or {}).get(system)
+        if name:
+            for rule in rules:
+                s = fuse([base, p], rule)[:, 1]
+                rows.append(row(name, seed, roc_auc(y, s), relevance, masker, rule))
+                scores[f"{name}/{rule}"] = s
+    return rows, scores
+
+
+def summarize(rows: list[dict]) -> list[dict]:
+    """Rows aggregated over seeds: ``auc_mean``, ``auc_sd`` (ddof 1; 0 for one seed), ``n_seeds``."""
+    keys = ("relevance", "masker", "system", "fusion_rule")
+    groups: dict[tuple, list[float]] = {}
+    for r in rows:
+        groups.setdefault(tuple(r[k] for k in keys), []).append(r["auc"])
+    out = []
+    for key, aucs in groups.items():
+        m, sd = mean_sd(aucs)
+        out.append({**dict(zip(keys, key)), "auc_mean": m, "auc_sd": sd, "n_seeds": len(aucs)})
+    return out
+
+
+def thin_roc(y: np.ndarray, score: np.ndarray, points: int = ROC_POINTS) -> dict[str, list[float]]:
+    """ROC curve (fpr, tpr) with at most ``points`` vertices, endpoints kept (monotone, so thinning is safe),
+    and the exact AUC of the unthinned scores."""
+    fpr, tpr, _ = roc_curve(y, score)
+    if len(fpr) > points:
+        keep = np.unique(np.round(np.linspace(0, len(fpr) - 1, points)).astype(int))
+        fpr, tpr = fpr[keep], tpr[keep]
+    return {"fpr": [round(float(v), 6) for v in fpr], "tpr": [round(float(v), 6) for v in tpr],
+            "auc": roc_auc(y, score)}
+
+
+def _markdown(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(map(str, r)) + " |" for r in rows]) + "\n"
+
+
+def markdown_table(summary: list[dict]) -> str:
+    """The AUC table (mean ± sd over seeds): one line per relevance × masker × system × fusion rule."""
+    return _markdown(["relevance", "masker", "system", "fusion", "AUC (mean ± sd)", "seeds"],
+                     [[s["relevance"] or "–", s["masker"] or "–", s["system"], s["fusion_rule"] or "–",
+                       f"{s['auc_mean']:.4f} ± {s['auc_sd']:.4f}", s["n_seeds"]] for s in summary])
+
+
+# -- one seed, all runs ------------------------------------------------------------------------------------
+@dataclass
+class SeedResult:
+    rows: list[dict]
+    scores: dict[str, np.ndarray]
+    y_test: np.ndarray
+    examples: dict[str, Any]
+    masked_fraction: dict[str, float]
+    relevance_checksum: dict[str, float]
+    histories: dict[str, dict]
+    delong: list[dict] = field(default_factory=list)
+    degenerate: dict[str, dict] = field(default_factory=dict)
+
+
+def splits_for(cfg: WhaleExperiment, y: np.ndarray, run_index: int) -> dict[str, np.ndarray]:
+    """The split of the ``run_index``-th seed: its own seeded split, or with ``n_folds`` fold ``run_index``
+    (modulo n_folds) of one k-fold partition seeded by the first seed (a proper cross-validation)."""
+    if cfg.n_folds:
+        return make_splits(y, cfg.seeds[0], cfg.val_fraction, cfg.test_fraction, cfg.n_folds, run_index)
+    return make_splits(y, cfg.seeds[run_index], cfg.val_fraction, cfg.test_fraction)
+
+
+def comparisons(cfg: WhaleExperiment) -> list[tuple[str, str, str]]:
+    """``(label, system a, system b)`` of every effect the experiment reports, per relevance × masker run
+    (systems named as in the score labels: ``cnn1``, ``ensemble_raw/<rule>``, ``<m>/<k>/fusion/<rule>`` …)."""
+    rule = cfg.fusion_rules[0] if cfg.fusion_rules else None
+    out = []
+    for m in cfg.relevance_methods:
+        for k in cfg.maskers:
+            key = f"{m}/{k}"
+            if rule:
+                out += [(f"{key}: fusion vs CNN₁", f"{key}/fusion/{rule}", "cnn1"),
+                        (f"{key}: fusion vs raw ensemble", f"{key}/fusion/{rule}", f"ensemble_raw/{rule}")]
+            for c in cfg.controls:
+                out.append((f"{key}: CNN₂ vs {c} control", f"{key}/cnn2", f"{key}/cnn2_{c}"))
+                if rule:
+                    out.append((f"{key}: fusion vs {c} control", f"{key}/fusion/{rule}",
+                                f"{key}/fusion_{c}/{rule}"))
+    return out
+
+
+def run_seed(ds: Dataset, cfg: WhaleExperiment, seed: int, sp: dict[str, np.ndarray],
+             progress: bool | None = None, n_examples: int = 3) -> SeedResult:
+    """Every system of one seed on the split ``sp`` (see the module doc). ``progress`` False silences the
+    stage reports (:mod:`relmask.progress`)."""
+    from relmask import progress as prog
+    from relmask.masking import degenerate_maps, mask, masked_fraction
+    from relmask.training import predict_proba
+
+    x_tr, y_tr, x_va, y_va = ds.x[sp["train"]], ds.y[sp["train"]], ds.x[sp["val"]], ds.y[sp["val"]]
+    x_te, y_te = ds.x[sp["test"]], ds.y[sp["test"]]
+    def stage(name):
+        return prog.stage(name, log=progress is not False)
+
+    with stage("CNN₁"):
+        cnn1, hist1 = train_model(cfg, x_tr, y_tr, seed, (x_va, y_va))
+    p1_tr, p1 = predict_proba(cnn1, x_tr), predict_proba(cnn1, x_te)
+    with stage("raw CNN (ensemble control)"):
+        raw2, _ = train_model(cfg, x_tr, y_tr, seed + RAW_SEED_OFFSET, (x_va, y_va))
+    rows, scores = score_systems(y_te, {"cnn1": p1, "cnn_raw": predict_proba(raw2, x_te)}, p1,
+                                 cfg.fusion_rules, seed, fused_name={"cnn_raw": "ensemble_raw"})
+    t_tr = mask_targets(cfg.train_mask_target, p1_tr, y_tr)
+    t_te = mask_targets(cfg.eval_mask_target, p1)  # no labels passed: evaluation masks cannot see them
+    # show positives first in the example figure (that is where the relevance is interesting)
+    ex_idx = np.argsort(-y_te, kind="stable")[:n_examples]
+    examples: dict[str, Any] = {"x": x_te[ex_idx], "y": y_te[ex_idx], "ids": ds.ids[sp["test"]][ex_idx],
+                                "relevance": {}, "masked": {}, "masked_control": {}}
+    fractions, checksums, histories, degenerate = {}, {}, {"cnn1": hist1}, {}
+    for method in cfg.relevance_methods:
+        rparams = cfg.relevance_params.get(method, {})
+        with stage(f"relevance {method}"):
+            r_tr = relevance(cnn1, x_tr, method, t_tr, rparams, cfg.cache_dir)
+            r_te = relevance(cnn1, x_te, method, t_te, rparams, cfg.cache_dir)
+        degenerate[method] = {"train": int(degenerate_maps(r_tr).sum()), "n_train": len(r_tr),
+                              "test": int(degenerate_maps(r_te).sum()), "n_test": len(r_te)}
+        checksums[method] = float(np.abs(r_te[:8]).sum())
+        examples["relevance"][method] = r_te[ex_idx]
+        if cfg.mask_only:
+            # the maps alone, test maps made by the *training* rule (a diagnostic: with "true" they see the
+            # test labels, and this CNN's score is only read against CNN1's, never reported as a detector)
+            same_rule = cfg.train_mask_target == cfg.eval_mask_target
+            r_te_rule = r_te if same_rule else relevance(
+                cnn1, x_te, method, mask_targets(cfg.train_mask_target, p1, y_te), rparams, cfg.cache_dir)
+            with stage(f"mask-only {method}"):
+                only, histories[f"{method}/mask_only"] = train_model(cfg, mask_only_inputs(r_tr), y_tr, seed)
+            r, s = score_systems(y_te, {"mask_only": predict_proba(only, mask_only_inputs(r_te_rule))}, p1, [],
+                                 seed, method)
+            rows += r
+            scores.update({f"{method}/{k}": v for k, v in s.items()})
+        for masker in cfg.maskers:
+            mparams = cfg.masker_params.get(masker, {})
+            key = f"{method}/{masker}"
+            maps = {"cnn2": (r_tr, r_te)}
+            for i, c in enumerate(cfg.controls):
+                maps[f"cnn2_{c}"] = (control_relevance(r_tr, c, seed + 10 * i),
+                                     control_relevance(r_te, c, seed + 10 * i + 1))
+            probs = {}
+            for system, (rt, re) in maps.items():
+                xm_tr = mask(x_tr, rt, masker, seed=seed, **mparams)
+                xm_te = mask(x_te, re, masker, seed=seed, **mparams)
+                with stage(f"CNN₂ {key} ({system})"):
+                    model, histories[f"{key}/{system}"] = train_model(cfg, xm_tr, y_tr, seed)
+                probs[system] = predict_proba(model, xm_te if cfg.eval_inputs == "masked" else x_te)
+                fractions[f"{key}/{system}"] = masked_fraction(x_tr, xm_tr)
+                if system == "cnn2":
+                    examples["masked"][key] = xm_te[ex_idx]
+                elif system == f"cnn2_{cfg.controls[0]}":
+                    examples["masked_control"][key] = xm_te[ex_idx]
+            fused = {system: system.replace("cnn2", "fusion") for system in maps}
+            r, s = score_systems(y_te, probs, p1, cfg.fusion_rules, seed, method, masker, fused_name=fused)
+            rows += r
+            scores.update({f"{key}/{k}": v for k, v in s.items()})
+    tests = []
+    for label, a, b in comparisons(cfg):
+        if a in scores and b in scores:
+            tests.append({"comparison": label, "seed": int(seed), **delong(y_te, scores[a], scores[b])})
+    return SeedResult(rows, scores, y_te, examples, fractions, checksums, histories, tests, degenerate)
+
+
+def effects(cfg: WhaleExperiment, table: list[dict], delong_rows: list[dict]) -> list[dict]:
+    """Per comparison of :func:`comparisons`: the paired per-seed AUC difference with its 95 %
+    interval, and how many seeds' DeLong tests over the test clips find a difference (p < 0.05)."""
+    def auc_by_seed(label: str) -> dict[int, float]:
+        parts = label.split("/")
+        rule = parts[-1] if parts[-1] in FUSION_RULES else None
+        if rule:
+            parts = parts[:-1]
+        system = parts[-1]
+        rel, msk = (parts[0], parts[1]) if len(parts) == 3 else (None, None)
+        return {r["seed"]: r["auc"] for r in table if r["system"] == system and r["relevance"] == rel
+                and r["masker"] == msk and r["fusion_rule"] == rule}
+
+    out = []
+    for label, a, b in comparisons(cfg):
+        d = paired_difference(auc_by_seed(a), auc_by_seed(b))
+        tests = [t for t in delong_rows if t["comparison"] == label]
+        out.append({"comparison": label, "a": a, "b": b,
+                    **{k: d[k] for k in ("mean", "sd", "lo", "hi", "n", "includes_zero")},
+                    "delong_significant": sum(t["p"] < 0.05 for t in tests), "delong_n": len(tests),
+                    "delong_median_p": float(np.median([t["p"] for t in tests])) if tests else float("nan")})
+    return out
+
+
+def effects_markdown(rows: list[dict]) -> str:
+    """The effects as a Markdown table; an interval that includes zero says *within noise*."""
+    return _markdown(["comparison", "Δ AUC (mean [95% CI], seeds)", "DeLong p < 0.05 (seeds)", "median p"],
+                     [[r["comparison"], format_effect(r, 4), f"{r['delong_significant']}/{r['delong_n']}",
+                       f"{r['delong_median_p']:.3g}"] for r in rows])
+
+
+def leak_checks(cfg: WhaleExperiment, table: list[dict]) -> dict[str, dict]:
+    """Per relevance method, the mask-only control read against CNN1 (chance AUC 0.5)."""
+    out = {}
+    for method in cfg.relevance_methods:
+        only = [r["auc"] for r in table if r["system"] == "mask_only" and r["relevance"] == method]
+        cnn1 = [r["auc"] for r in table if r["system"] == "cnn1"]
+        if only:
+            out[method] = leak_verdict(float(np.mean(only)), float(np.mean(cnn1)), 0.5,
+                                       uses_label=cfg.train_mask_target == "true")
+    return out
+
+
+def run(ds: Dataset, cfg: WhaleExperiment, record: bool = True, progress: bool | None = None) -> dict:
+    """All seeds; records ``table``, ``summary``, ``effects``, ``leak_check``, ``roc`` (first seed), sizes,
+    params, ``degenerate_maps`` and check values."""
+    from relmask import record as rec
+
+    cfg.validate()
+    splits = [splits_for(cfg, ds.y, i) for i in range(len(cfg.seeds))]
+    from relmask import progress as prog
+
+    per_seed = [run_seed(ds, cfg, seed, sp, progress=progress)
+                for seed, sp in prog.stage("seed", list(zip(cfg.seeds, splits)), log=progress is not False)]
+    first, sp = per_seed[0], splits[0]
+    table = [r for s in per_seed for r in s.rows]
+    delong_rows = [t for s in per_seed for t in s.delong]
+    results = {
+        "table": table,
+        "summary": summarize(table),
+        "effects": effects(cfg, table, delong_rows),
+        "delong": delong_rows,
+        "leak_check": leak_checks(cfg, table),
+        "label_leak_risk": cfg.train_mask_target == "true",
+        "degenerate_maps": {str(seed): s.degenerate for seed, s in zip(cfg.seeds, per_seed)},
+        "roc": {label: thin_roc(first.y_test, s) for label, s in first.scores.items()},
+        "n_train": len(sp["train"]), "n_val": len(sp["val"]), "n_test": len(sp["test"]),
+        "class_counts": ds.class_counts(),
+        "params": cfg.to_dict(),
+        "data": {k: v for k, v in ds.report.items() if k != "cache_file"},
+        "data_fingerprint": ds.fingerprint(),
+        "masked_fraction": first.masked_fraction,
+        "relevance_checksum": first.relevance_checksum,
+        "histories": first.histories,
+    }
+    if record:
+        headline = {"summary": ["auc_mean"], "table": ["auc"]}  # a NaN AUC fails the run, never cached as done
+        for k, v in results.items():
+            rec(k, v, headline=headline.get(k))
+    results["table_markdown"] = markdown_table(results["summary"])
+    results["effects_markdown"] = effects_markdown(results["effects"])
+    results["examples"] = first.examples
+    return results
+
+
+# -- figures -----------------------------------------------------------------------------------------------
+def roc_labels(results: dict, rule: str | None = None) -> list[str]:
+    """The curves worth drawing: CNN1, the raw ensemble, and per run CNN2, its fusion and the first control's
+    fusion."""
+    rules = results["params"]["fusion_rules"]
+    rule = rule or (rules[0] if rules else None)
+    labels = ["cnn1"] + ([f"ensemble_raw/{rule}"] if rule else [])
+    for m in results["params"]["relevance_methods"]:
+        for k in results["params"]["maskers"]:
+            control = results["params"].get("controls", ["shuffled"])[:1]
+            labels += [f"{m}/{k}/cnn2"] + ([f"{m}/{k}/fusion/{rule}"] if rule else [])
+            labels += [f"{m}/{k}/fusion_{c}/{rule}" for c in control if rule]
+    return [lb for lb in labels if lb in results["roc"]]
+
+
+def plot_roc(results: dict, output_dir: str | Path, rule: str | None = None):
+    """ROC curves of the first seed -> ``{output_dir}/figures/roc.{png,pdf}``; returns the figure."""
+    import matplotlib.pyplot as plt
+
+    from relmask.plotting import apply_style, save_figure
+
+    apply_style()
+    fig, ax = plt.subplots(figsize=(4.2, 4.0))
+    for label in roc_labels(results, rule):
+        c = results["roc"][label]
+        ls = ":" if any(f"_{c}" in label for c in CONTROLS) else ("--" if "raw" in label else "-")
+        ax.plot(c["fpr"], c["tpr"], ls, label=f"{label} ({c['auc']:.3f})")
+    ax.plot([0, 1], [0, 1], color="0.7", lw=0.8)
+    ax.set(xlabel="false-positive rate", ylabel="true-positive rate", xlim=(0, 1), ylim=(0, 1.01),
+           title=f"ROC, seed {results['params']['seeds'][0]} (AUC)")
+    ax.legend(loc="lower right", fontsize=6)
+    save_figure(fig, Path(output_dir) / "figures" / "roc")
+    return fig
+
+
+def plot_examples(results: dict, ds: Dataset, output_dir: str | Path, method: str | None = None,
+                  masker: str | None = None):
+    """Example test spectrograms: input, relevance overlay, masked, masked by the first control's maps ->
+    figures/examples."""
+    import matplotlib.pyplot as plt
+
+    from relmask.plotting import RELEVANCE_CMAP, apply_style, save_figure
+
+    apply_style()
+    ex = results["examples"]
+    method = method or results["params"]["relevance_methods"][0]
+    masker = masker or results["params"]["maskers"][0]
+    key = f"{method}/{masker}"
+    freqs, times = np.asarray(ds.freqs), np.asarray(ds.times)
+    extent = (times[0], times[-1], freqs[0], freqs[-1])
+    n = len(ex["y"])
+    fig, axes = plt.subplots(n, 4, figsize=(9, 2.0 * n + 0.3), squeeze=False, sharex=True, sharey=True)
+    control = (results["params"].get("controls") or ["shuffled"])[0]
+    titles = ["spectrogram", f"{method} relevance", f"{masker}-masked", f"{masker}, {control} control maps"]
+    for i in range(n):
+        spec = ex["x"][i, ..., 0]
+        r = np.abs(ex["relevance"][method][i, ..., 0])
+        panels = [spec, None, ex["masked"][key][i, ..., 0], ex["masked_control"].get(key, ex["masked"][key])[i, ..., 0]]
+        for j, ax in enumerate(axes[i]):
+            kw = dict(origin="lower", aspect="auto", extent=extent)
+            if j == 1:
+                ax.imshow(spec, cmap="gray", **kw)
+                ax.imshow(r / max(r.max(), 1e-12), cmap=RELEVANCE_CMAP, alpha=0.6, **kw)
+            else:
+                ax.imshow(panels[j], cmap="viridis", vmin=spec.min(), vmax=spec.max(), **kw)
+            ax.grid(False)
+            if i == 0:
+                ax.set_title(titles[j])
+            if j == 0:
+                ax.set_ylabel(f"{ex['ids'][i]} ({ds.class_names[ex['y'][i]]})\nHz")
+            if i == n - 1:
+                ax.set_xlabel("s")
+    save_figure(fig, Path(output_dir) / "figures" / "examples")
+    return fig
+
+
+def write_table(results: dict, output_dir: str | Path) -> Path:
+    """The Markdown AUC table as ``{output_dir}/auc_table.md``."""
+    from relmask.io import atomic_write
+
+    return atomic_write(Path(output_dir) / "auc_table.md", results["table_markdown"])
+
+
+# -- the registered experiment -----------------------------------------------------------------------------
+HERE = Path(__file__).resolve().parent
+
+
+class WhaleFeatureMasking(Experiment):
+    """``relmask run whale`` / ``experiment: whale`` in a reproduce config: Paper B's pipeline above, its
+    notebook and presets, and its figures and tables in ``paper/``."""
+
+    name = "whale"
+    description = ("Paper B (Interspeech 2019): relevance-based feature masking of whale spectrograms, CNN1 + "
+                   "CNN2 decision-level fusion, ROC AUC with the raw-ensemble, map and mask-only controls")
+    config = WhaleExperiment
+    notebook = HERE / "notebooks" / "whale_feature_masking.ipynb"
+    presets = {p.stem: p for p in sorted((HERE / "presets").glob("*.yaml"))}
+
+    def paper_outputs(self, runs, paper) -> None:
+        from .paper import paper_outputs
+
+        paper_outputs(runs, paper)

@@ -1,0 +1,157 @@
+"""The whale experiment's contribution to ``paper/``: the AUC figure, ROC curves and the AUC and effects tables,
+drawn from the recorded results of its runs (called by :meth:`WhaleFeatureMasking.paper_outputs`)."""
+from __future__ import annotations
+
+import numpy as np
+
+from relmask.figures import PaperWriter, cell, mean_sd_cell
+
+#: order and display names of the whale systems (notebook `system` values)
+SYSTEMS = {"cnn1": "CNN₁", "cnn2": "CNN₂ (masked)", "fusion": "fusion CNN₁+CNN₂",
+           "ensemble_raw": "control: CNN₁+raw CNN", "cnn_raw": "control: raw CNN (other seed)",
+           "cnn2_shuffled": "control: CNN₂ shuffled R", "fusion_shuffled": "control: fusion shuffled R",
+           "cnn2_permuted": "control: CNN₂ other clip's R", "fusion_permuted": "control: fusion other clip's R",
+           "cnn2_smooth": "control: CNN₂ smooth random R", "fusion_smooth": "control: fusion smooth random R",
+           "mask_only": "control: maps alone (leak check)",
+           # results recorded before the structured controls existed
+           "cnn2_random": "control: CNN₂ random R", "fusion_random": "control: fusion random R"}
+#: systems drawn hatched (controls)
+CONTROL_SYSTEMS = tuple(k for k, v in SYSTEMS.items() if v.startswith("control"))
+
+
+def paper_outputs(runs: list[tuple[dict, dict]], paper: PaperWriter) -> None:
+    """Figures whale_auc and whale_roc, tables whale_auc and whale_effects, and each synthetic run's examples."""
+    runs = [(r, res) for r, res in runs if res.get("summary")]
+    if not runs:
+        return
+    auc_figure(runs, paper)
+    roc_figure(runs, paper)
+    auc_table(runs, paper)
+    effects_table(runs, paper)
+    for record, results in runs:
+        paper.example_figure(f"{record['name']}_examples", record, results)
+
+
+def groups_of(runs: list[tuple[dict, dict]]) -> list[tuple[str, dict[str, dict]]]:
+    """``(label, {system: summary row})`` per relevance × masker, over all whale runs.
+
+    Rows without relevance/masker (CNN₁, the raw ensemble) belong to every group of their run; fusion
+    systems show the ``mean`` rule where several were recorded (the table lists them all).
+    """
+    groups: dict[str, dict[str, dict]] = {}
+    for record, results in runs:
+        rows = results["summary"]
+        pairs = list(dict.fromkeys((r.get("relevance"), r.get("masker")) for r in rows
+                                   if r.get("relevance") is not None and r.get("masker") is not None))
+        for rel, msk in pairs or [(None, None)]:
+            label = f"{rel}\n{msk}" if rel is not None else record["name"]
+            chosen = groups.setdefault(label, {})
+            for r in rows:
+                if r.get("relevance") not in (rel, None) or r.get("masker") not in (msk, None):
+                    continue
+                sys_ = r["system"]
+                prefer = r.get("fusion_rule") in (None, "mean")
+                if sys_ not in chosen or (prefer and chosen[sys_].get("fusion_rule") not in (None, "mean")):
+                    chosen[sys_] = r
+    return list(groups.items())
+
+
+def auc_figure(runs, paper: PaperWriter) -> None:
+    import matplotlib.pyplot as plt
+
+    from relmask.plotting import PALETTE
+
+    groups = groups_of(runs)
+    systems = [s for s in SYSTEMS if any(s in g for _, g in groups)]
+    systems += sorted({s for _, g in groups for s in g} - set(systems))
+    width = 0.8 / max(len(systems), 1)
+    fig, ax = plt.subplots(figsize=(max(4.5, len(groups) * max(len(systems), 1) * 0.4 + 2.5), 3.2),
+                           layout="constrained")
+    lo = 1.0
+    for j, system in enumerate(systems):
+        xs, means, sds = [], [], []
+        for i, (_, g) in enumerate(groups):
+            if system in g:
+                xs.append(i + (j - (len(systems) - 1) / 2) * width)
+                means.append(g[system]["auc_mean"])
+                sds.append(g[system].get("auc_sd") or 0.0)
+        if not xs:
+            continue
+        lo = min(lo, min(np.asarray(means) - np.asarray(sds)))
+        hatch = "//" if system in CONTROL_SYSTEMS else None
+        ax.bar(xs, means, width, yerr=sds, capsize=2, color=PALETTE[j % len(PALETTE)], hatch=hatch,
+               edgecolor="white", linewidth=0.5, label=SYSTEMS.get(system, system))
+    ax.set_xticks(range(len(groups)), [label for label, _ in groups])
+    ax.set_ylim(max(0.0, lo - 0.05), 1.0)
+    ax.set_ylabel("ROC AUC (mean ± sd over seeds)")
+    ax.set_xlabel("relevance method / masker")
+    n = sorted({r.get("n_seeds") for _, g in groups for r in g.values() if r.get("n_seeds") is not None})
+    ax.set_title(paper.title("Whale up-call detection: relevance-based feature masking", runs))
+    ax.grid(axis="x", visible=False)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    caption = ("ROC AUC on held-out clips of CNN₁ (raw spectrograms), CNN₂ (trained on relevance-masked "
+               "spectrograms) and their decision-level fusion (mean of probabilities), per relevance method and "
+               f"masker; hatched bars are the controls. Error bars: sd over seeds (n = {', '.join(map(str, n))}).")
+    paper.figure("whale_auc", runs, fig, caption)
+
+
+def roc_figure(runs, paper: PaperWriter) -> None:
+    import matplotlib.pyplot as plt
+
+    panels = [(record, results["roc"]) for record, results in runs if isinstance(results.get("roc"), dict)
+              and results["roc"]]
+    if not panels:
+        return
+    ncols = min(3, len(panels))
+    nrows = -(-len(panels) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.0 * ncols, 2.9 * nrows), squeeze=False,
+                             layout="constrained")
+    for ax, (record, roc) in zip(axes.flat, panels):
+        for label, curve in roc.items():
+            if label.rsplit("/", 1)[-1] in ("product", "max"):  # one fusion rule (mean) keeps panels readable
+                continue
+            parts = label.split("/")  # "<method>/<masker>/<system>[/<rule>]": the panel title names the run
+            ax.plot(curve["fpr"], curve["tpr"], label="/".join(parts[2:] if len(parts) > 2 else parts))
+        ax.plot([0, 1], [0, 1], color="0.6", lw=0.8, ls="--")
+        ax.set_title(record["name"])
+        ax.set_xlabel("false positive rate")
+        ax.set_ylabel("true positive rate")
+        ax.set_aspect("equal")
+        ax.legend(loc="lower right", fontsize=6)
+    for ax in axes.flat[len(panels):]:
+        ax.set_visible(False)
+    fig.suptitle(paper.title("Whale up-call detection: ROC curves", runs), fontsize=9)
+    paper.figure("whale_roc", runs, fig, "ROC curves on held-out clips (first seed) per run; fusions with the mean "
+                                        "rule (the table lists every rule).")
+
+
+def auc_table(runs, paper: PaperWriter) -> None:
+    header = ["data", "relevance", "masker", "system", "fusion rule", "AUC (mean ± sd)", "seeds"]
+    rows, seen = [], set()
+    for record, results in runs:
+        for r in results["summary"]:
+            ident = (r.get("relevance"), r.get("masker"), r["system"], r.get("fusion_rule"))
+            if ident in seen:  # CNN₁ and the raw ensemble repeat in every run of a grid
+                continue
+            seen.add(ident)
+            rows.append(["synthetic" if record.get("synthetic") else "real", cell(r.get("relevance")),
+                         cell(r.get("masker")), SYSTEMS.get(r["system"], r["system"]),
+                         cell(r.get("fusion_rule")), mean_sd_cell(r, "auc"), cell(r.get("n_seeds"))])
+    caption = ("CNN₁, CNN₂ on masked features, their fusion and the controls (raw ensemble, CNN₂ and fusion on "
+               "shuffled, other clips' and smooth random maps, a CNN on the maps alone), mean ± sd over seeds.")
+    paper.table("whale_auc", runs, "Whale up-call detection, ROC AUC", header, rows, caption)
+
+
+def effects_table(runs, paper: PaperWriter) -> None:
+    from relmask.stats import format_effect
+
+    header = ["data", "run", "comparison", "Δ AUC (mean [95 % CI], seeds)", "DeLong p < 0.05 (seeds)", "median p"]
+    rows = [["synthetic" if record.get("synthetic") else "real", record["name"], e["comparison"],
+             format_effect(e, 4), f"{e['delong_significant']}/{e['delong_n']}", f"{e['delong_median_p']:.3g}"]
+            for record, results in runs for e in results.get("effects") or []]
+    if not rows:
+        return
+    caption = ("Paired per-seed AUC differences (95 % interval of the mean: the wider of bootstrap and t; "
+               "'within noise': the interval includes zero) and DeLong's test over the test clips of each seed. "
+               "Fusion: mean rule.")
+    paper.table("whale_effects", runs, "Whale up-call detection, effects with 95 % intervals", header, rows, caption)

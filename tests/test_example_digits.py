@@ -1,0 +1,218 @@
+"""The third-party example package ``examples/relmask-digits`` (issue 13's proof that a domain is one plugin).
+
+It is installed with pip into a temporary folder — never into the environment running the tests — and every
+check runs in a subprocess with that folder on ``PYTHONPATH``, so relmask finds the package only the way it finds
+any third-party plugin: through its ``relmask`` entry point. Nothing under ``relmask/`` knows about it.
+"""
+from __future__ import annotations
+
+import ast
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "examples" / "relmask-digits"
+SOURCES = sorted((PACKAGE / "relmask_digits").rglob("*.py"))
+#: relmask modules a plugin may import: the documented public API (relmask/__init__.py lists the submodules)
+PUBLIC = {"relmask", "relmask.components", "relmask.controls", "relmask.data", "relmask.errors",
+          "relmask.evaluation", "relmask.figures", "relmask.masking", "relmask.plotting", "relmask.progress",
+          "relmask.results", "relmask.stats", "relmask.training"}
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    """(folder, environment): the package pip-installed into ``folder/site`` from a copy of its source (so the
+    build leaves nothing in the checkout), offline, without its dependencies (relmask is the one running)."""
+    tmp = tmp_path_factory.mktemp("relmask-digits")
+    src = tmp / "src"
+    shutil.copytree(PACKAGE, src, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+    site = tmp / "site"
+    done = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation",
+                           "--no-index", "--quiet", "--disable-pip-version-check", "--target", str(site), str(src)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, f"pip install of {PACKAGE} failed:\n{done.stdout}\n{done.stderr}"
+    env = {k: v for k, v in os.environ.items() if k != "RELMASK_LOAD_PLUGINS"}  # load every plugin
+    env["PYTHONPATH"] = os.pathsep.join([str(site), *filter(None, [os.environ.get("PYTHONPATH")])])
+    env.update(TF_CPP_MIN_LOG_LEVEL="2", TF_ENABLE_ONEDNN_OPTS="0", PYTHONHASHSEED="0", MPLBACKEND="Agg")
+    return tmp, env
+
+
+def relmask_cli(env, *args, cwd=None, timeout=120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "relmask", *args], capture_output=True, text=True, env=env,
+                          cwd=cwd, timeout=timeout)
+
+
+def in_subprocess(env, code: str):
+    """Run ``code`` (which prints one JSON document last) in a fresh interpreter; returns the document."""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# -- the package, statically -------------------------------------------------------------------------------
+def test_package_imports_only_relmask_public_modules():
+    """A plugin relmask's users could write: no built-in plugin internals, no private relmask modules."""
+    assert SOURCES, f"no sources under {PACKAGE}"
+    for path in SOURCES:
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                modules = [(a.name, ()) for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                modules = [(node.module, [a.name for a in node.names])]
+            else:
+                continue
+            for module, names in modules:
+                where = f"{path.relative_to(PACKAGE)}:{node.lineno}"
+                assert not module.startswith("relmask_plugins"), f"{where} imports built-in plugin internals"
+                if module.split(".")[0] == "relmask":
+                    assert module in PUBLIC, f"{where} imports {module}, not a public relmask module"
+                    assert not [n for n in names if n.startswith("_")], f"{where} imports private names {names}"
+
+
+def test_package_data_covers_notebook_presets_and_config():
+    """What the experiment finds beside its module must be in the wheel (pyproject package-data)."""
+    import tomllib
+
+    meta = tomllib.loads((PACKAGE / "pyproject.toml").read_text())
+    assert meta["project"]["entry-points"]["relmask"] == {"digits": "relmask_digits"}
+    data = meta["tool"]["setuptools"]["package-data"]["relmask_digits"]
+    for folder in ("notebooks", "presets", "configs"):
+        files = [p for p in (PACKAGE / "relmask_digits" / folder).iterdir() if p.is_file()]
+        assert files, folder
+        for f in files:
+            assert any(f.match(pattern) for pattern in data), f"{f.relative_to(PACKAGE)} is not package data"
+
+
+# -- installed, as a third-party plugin --------------------------------------------------------------------------
+def test_installed_files(installed):
+    tmp, _ = installed
+    pkg = tmp / "site" / "relmask_digits"
+    for rel in ("notebooks/digits_masking.ipynb", "notebooks/digits_masking.py", "presets/quick.yaml",
+                "presets/full.yaml", "configs/digits.yaml"):
+        assert (pkg / rel).is_file(), f"{rel} missing from the installed package"
+    assert not (PACKAGE / "build").exists(), "installing built inside the checkout"
+
+
+def test_relmask_plugins_lists_it(installed):
+    _, env = installed
+    done = relmask_cli(env, "plugins", "--json")
+    assert done.returncode == 0, done.stderr
+    plugin = next((p for p in json.loads(done.stdout) if p["name"] == "relmask-digits"), None)
+    assert plugin is not None, done.stdout
+    assert plugin["builtin"] is False and plugin["error"] is None and plugin["version"] == "0.1.0"
+    assert plugin["hooks"] == {"register_domains": ["digits"], "register_models": ["digits_cnn"],
+                               "register_experiments": ["digits"]}
+
+
+def test_relmask_list_experiments_shows_digits(installed):
+    _, env = installed
+    done = relmask_cli(env, "list", "experiments")
+    assert done.returncode == 0, done.stderr
+    assert "digits — students on relevance-masked handwritten digits" in done.stdout
+    assert "[relmask-digits]" in done.stdout
+
+
+def test_experiment_declares_its_parameters_once(installed):
+    """Notebook parameters == the dataclass's fields, defaults and help (same order); presets configure; the Jupytext
+    pair is in sync; the reproduce config is found by name; registering imports no Keras."""
+    _, env = installed
+    report = in_subprocess(env, """
+import json, sys
+import relmask
+from relmask.jupyter import out_of_sync
+from relmask.reproduce import known_configs
+from relmask.runner import parse_parameters
+def refused(call):
+    try:
+        call()
+    except relmask.ParameterError as exc:
+        return exc
+exp = relmask.get_experiment("digits")
+keras_loaded = "keras" in sys.modules
+nb = parse_parameters(exp.notebook)
+print(json.dumps({
+    "keras_loaded": keras_loaded,
+    "notebook": [[n, p.default, p.help] for n, p in nb.items()],
+    "declared": [[p.name, p.default, p.help] for p in exp.params],
+    "presets": {name: sorted(vars(exp.configure(__import__("yaml").safe_load(open(path))))) for name, path in
+                exp.presets.items()},
+    "sync": out_of_sync(exp.notebook.with_suffix(".py")),
+    "config": str(known_configs().get("digits")),
+    "domain": relmask.get_domain("digits").load(n=100).class_counts(),
+    "path_refused": str(refused(lambda: relmask.get_domain("digits").load("sklearn", path="digits.csv"))),
+}))
+""")
+    assert report["keras_loaded"] is False, "registering the plugin imported Keras"
+    assert report["notebook"] == report["declared"]
+    assert sorted(report["presets"]) == ["full", "quick"]
+    assert report["sync"] == []
+    assert report["config"].endswith(os.path.join("relmask_digits", "configs", "digits.yaml"))
+    assert sorted(report["domain"]) == [str(d) for d in range(10)] and sum(report["domain"].values()) == 100
+    assert min(report["domain"].values()) >= 9  # stratified: every digit in its share
+    assert "takes no path" in report["path_refused"]
+
+
+def test_bad_parameter_is_refused_before_a_kernel_starts(installed):
+    tmp, env = installed
+    done = relmask_cli(env, "run", "digits", "-p", "masker", "mean", "-o", str(tmp / "refused"))
+    assert done.returncode != 0
+    assert "'mean' has no 'fraction' and 'fill' parameters" in done.stderr
+    assert not (tmp / "refused" / "results.json").exists()
+
+
+# a real reproduction (2 seeds x (teacher + 5 students) of a small CNN, in a Jupyter kernel; about a minute on two
+# idle cores): in the default tier, because it is the issue's proof that a new domain needs no edit to core
+def test_reproduce_config_digits_to_paper(installed):
+    """``relmask reproduce --config digits`` executes the plugin's notebook and draws its figure and table."""
+    tmp, env = installed
+    out, paper = tmp / "runs", tmp / "paper"
+    done = relmask_cli(env, "reproduce", "--config", "digits", "--out", str(out), "--paper", str(paper),
+                       cwd=tmp, timeout=900)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "paper: " in done.stdout and "(1 figures, 1 tables)" in done.stdout
+
+    for rel in ("figures/digits_students.png", "figures/digits_students.pdf", "tables/digits_students.md",
+                "tables/digits_students.tex", "README.md"):
+        assert (paper / rel).is_file() and (paper / rel).stat().st_size > 0, rel
+    from PIL import Image
+
+    with Image.open(paper / "figures" / "digits_students.png") as im:
+        assert im.size[0] > 400 and im.size[1] > 200
+    manifest = json.loads((paper / "manifest.json").read_text())
+    fig, table = manifest["figures"]["digits_students"], manifest["tables"]["digits_students"]
+    assert sorted(fig["files"]) == ["figures/digits_students.pdf", "figures/digits_students.png"]
+    assert sorted(table["files"]) == ["tables/digits_students.md", "tables/digits_students.tex"]
+    # real digits are not labelled synthetic (the notebook records where its data came from)
+    assert fig["synthetic"] is False and table["synthetic"] is False and manifest["synthetic"] is False
+    assert "[synthetic data]" not in (paper / "tables" / "digits_students.md").read_text()
+    (run,) = fig["runs"]
+    assert run["run"] == "digits" and run["config"] == "digits"
+    assert run["notebook"].endswith("digits_masking.ipynb")
+    assert manifest["plugins"]["relmask-digits"] == "0.1.0"  # the provenance names the plugin that drew it
+
+    results = json.loads((Path(run["run_dir"]) / "results.json").read_text())
+    assert results["data"]["source"] == "sklearn.datasets.load_digits" and results["data"]["n"] == 500
+    quick = results["params"]
+    cells = {(s["condition"], s["fraction"]) for s in results["summary"]}
+    assert cells == {("raw", None)} | {(c, f) for c in ("relevance", *quick["controls"]) for f in quick["fractions"]}
+    for s in results["summary"]:
+        assert 0.0 <= s["accuracy_mean"] <= 1.0 and s["n_seeds"] == len(quick["seeds"])
+        assert len(s["curve_mean"]) == quick["student_epochs"]
+    # the teacher learned something (chance is 0.1): the maps explain a model, not noise
+    assert min(t["accuracy"] for t in results["teacher"]) > 0.3
+    table_md = (paper / "tables" / "digits_students.md").read_text()
+    for f in quick["fractions"]:
+        assert f"| {f:g} |" in table_md
+
+    # `relmask figures` redraws paper/ from the recorded runs alone, byte for byte (nothing is executed again)
+    again = relmask_cli(env, "figures", "--runs", str(out), "--out", str(tmp / "paper-again"), cwd=tmp)
+    assert again.returncode == 0, again.stderr
+    for rel in ("figures/digits_students.png", "figures/digits_students.pdf", "tables/digits_students.md"):
+        assert (tmp / "paper-again" / rel).read_bytes() == (paper / rel).read_bytes(), rel

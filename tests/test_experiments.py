@@ -1,0 +1,232 @@
+"""Experiments are plugins: the Experiment component, its parameters declared once, every registered experiment's
+notebook, presets and Jupytext pair, and a core that knows no domain (no TensorFlow needed here)."""
+from __future__ import annotations
+
+import ast
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import yaml
+
+import relmask
+from relmask.components import Experiment, config_params
+from relmask.errors import ParameterError
+from relmask.jupyter import out_of_sync, sync_notebook
+from relmask.runner import check_parameters, parse_parameters
+
+ROOT = Path(__file__).resolve().parents[1]
+BUILTIN_EXPERIMENTS = ("whale", "fer", "faithfulness")
+
+
+# -- the component -----------------------------------------------------------------------------------------
+@dataclass
+class Settings:
+    mode: str = field(default="a", metadata={"help": "which mode", "choices": ("a", "b")})
+    rate: float = field(default=0.1, metadata={"help": "a share", "low": 0, "high": 1})
+    seeds: list[int] = field(default_factory=lambda: [0, 1])
+    path: str | None = None
+    checked: bool = False
+
+    def validate(self):
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ParameterError(f"seeds must be distinct, got {self.seeds}")
+        self.checked = True
+        return self
+
+
+class Demo(Experiment):
+    name = "demo"
+    config = Settings
+
+
+def test_params_come_from_the_config_dataclass():
+    params = {p.name: p for p in Demo().params}
+    assert list(params) == ["mode", "rate", "seeds", "path", "checked"]
+    assert params["mode"].choices == ("a", "b") and params["mode"].help == "which mode"
+    assert params["rate"].types == (float,) and params["rate"].range_text == "[0, 1]"
+    assert params["seeds"].types == (list,) and params["seeds"].default == [0, 1]
+    assert set(params["path"].types) == {str, type(None)} and params["path"].default is None
+    assert config_params(Settings) == Demo().params
+
+
+def test_configure_checks_names_types_choices_ranges_and_validate():
+    cfg = Demo().configure({"rate": 1, "path": "x"})  # an int where a float is declared is widened
+    assert isinstance(cfg, Settings) and cfg.rate == 1.0 and cfg.path == "x" and cfg.checked
+    for bad, match in (({"rat": 0.2}, "unknown parameter 'rat' \\(did you mean 'rate'\\?\\)"),
+                       ({"rate": "high"}, "'rate' must be float"),
+                       ({"rate": 1.5}, "'rate' = 1.5 is out of range"),
+                       ({"mode": "c"}, "'mode' must be one of 'a', 'b'"),
+                       ({"seeds": [1, 1]}, "seeds must be distinct")):
+        with pytest.raises(ParameterError, match=match):
+            Demo().configure(bad)
+    assert Demo().from_namespace({"mode": "b", "unrelated": 3}).mode == "b"
+
+
+def test_an_unknown_preset_names_the_known_ones():
+    demo = Demo()
+    demo.presets = {"quick": Path("q.yaml")}
+    with pytest.raises(KeyError, match="quick"):
+        demo.preset("full")
+
+
+# -- every registered experiment ----------------------------------------------------------------------------
+def test_builtin_experiments_are_registered():
+    assert set(BUILTIN_EXPERIMENTS) <= set(relmask.list_experiments())
+
+
+@pytest.fixture(params=BUILTIN_EXPERIMENTS)
+def experiment(request):
+    return relmask.get_experiment(request.param)
+
+
+def test_notebook_parameters_are_the_declared_ones(experiment):
+    """The notebook's parameters cell lists exactly the experiment's parameters, in order, with the same
+    defaults and types that accept them: the dataclass is the one declaration, the cell its copy for papermill."""
+    declared = {p.name: p for p in experiment.params}
+    in_notebook = parse_parameters(experiment.notebook)
+    assert list(in_notebook) == list(declared), f"{experiment.notebook.name} parameters differ from {experiment.config}"
+    for name, nb_param in in_notebook.items():
+        assert nb_param.default == declared[name].default, f"{name}: notebook default differs from the declared one"
+        assert nb_param.accepts(declared[name].default)
+        assert nb_param.help, f"{name}: the notebook's parameters cell says nothing about it"
+
+
+def test_notebook_configures_through_its_experiment(experiment):
+    source = experiment.notebook.with_suffix(".py").read_text()
+    assert f'get_experiment("{experiment.name}")' in source and "from_namespace(globals())" in source
+    assert "NOTEBOOK_PARAMETERS" not in source
+
+
+def test_notebook_pair_is_in_sync(experiment):
+    assert experiment.notebook.exists() and experiment.notebook.with_suffix(".py").exists()
+    assert out_of_sync(experiment.notebook.with_suffix(".py")) == []
+
+
+@pytest.mark.parametrize("source", ["notebooks/hello_relmask.py", "tests/notebooks/tiny.py"])
+def test_other_notebook_pairs_are_in_sync(source):
+    assert out_of_sync(ROOT / source) == []
+
+
+def test_presets_configure(experiment):
+    assert {"quick"} <= set(experiment.presets)
+    for name, path in experiment.presets.items():
+        values = yaml.safe_load(Path(path).read_text()) or {}
+        experiment.configure(values)  # raises naming the parameter when a preset went stale
+        check_parameters(experiment.notebook, {k: v for k, v in values.items() if k != "output_dir"})
+
+
+def test_a_bad_value_is_refused_before_a_kernel_starts(experiment):
+    with pytest.raises(ParameterError, match="unknown parameter 'no_such_parameter'"):
+        check_parameters(experiment.notebook, {"no_such_parameter": 1})
+
+
+# -- the pair check catches drift --------------------------------------------------------------------------
+def test_out_of_sync_names_the_cell(tmp_path):
+    src = tmp_path / "nb.py"
+    src.write_text('# %% [markdown]\n# # Title\n\n# %% tags=["parameters"]\nx: int = 1  # a number\n\n'
+                   "# %%\nprint(x)\n")
+    sync_notebook(src)
+    assert out_of_sync(src) == []
+    first = (tmp_path / "nb.ipynb").read_bytes()
+    sync_notebook(src)
+    assert (tmp_path / "nb.ipynb").read_bytes() == first  # deterministic: no random cell ids
+    src.write_text(src.read_text().replace("print(x)", "print(x + 1)"))
+    (problem,) = out_of_sync(src)
+    assert "cell 2 (code)" in problem and "source" in problem
+    src.write_text(src.read_text().replace('tags=["parameters"]', ""))
+    assert any("tags" in p for p in out_of_sync(src))
+    (tmp_path / "nb.ipynb").unlink()
+    assert "missing" in out_of_sync(src)[0]
+
+
+def test_relmask_notebooks_check_exit_code(tmp_path, capsys):
+    from relmask.cli import main
+
+    src = tmp_path / "nb.py"
+    src.write_text('# %% tags=["parameters"]\nx = 1  # a number\n')
+    assert main(["notebooks", str(src)]) == 0
+    assert main(["notebooks", "--check", str(src)]) == 0
+    src.write_text('# %% tags=["parameters"]\nx = 2  # a number\n')
+    assert main(["notebooks", "--check", str(src)]) == 1
+    assert "differs" in capsys.readouterr().out
+
+
+# -- the CLI and reproduce name experiments ---------------------------------------------------------------
+def test_list_experiments(capsys):
+    from relmask.cli import main
+
+    assert main(["list", "experiments", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)["experiments"]
+    assert set(BUILTIN_EXPERIMENTS) <= set(listed)
+    whale = listed["whale"]
+    assert whale["kind"] == "experiment" and whale["notebook"].endswith("whale_feature_masking.ipynb")
+    assert "quick" in whale["presets"] and any(p["name"] == "seeds" for p in whale["params"])
+
+
+def test_reproduce_config_names_experiments_and_presets(tmp_path):
+    from relmask import reproduce as rp
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({"runs": [{"name": "w", "experiment": "whale", "preset": "quick",
+                                             "params": {"epochs": 1}}]}))
+    (run,) = rp.load_config(cfg).runs
+    assert run.experiment == "whale" and run.notebook == relmask.get_experiment("whale").notebook
+    assert run.parameters["epochs"] == 1 and "seeds" in run.parameters  # the preset's values, then params
+    (spec,) = rp.plan(rp.load_config(cfg), rp.load_config(cfg).runs, tmp_path / "out", tmp_path)
+    assert spec["experiment"] == "whale"
+    for entry, match in (({"name": "x", "experiment": "nope"}, "experiment 'nope'"),
+                         ({"name": "x", "experiment": "whale", "preset": "nope"}, "nor a preset of experiment"),
+                         ({"name": "x", "experiment": "whale", "notebook": "a.ipynb"}, "either 'experiment' or"),
+                         ({"name": "x", "experiment": "whale", "params": {"epochs": 0}}, "epochs")):
+        cfg.write_text(yaml.safe_dump({"runs": [entry]}))
+        with pytest.raises(rp.ConfigError, match=match):
+            config = rp.load_config(cfg)
+            rp.plan(config, config.runs, tmp_path / "out", tmp_path)
+
+
+# -- core knows no domain --------------------------------------------------------------------------------
+DOMAIN_WORDS = re.compile(r"\b(whale|fer|faces|faithfulness|digits)\b", re.I)
+
+
+def _docstring_ids(tree) -> set[int]:
+    ids = set()
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) \
+                and isinstance(body[0].value, ast.Constant):
+            ids.add(id(body[0].value))
+    return ids
+
+
+def test_core_imports_no_plugin_and_names_no_domain():
+    """No module under relmask/ imports relmask_plugins, and no string outside a docstring names a domain or an
+    experiment (so nothing in core can branch on one)."""
+    problems = []
+    for path in sorted((ROOT / "relmask").rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        docs = _docstring_ids(tree)
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [a.name for a in node.names] + [getattr(node, "module", None) or ""]
+                if any(n.split(".")[0] == "relmask_plugins" for n in names):
+                    problems.append(f"{path.relative_to(ROOT)}:{node.lineno} imports relmask_plugins")
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs \
+                    and DOMAIN_WORDS.search(node.value):
+                problems.append(f"{path.relative_to(ROOT)}:{node.lineno} names a domain: {node.value[:60]!r}")
+    assert problems == []
+
+
+def test_run_by_experiment_name_help_and_presets(capsys):
+    from relmask.cli import main
+
+    assert main(["run", "whale", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "parameters of experiment 'whale'" in out and "presets: full, quick, real" in out
+    assert "eval_inputs" in out and "in {masked, raw}" in out  # the declared choices, not just the type
+    assert main(["run", "whale", "--preset", "nope", "-o", "unused"]) == 2
+    assert "nope" in capsys.readouterr().err
+    assert main(["run", "no_such_experiment"]) == 2
+    assert "nor an experiment of that name" in capsys.readouterr().err
