@@ -298,6 +298,18 @@ def config_params(config_class: type) -> tuple[Param, ...]:
     return tuple(out)
 
 
+def check_declared(config, owner: str) -> None:
+    """Apply a config dataclass's field declarations (types, choices, ranges) to its current values, so a config
+    built in Python is held to the same rules as notebook parameters; call it first in a config's ``validate()``."""
+    values = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+    resolve_params(config_params(type(config)), values, owner)
+
+
+def presets_in(folder: str | Path) -> dict[str, Path]:
+    """``{name: file}`` of the ``*.yaml`` presets in ``folder`` (an experiment's ``presets``)."""
+    return {p.stem: p for p in sorted(Path(folder).glob("*.yaml"))}
+
+
 class Experiment(Component):
     """An experiment of a domain: its notebook, presets, parameters, pipeline and contribution to ``paper/``.
 

@@ -76,3 +76,9 @@ class NonFiniteResultError(NotebookExecutionError):
     Raised by :func:`relmask.runner.run_notebook` after execution (the executed notebook and ``results.json``
     are kept for inspection), so ``relmask reproduce`` records the run as failed instead of done.
     """
+
+
+def require(condition, message: str) -> None:
+    """Raise :class:`ParameterError` with ``message`` unless ``condition`` holds (the checks of ``validate()``)."""
+    if not condition:
+        raise ParameterError(message)

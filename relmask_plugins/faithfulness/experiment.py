@@ -30,8 +30,8 @@ from typing import Sequence
 
 import numpy as np
 
-from relmask.components import Experiment
-from relmask.errors import ParameterError
+from relmask.components import Experiment, presets_in
+from relmask.errors import require
 
 RANDOM = "random"
 DOMAINS = ("whale", "fer")
@@ -104,30 +104,26 @@ class FaithfulnessExperiment:
         is held to the same rules as notebook parameters; the rest are checks across fields and registries.
         """
         from relmask import get_method
-        from relmask.components import config_params, resolve_params
+        from relmask.components import check_declared
 
-        def need(cond, msg):
-            if not cond:
-                raise ParameterError(msg)
 
-        resolve_params(config_params(type(self)), {f.name: getattr(self, f.name) for f in dataclasses.fields(self)},
-                       "experiment 'faithfulness'")
-        need(self.domains and all(d in DOMAINS for d in self.domains),
-             f"domains must be a non-empty subset of {list(DOMAINS)}, got {self.domains}")
-        need(self.methods or self.random_control, "methods must name at least one relevance method")
+        check_declared(self, "experiment 'faithfulness'")
+        require(self.domains and all(d in DOMAINS for d in self.domains),
+                f"domains must be a non-empty subset of {list(DOMAINS)}, got {self.domains}")
+        require(self.methods or self.random_control, "methods must name at least one relevance method")
         for m in self.methods:
             get_method(m)
         # entries for registered methods outside the run are allowed (the default tunes occlusion, which a
         # run without occlusion need not clear); each is still checked, so a typo never passes silently
         for m, p in self.method_params.items():
-            need(isinstance(p, dict), f"method_params[{m!r}] must be a dict of parameters, got {p!r}")
+            require(isinstance(p, dict), f"method_params[{m!r}] must be a dict of parameters, got {p!r}")
             get_method(m).resolve_params(p)
         for d in self.domains:
             n = self.n_samples.get(d)
-            need(isinstance(n, int) and not isinstance(n, bool) and n >= 20,
-                 f"n_samples must give each domain at least 20 samples, got {self.n_samples}")
-        need(self.roar_fractions and all(isinstance(f, (int, float)) and 0 < f < 1 for f in self.roar_fractions),
-             f"roar_fractions must be shares in (0, 1), got {self.roar_fractions}")
+            require(isinstance(n, int) and not isinstance(n, bool) and n >= 20,
+                    f"n_samples must give each domain at least 20 samples, got {self.n_samples}")
+        require(self.roar_fractions and all(isinstance(f, (int, float)) and 0 < f < 1 for f in self.roar_fractions),
+                f"roar_fractions must be shares in (0, 1), got {self.roar_fractions}")
         return self
 
     def to_dict(self) -> dict:
@@ -395,4 +391,4 @@ class RelevanceFaithfulness(Experiment):
                    "beside the masking result of each method, on synthetic whale clips and faces")
     config = FaithfulnessExperiment
     notebook = HERE / "notebooks" / "relevance_faithfulness.ipynb"
-    presets = {p.stem: p for p in sorted((HERE / "presets").glob("*.yaml"))}
+    presets = presets_in(HERE / "presets")

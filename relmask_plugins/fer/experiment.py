@@ -26,7 +26,6 @@ calls these functions in order), the presets in ``presets/`` and the ``paper/`` 
 """
 from __future__ import annotations
 
-import dataclasses
 import inspect
 import warnings
 from dataclasses import dataclass, field
@@ -36,10 +35,10 @@ from typing import Sequence
 import numpy as np
 
 from relmask.cache import cached_explain
-from relmask.components import Experiment
+from relmask.components import Experiment, presets_in
 from relmask.controls import CONTROLS, check_controls, control_relevance, leak_verdict, mask_only_inputs
 from relmask.data import Dataset, stratified_split
-from relmask.errors import DataError, ParameterError
+from relmask.errors import DataError, ParameterError, require
 from relmask.evaluation import accuracy, area_under_learning_curve, epochs_to_reach, mean_sd, value_after
 from relmask.masking import mask, masked_fraction
 
@@ -142,45 +141,42 @@ class FerExperiment:
         fields and against the registries (data sources, models, relevance methods, maskers).
         """
         from relmask import get_domain, get_method, get_model
-        from relmask.components import config_params, resolve_params
+        from relmask.components import check_declared, resolve_params
         from relmask.relevance import explain
 
-        def need(cond, msg):
-            if not cond:
-                raise ParameterError(msg)
 
         check_mask_targets(self.train_mask_target, self.eval_mask_target)  # says why 'true' is refused
-        resolve_params(config_params(type(self)), dataclasses.asdict(self), "experiment 'fer'")
+        check_declared(self, "experiment 'fer'")
         source = get_domain("fer").source(self.source)
         given = dict(self.load_params)
         if self.source == "synthetic":
             for name, where in SPLIT_SET.items():
-                need(name not in given, f"load_params: {name!r} is set by {where}, not through load_params")
-            need(self.n_source >= 1 and self.n_target >= 1,
-                 f"synthetic faces: n_source and n_target must be >= 1, got {self.n_source}, {self.n_target}")
+                require(name not in given, f"load_params: {name!r} is set by {where}, not through load_params")
+            require(self.n_source >= 1 and self.n_target >= 1,
+                    f"synthetic faces: n_source and n_target must be >= 1, got {self.n_source}, {self.n_target}")
             given.update(n=self.n_source, seed=self.seed, style=self.source_style)
         resolve_params(source.params, given, f"load_params of fer source {self.source!r}")
-        need(self.trainer in TRAINER_KINDS or Path(self.trainer).is_file(),
-             f"trainer must be one of {', '.join(TRAINER_KINDS)} or a Keras model file; {self.trainer!r} is "
-             "neither (no such file)")
+        require(self.trainer in TRAINER_KINDS or Path(self.trainer).is_file(),
+                f"trainer must be one of {', '.join(TRAINER_KINDS)} or a Keras model file; {self.trainer!r} is "
+                "neither (no such file)")
         if self.trainer == "train":
             get_model(self.trainer_model)
-        need(self.trainer != "none" or self.relevance_method == "external",
-             f"trainer 'none' works only with relevance_method 'external' (maps from files); "
-             f"{self.relevance_method!r} explains a trainer model")
+        require(self.trainer != "none" or self.relevance_method == "external",
+                f"trainer 'none' works only with relevance_method 'external' (maps from files); "
+                f"{self.relevance_method!r} explains a trainer model")
         # explain()'s own options (batch_size, precision ...) may ride along; the rest are the method's parameters
         own = set(inspect.signature(explain).parameters) - {"model", "x", "method", "targets", "params"}
         get_method(self.relevance_method).resolve_params({k: v for k, v in self.relevance_params.items()
                                                           if k not in own})
-        need(self.relevance_method != "external" or self.relevance_params.get("source"),
-             "relevance_method 'external' needs relevance_params={source: PATH} (a .npz or a folder of maps)")
-        need(self.maskers, "maskers must name at least one masker")
+        require(self.relevance_method != "external" or self.relevance_params.get("source"),
+                "relevance_method 'external' needs relevance_params={source: PATH} (a .npz or a folder of maps)")
+        require(self.maskers, "maskers must name at least one masker")
         per_masker_params(self.maskers, self.masker_params)
         check_controls(self.controls)
         get_model(self.student).resolve_params(self.student_params)
-        need(self.seeds and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in self.seeds),
-             f"seeds must list at least one seed, each an integer >= 0; got {self.seeds}")
-        need(len(set(self.seeds)) == len(self.seeds), f"seeds must be distinct, got {self.seeds}")
+        require(self.seeds and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in self.seeds),
+                f"seeds must list at least one seed, each an integer >= 0; got {self.seeds}")
+        require(len(set(self.seeds)) == len(self.seeds), f"seeds must be distinct, got {self.seeds}")
         check_schedule(self.epochs, self.k, self.reach_level, self.seeds)
         return self
 
@@ -820,7 +816,7 @@ class FerDataMasking(Experiment):
                    "mask-only and fine-tuning controls")
     config = FerExperiment
     notebook = HERE / "notebooks" / "fer_data_masking.ipynb"
-    presets = {p.stem: p for p in sorted((HERE / "presets").glob("*.yaml"))}
+    presets = presets_in(HERE / "presets")
 
     def paper_outputs(self, runs, paper) -> None:
         from .paper import paper_outputs

@@ -29,10 +29,10 @@ from typing import Any
 
 import numpy as np
 
-from relmask.components import Experiment
+from relmask.components import Experiment, presets_in
 from relmask.controls import CONTROLS, check_controls, control_relevance, leak_verdict, mask_only_inputs
 from relmask.data import Dataset, stratified_kfold, stratified_split
-from relmask.errors import ParameterError
+from relmask.errors import ParameterError, require
 from relmask.evaluation import FUSION_RULES, fuse, mean_sd, roc_auc, roc_curve
 from relmask.stats import delong, format_effect, paired_difference
 
@@ -123,43 +123,39 @@ class WhaleExperiment:
         is held to the same rules as notebook parameters; the rest are checks across fields and registries.
         """
         from relmask import get_domain, get_masker, get_method, get_model
-        from relmask.components import config_params, resolve_params
+        from relmask.components import check_declared, resolve_params
 
-        def need(cond, msg):
-            if not cond:
-                raise ParameterError(msg)
 
-        need(self.eval_mask_target in EVAL_TARGETS,
-             f"eval_mask_target must be one of {EVAL_TARGETS}, got {self.eval_mask_target!r}"
-             + (" (masks of evaluation data must not use the true label: the mask would leak the answer)"
+        require(self.eval_mask_target in EVAL_TARGETS,
+                f"eval_mask_target must be one of {EVAL_TARGETS}, got {self.eval_mask_target!r}"
+                + (" (masks of evaluation data must not use the true label: the mask would leak the answer)"
                 if self.eval_mask_target == "true" else ""))
-        resolve_params(config_params(type(self)), {f.name: getattr(self, f.name) for f in dataclasses.fields(self)},
-                       "experiment 'whale'")
+        check_declared(self, "experiment 'whale'")
         source = get_domain("whale").source(self.source)
         resolve_params(source.params, self.load_params, f"load_params of whale source {self.source!r}")
-        need(self.relevance_methods, "relevance_methods must name at least one method")
-        need(self.maskers, "maskers must name at least one masker")
-        need(self.seeds, "seeds must list at least one seed")
-        need(len(set(self.seeds)) == len(self.seeds), f"seeds must be distinct, got {self.seeds}")
+        require(self.relevance_methods, "relevance_methods must name at least one method")
+        require(self.maskers, "maskers must name at least one masker")
+        require(self.seeds, "seeds must list at least one seed")
+        require(len(set(self.seeds)) == len(self.seeds), f"seeds must be distinct, got {self.seeds}")
         for name, given, known in (("relevance_params", self.relevance_params, self.relevance_methods),
                                    ("masker_params", self.masker_params, self.maskers)):
             extra = sorted(set(given) - set(known))
-            need(not extra, f"{name} has entries for {extra}, which are not in the run's list {known}")
+            require(not extra, f"{name} has entries for {extra}, which are not in the run's list {known}")
         for m in self.relevance_methods:
             get_method(m).resolve_params(self.relevance_params.get(m, {}))
         for m in self.maskers:
             get_masker(m).resolve_params(self.masker_params.get(m, {}))
         get_model(self.model).resolve_params(self.model_params)
         for r in self.fusion_rules:
-            need(r in FUSION_RULES, f"fusion_rules: unknown rule {r!r}; known: {', '.join(FUSION_RULES)}")
+            require(r in FUSION_RULES, f"fusion_rules: unknown rule {r!r}; known: {', '.join(FUSION_RULES)}")
         check_controls(self.controls)
-        need(self.n_folds != 1, "n_folds must be 0 (no k-fold) or >= 2, got 1")
-        need(self.val_fraction + self.test_fraction < 1,
-             f"val_fraction + test_fraction must be < 1, got {self.val_fraction} + {self.test_fraction}")
+        require(self.n_folds != 1, "n_folds must be 0 (no k-fold) or >= 2, got 1")
+        require(self.val_fraction + self.test_fraction < 1,
+                f"val_fraction + test_fraction must be < 1, got {self.val_fraction} + {self.test_fraction}")
         # with k folds the validation part is carved from the k - 1 training folds
-        need(not self.n_folds or self.val_fraction < 1 - 1 / self.n_folds,
-             f"val_fraction must be < 1 - 1/n_folds = {1 - 1 / max(self.n_folds, 1):.3g} with n_folds "
-             f"{self.n_folds}, got {self.val_fraction}")
+        require(not self.n_folds or self.val_fraction < 1 - 1 / self.n_folds,
+                f"val_fraction must be < 1 - 1/n_folds = {1 - 1 / max(self.n_folds, 1):.3g} with n_folds "
+                f"{self.n_folds}, got {self.val_fraction}")
         return self
 
     def to_dict(self) -> dict:
@@ -612,7 +608,7 @@ class WhaleFeatureMasking(Experiment):
                    "CNN2 decision-level fusion, ROC AUC with the raw-ensemble, map and mask-only controls")
     config = WhaleExperiment
     notebook = HERE / "notebooks" / "whale_feature_masking.ipynb"
-    presets = {p.stem: p for p in sorted((HERE / "presets").glob("*.yaml"))}
+    presets = presets_in(HERE / "presets")
 
     def paper_outputs(self, runs, paper) -> None:
         from .paper import paper_outputs

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from relmask.components import Experiment
+from relmask.components import Experiment, presets_in
 from relmask.errors import ParameterError
 from relmask.masking import FILL_MODES
 
@@ -348,7 +348,7 @@ class DigitsMasking(Experiment):
                    "against control maps and raw digits")
     config = DigitsExperiment
     notebook = HERE / "notebooks" / "digits_masking.ipynb"
-    presets = {p.stem: p for p in sorted((HERE / "presets").glob("*.yaml"))}
+    presets = presets_in(HERE / "presets")
     reproduce_configs = {"digits": HERE / "configs" / "digits.yaml"}
 
     def paper_outputs(self, runs, paper) -> None:
