@@ -89,7 +89,7 @@ def collect_parameters(notebook: Path, pairs: list[list[str]], files: list[str])
 
 
 def cmd_run(args) -> int:
-    from .errors import DataError, NotebookExecutionError, ParameterError
+    from .errors import DataError, NotebookExecutionError, ParameterError, UnknownNameError
     from .runner import describe_parameters, is_interactive, resolve_notebook, run_notebook
 
     try:
@@ -116,7 +116,7 @@ def cmd_run(args) -> int:
                               progress=is_interactive(), log_output=args.log_output)
     except NotebookExecutionError as exc:  # a cell failed, or the run's headline results are not finite
         return _fail(str(exc), code=1)
-    except (ParameterError, DataError, ValueError, FileNotFoundError, KeyError) as exc:
+    except (ParameterError, DataError, ValueError, FileNotFoundError, UnknownNameError) as exc:
         return _fail(str(exc))
     print(f"executed notebook: {result.notebook_out}")
     print(f"results: {result.results_path} ({len(result.results)} values, {result.duration_s:.1f} s)")

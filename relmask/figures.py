@@ -162,6 +162,7 @@ def experiment_of(record: dict):
     """The registered experiment that made a run: the one its record names, else the one whose notebook has the
     run's notebook file name (records written before runs named their experiment); None for other notebooks."""
     from .plugins import registry
+    from .runner import experiment_for
 
     reg = registry("register_experiments")
     name = record.get("experiment")
@@ -173,12 +174,7 @@ def experiment_of(record: dict):
         warnings.warn(f"run {record.get('name')!r} was made by experiment {name!r}, which is not installed: its "
                       "figures are not drawn", RuntimeWarning, stacklevel=2)
         return None
-    nb_name = Path(record.get("notebook", "")).name
-    for n in reg.names():
-        exp = reg.get(n)
-        if exp.notebook is not None and Path(exp.notebook).name == nb_name:
-            return exp
-    return None
+    return experiment_for(record.get("notebook", ""), by_file_name=True)
 
 
 class PaperWriter:
@@ -219,6 +215,12 @@ class PaperWriter:
         paths = write_table(self.tables_dir / stem, title + synthetic_label(synthetic), header, rows, caption)
         self._add("table", stem, runs, paths, caption)
 
+    def copy(self, kind: str, stem: str, runs, files: list[Path], caption: str) -> None:
+        """Copy files a notebook wrote (``kind`` ``figure``: PNG/PDF, ``table``: Markdown/LaTeX) as ``stem``."""
+        where = self.figures_dir if kind == "figure" else self.tables_dir
+        paths = [atomic_write(where / f"{stem}{f.suffix}", f.read_bytes()) for f in files]
+        self._add(kind, stem, runs, paths, caption)
+
     def example_figure(self, stem: str, record: dict, results: dict, name: str = "examples",
                        caption: str | None = None) -> None:
         """Copy a figure the notebook drew itself (``figures/<name>`` of its run) — only from synthetic runs:
@@ -226,11 +228,9 @@ class PaperWriter:
         if not record.get("synthetic"):
             return
         src = Path(record["results_path"]).parent / "figures" / name
-        paths = [atomic_write((self.figures_dir / stem).with_suffix(f".{fmt}"),
-                              src.with_suffix(f".{fmt}").read_bytes())
-                 for fmt in ("png", "pdf") if src.with_suffix(f".{fmt}").exists()]
-        if paths:
-            self._add("figure", stem, [(record, results)], paths, caption or (
+        files = [src.with_suffix(f".{fmt}") for fmt in ("png", "pdf") if src.with_suffix(f".{fmt}").exists()]
+        if files:
+            self.copy("figure", stem, [(record, results)], files, caption or (
                 f"Examples from run {record['name']}: inputs, relevance maps and masked inputs "
                 f"(drawn by {Path(record['notebook']).name})."))
 
@@ -295,9 +295,7 @@ def build_paper(records: list[dict], out: str | os.PathLike = "paper", config: s
 
     for r, res in loaded:
         for kind, stem, files, caption in declared_outputs(r, res):
-            where = writer.figures_dir if kind == "figure" else writer.tables_dir
-            paths = [atomic_write(where / f"{stem}{f.suffix}", f.read_bytes()) for f in files]
-            writer._add(kind, stem, [(r, res)], paths, caption)
+            writer.copy(kind, stem, [(r, res)], files, caption)
 
     manifest_path = out / "manifest.json"
     _remove_stale(out, read_json(manifest_path, default={}) or {}, paper)

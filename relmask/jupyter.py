@@ -25,6 +25,7 @@ import json
 import os
 import shutil
 import tempfile
+from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import default
@@ -142,9 +143,7 @@ KERNELSPEC = {"name": "python3", "display_name": "Python 3 (relmask)", "language
 PAIRING = "ipynb,py:percent"
 
 
-def paired_ipynb(source) -> "os.PathLike":
-    from pathlib import Path
-
+def paired_ipynb(source) -> Path:
     return Path(source).with_suffix(".ipynb")
 
 
@@ -158,8 +157,7 @@ def notebook_from_source(source):
     import nbformat
 
     nb = jupytext.read(source, fmt="py:percent")
-    nb.metadata.pop("jupytext", None)
-    nb.metadata["jupytext"] = {"formats": PAIRING}
+    nb.metadata["jupytext"] = {"formats": PAIRING}  # only the pairing: no format version noise
     nb.metadata["kernelspec"] = dict(KERNELSPEC)
     nb.metadata["language_info"] = notebook_language_info()  # what the kernel reports, less the Python version
     for i, cell in enumerate(nb.cells):  # stable ids: regenerating an unchanged source changes nothing
@@ -207,13 +205,12 @@ def notebook_sources() -> list:
     for name in reg.names():
         nb = reg.get(name).notebook
         if nb is not None:
-            found.append(paired_ipynb(nb).with_suffix(".py"))
+            found.append(Path(nb).with_suffix(".py"))
     return found
 
 
 def cmd_notebooks(args) -> int:
     import sys
-    from pathlib import Path
 
     sources = [Path(p) for p in args.sources] or notebook_sources()
     missing = [s for s in sources if not s.exists()]

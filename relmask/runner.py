@@ -21,7 +21,7 @@ import nbformat
 
 from ._env import ENV_DEFAULTS
 from ._env import apply_defaults as apply_env_defaults
-from .errors import NonFiniteResultError, NotebookExecutionError, ParameterError
+from .errors import NonFiniteResultError, NotebookExecutionError, ParameterError, UnknownNameError
 from .progress import relay as progress_relay
 from .results import RESULTS_ENV, headline_problems, load_results
 
@@ -132,15 +132,21 @@ def parse_parameters(notebook: str | os.PathLike) -> dict[str, NotebookParam]:
     return params
 
 
-def experiment_for(notebook: str | os.PathLike):
-    """The registered :class:`relmask.components.Experiment` whose notebook ``notebook`` is (None if none)."""
+def experiment_for(notebook: str | os.PathLike, by_file_name: bool = False):
+    """The registered :class:`relmask.components.Experiment` whose notebook ``notebook`` is (None if none).
+
+    ``by_file_name``: match the file name only (a run record of another checkout, or of an executed copy).
+    """
     from .plugins import registry
 
-    path = Path(notebook).resolve()
+    def key(path) -> str | Path:
+        return Path(path).name if by_file_name else Path(path).resolve()
+
+    wanted = key(notebook)
     reg = registry("register_experiments")
     for name in reg.names():
         exp = reg.get(name)
-        if exp.notebook is not None and Path(exp.notebook).resolve() == path:
+        if exp.notebook is not None and key(exp.notebook) == wanted:
             return exp
     return None
 
@@ -153,10 +159,11 @@ def resolve_notebook(notebook_or_experiment: str | os.PathLike) -> Path:
     from .plugins import registry
 
     reg = registry("register_experiments")
-    if str(notebook_or_experiment) in reg.entries or str(notebook_or_experiment) in reg.aliases:
+    try:
         return Path(reg.get(str(notebook_or_experiment)).notebook)
-    raise FileNotFoundError(f"notebook not found: {path} (nor an experiment of that name; experiments: "
-                            f"{', '.join(reg.names()) or '(none)'})")
+    except UnknownNameError:
+        raise FileNotFoundError(f"notebook not found: {path} (nor an experiment of that name; experiments: "
+                                f"{', '.join(reg.names()) or '(none)'})") from None
 
 
 def check_parameters(notebook: str | os.PathLike, params: dict[str, Any]) -> dict[str, Any]:
@@ -165,14 +172,14 @@ def check_parameters(notebook: str | os.PathLike, params: dict[str, Any]) -> dic
     A registered experiment's notebook is checked against the experiment's declared parameters as well
     (choices, ranges and its ``validate()``), so a bad value fails here rather than in a cell minutes later.
     """
-    _check_declared(notebook, params)
+    _check_against_cell(notebook, params)
     exp = experiment_for(notebook)
     if exp is not None:
         exp.configure(params)
     return params
 
 
-def _check_declared(notebook: str | os.PathLike, params: dict[str, Any]) -> None:
+def _check_against_cell(notebook: str | os.PathLike, params: dict[str, Any]) -> None:
     declared = parse_parameters(notebook)
     for name, value in params.items():
         if name not in declared:

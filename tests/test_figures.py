@@ -198,3 +198,14 @@ def test_effects_tables_and_declared_outputs(tmp_path):
     assert "no leak" in fer_md
     assert (tmp_path / "paper" / "figures" / "own_figure.png").read_bytes() == b"\x89PNG fake"
     assert "own" not in json.loads((tmp_path / "paper" / "manifest.json").read_text())["unused_runs"]
+
+
+def test_records_without_an_experiment_are_matched_by_notebook_file_name(tmp_path):
+    """Run records written before runs named their experiment (or by another checkout) are drawn by the
+    experiment whose notebook has the same file name; an unknown notebook is drawn by nobody."""
+    old = make_run(tmp_path, "whale-old", whale_results(0.8))
+    old.pop("experiment")
+    old["notebook"] = "/elsewhere/notebooks/whale_feature_masking.ipynb"
+    assert figures.experiment_of(old).name == "whale"
+    old["notebook"] = "/elsewhere/other.ipynb"
+    assert figures.experiment_of(old) is None

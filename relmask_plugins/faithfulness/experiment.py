@@ -106,7 +106,6 @@ class FaithfulnessExperiment:
         from relmask import get_method
         from relmask.components import check_declared
 
-
         check_declared(self, "experiment 'faithfulness'")
         require(self.domains and all(d in DOMAINS for d in self.domains),
                 f"domains must be a non-empty subset of {list(DOMAINS)}, got {self.domains}")

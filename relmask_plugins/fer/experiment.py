@@ -144,7 +144,6 @@ class FerExperiment:
         from relmask.components import check_declared, resolve_params
         from relmask.relevance import explain
 
-
         check_mask_targets(self.train_mask_target, self.eval_mask_target)  # says why 'true' is refused
         check_declared(self, "experiment 'fer'")
         source = get_domain("fer").source(self.source)

@@ -125,11 +125,10 @@ class WhaleExperiment:
         from relmask import get_domain, get_masker, get_method, get_model
         from relmask.components import check_declared, resolve_params
 
-
         require(self.eval_mask_target in EVAL_TARGETS,
                 f"eval_mask_target must be one of {EVAL_TARGETS}, got {self.eval_mask_target!r}"
                 + (" (masks of evaluation data must not use the true label: the mask would leak the answer)"
-                if self.eval_mask_target == "true" else ""))
+                   if self.eval_mask_target == "true" else ""))
         check_declared(self, "experiment 'whale'")
         source = get_domain("whale").source(self.source)
         resolve_params(source.params, self.load_params, f"load_params of whale source {self.source!r}")
