@@ -18,6 +18,10 @@ from . import _env
 
 _env.apply_defaults()  # before anything imports TensorFlow: its env variables are read once, at its import
 
+from .progress import forward_warnings as _forward_warnings
+
+_forward_warnings()  # in a kernel that relmask run / reproduce follows: its warnings reach their console too
+
 from .components import Domain, Experiment, Masker, Metric, ModelSpec, Param, RelevanceMethod, Source
 from .data import Dataset, stratified_kfold, stratified_split
 from .errors import DataError, ParameterError, PluginError, RelmaskError, UnknownNameError, UnsupportedLayerError

@@ -89,18 +89,25 @@ def collect_parameters(notebook: Path, pairs: list[list[str]], files: list[str])
 
 
 def cmd_run(args) -> int:
-    from .errors import DataError, NotebookExecutionError, ParameterError, UnknownNameError
-    from .runner import describe_parameters, is_interactive, resolve_notebook, run_notebook
+    from .errors import DataError, NotebookExecutionError, OutputBusyError, ParameterError, UnknownNameError
+    from .runner import describe_parameters, is_interactive, resolve_notebook
 
+    if args.notebook is None:
+        if args.help:
+            args.parser.print_help()
+            return 0
+        return _fail("run: give a notebook or an experiment's name (`relmask list experiments`)")
     try:
         nb = resolve_notebook(args.notebook)
     except FileNotFoundError as exc:
         return _fail(str(exc))
     if not nb.exists():
         return _fail(f"notebook not found: {nb}")
+    out = None
     try:
         if args.help:
             print(describe_parameters(nb))
+            print("\n" + args.parser.format_help())
             return 0
         files = list(args.parameters_file or [])
         if args.preset:  # a preset the notebook's experiment ships, applied before -f files and -p values
@@ -111,16 +118,59 @@ def cmd_run(args) -> int:
                 return _fail(f"--preset {args.preset}: {nb} is not a registered experiment's notebook (use -f FILE)")
             files.insert(0, str(exp.preset(args.preset)))
         params = collect_parameters(nb, args.parameters, files)
-        out = Path(args.output) if args.output else Path("runs") / nb.stem
-        result = run_notebook(nb, params, out, kernel_name=args.kernel,
-                              progress=is_interactive(), log_output=args.log_output)
+        # one folder per run: -o, else the output_dir the parameters (a preset, -f, -p) name, else runs/<stem>
+        out = Path(args.output or params.get("output_dir") or Path("runs") / nb.stem)
+        result = _run_with_display(nb, params, out, args, progress=is_interactive())
     except NotebookExecutionError as exc:  # a cell failed, or the run's headline results are not finite
         return _fail(str(exc), code=1)
-    except (ParameterError, DataError, ValueError, FileNotFoundError, UnknownNameError) as exc:
+    except (ParameterError, DataError, ValueError, FileNotFoundError, UnknownNameError, OutputBusyError) as exc:
         return _fail(str(exc))
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (RunInterrupted)
+        signum = getattr(exc, "signum", 2)  # 2: SIGINT
+        what = "interrupted" if signum == 2 else f"terminated ({exc.args[0]})"
+        return _fail(f"run {what}; {_kept(out, nb)}; rerun the same command to run it again", code=128 + signum)
+    except OSError as exc:  # a full disk, a vanished folder ...: one line saying what is kept, not a traceback
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        return _fail(f"run failed: {where}{exc.strerror or exc}; {_kept(out, nb)}; free the space (or fix the "
+                     "folder) and rerun the same command", code=1)
     print(f"executed notebook: {result.notebook_out}")
     print(f"results: {result.results_path} ({len(result.results)} values, {result.duration_s:.1f} s)")
     return 0
+
+
+def _run_with_display(nb: Path, params: dict, out: Path, args, progress: bool):
+    """``run_notebook`` with the kernel's stages shown live on a terminal (one line per stage otherwise) and its
+    warnings relayed once each; SIGTERM ends it like Ctrl-C."""
+    import signal
+
+    from .errors import RunInterrupted
+    from .progress import RunDisplay
+    from .runner import run_notebook
+
+    def terminate(signum, frame):
+        raise RunInterrupted(signum)
+
+    display = RunDisplay(file=sys.stderr)
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        return run_notebook(nb, params, out, kernel_name=args.kernel, progress=progress and not display.live,
+                            log_output=args.log_output, on_progress=lambda event: display.event(nb.stem, event))
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        display.close()
+
+
+def _kept(out: Path | None, nb: Path) -> str:
+    """What an interrupted or failed ``relmask run`` left: the previous run in ``out``, and this one's notebook."""
+    from .runner import failed_name
+
+    failed = None if out is None else out / failed_name(nb.name)
+    kept = []
+    if out is not None and (out / "results.json").exists():
+        kept.append(f"the previous run in {out} is kept as it was")
+    if failed is not None and failed.exists():
+        kept.append(f"this run's notebook so far: {failed}")
+    return "; ".join(kept) or "nothing was written"
 
 
 def add_subcommand(sub) -> None:
@@ -138,7 +188,7 @@ def add_subcommand(sub) -> None:
                        description="Execute NOTEBOOK (a path, or the name of an experiment: `relmask list "
                                    "experiments`) with papermill. `relmask run NOTEBOOK --help` lists its "
                                    "parameters.")
-    p.add_argument("notebook", help="an .ipynb file or an experiment's name")
+    p.add_argument("notebook", nargs="?", help="an .ipynb file or an experiment's name")
     p.add_argument("-p", "--parameter", dest="parameters", nargs=2, action="append", metavar=("NAME", "VALUE"),
                    help="set a parameter (VALUE parsed as YAML unless the parameter is a str)")
     p.add_argument("-f", "--parameters-file", action="append", metavar="YAML", help="parameters from a YAML file")
@@ -148,8 +198,9 @@ def add_subcommand(sub) -> None:
                                                            "(default runs/<notebook stem>)")
     p.add_argument("-k", "--kernel", default=None, help="Jupyter kernel name (default: the notebook's)")
     p.add_argument("--log-output", action="store_true", help="stream cell output to the terminal")
-    p.add_argument("-h", "--help", action="store_true", help="show the notebook's parameters and exit")
-    p.set_defaults(func=cmd_run)
+    p.add_argument("-h", "--help", action="store_true", help="show the notebook's parameters (and these options) "
+                                                            "and exit")
+    p.set_defaults(func=cmd_run, parser=p)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -169,7 +220,22 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except BrokenPipeError:  # `relmask plugins --json | head`: the reader is gone, which is no error of ours
+        _silence_stdout()
+        return 0
+
+
+def _silence_stdout() -> None:
+    """After a broken pipe: point stdout at /dev/null, so the interpreter's final flush raises nothing."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real stdout (captured in tests): nothing will be flushed to a pipe
+        pass
 
 
 if __name__ == "__main__":

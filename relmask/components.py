@@ -28,7 +28,10 @@ class Param:
 
     ``low``/``high`` bound a number (inclusive unless ``low_open``/``high_open``); ``finite`` rejects NaN and
     ±inf (implied by any bound: NaN compares false with everything, so it would slip through a plain ``<``).
-    Ranges are checked by :func:`resolve_params`, i.e. before any work starts.
+    ``items`` is the type (or types) of every element of a list or tuple value, or of every value of a dict
+    (``list[int]`` declares ``items=int``); a range then applies to each of those numbers as well, so
+    ``seeds: list[int]`` with ``low=0`` refuses ``["a"]`` and ``[-1]``. Ranges are checked by
+    :func:`resolve_params`, i.e. before any work starts.
     """
 
     name: str
@@ -41,14 +44,23 @@ class Param:
     low_open: bool = False
     high_open: bool = False
     finite: bool = False
+    items: type | tuple[type, ...] | None = None
 
     @property
     def types(self) -> tuple[type, ...]:
         return self.type if isinstance(self.type, tuple) else (self.type,)
 
     @property
+    def item_types(self) -> tuple[type, ...]:
+        if self.items is None:
+            return ()
+        return self.items if isinstance(self.items, tuple) else (self.items,)
+
+    @property
     def type_name(self) -> str:
-        return " | ".join(_TYPE_NAMES.get(t, getattr(t, "__name__", str(t))) for t in self.types)
+        items = " | ".join(_type_name(t) for t in self.item_types)
+        return " | ".join(_type_name(t) + (f"[{items}]" if items and t in (list, tuple, dict) else "")
+                          for t in self.types)
 
     def check(self, value: Any, owner: str) -> Any:
         """Return ``value`` (ints widened to float where float is declared) or raise ParameterError."""
@@ -66,6 +78,10 @@ class Param:
         if not ok:
             raise ParameterError(f"{owner}: parameter {self.name!r} must be {self.type_name}, "
                                  f"got {type(value).__name__} {value!r}")
+        for where, item in self._elements(value):
+            if not _is_instance(item, self.item_types):
+                raise ParameterError(f"{owner}: parameter {self.name!r} must be {self.type_name}, got "
+                                     f"{value!r} ({where} is {type(item).__name__} {item!r})")
         if self.choices is not None and value not in self.choices:
             raise ParameterError(f"{owner}: parameter {self.name!r} must be one of "
                                  f"{', '.join(map(repr, self.choices))}; got {value!r}")
@@ -85,18 +101,30 @@ class Param:
             return ("< " if self.high_open else "<= ") + f"{self.high:g}"
         return "finite" if self.finite else None
 
+    def _elements(self, value: Any) -> list[tuple[str, Any]]:
+        """(``item 0`` / ``value of 'key'``, element) of a list, tuple or dict value with declared ``items``."""
+        if not self.item_types:
+            return []
+        if isinstance(value, dict):
+            return [(f"the value of {k!r}", v) for k, v in value.items()]
+        if isinstance(value, (list, tuple)):
+            return [(f"item {i}", v) for i, v in enumerate(value)]
+        return []
+
     def _check_range(self, value: Any, owner: str) -> None:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            return  # None (where allowed) and non-numbers have no range
         text = self.range_text
         if text is None:
             return
-        bad = not math.isfinite(value)  # any declared range implies a finite number
-        if self.low is not None:
-            bad = bad or value < self.low or (self.low_open and value == self.low)
-        if self.high is not None:
-            bad = bad or value > self.high or (self.high_open and value == self.high)
-        if bad:
+        if isinstance(value, (list, tuple, dict)):  # the range of each number in it (e.g. a window per axis)
+            items = value.values() if isinstance(value, dict) else value
+            for item in items:
+                if _is_number(item) and _out_of_range(self, item):
+                    raise ParameterError(f"{owner}: parameter {self.name!r} = {value!r} is out of range: each "
+                                         f"number of {self.name} must be {text} (got {item!r})")
+            return
+        if not _is_number(value):
+            return  # None (where allowed) and non-numbers have no range
+        if _out_of_range(self, value):
             verb = "lie in" if self.low is not None and self.high is not None else "be"
             raise ParameterError(f"{owner}: parameter {self.name!r} = {value!r} is out of range: {self.name} "
                                  f"must {verb} {text}")
@@ -108,6 +136,36 @@ class Param:
         if self.range_text is not None:
             d["range"] = self.range_text
         return d
+
+
+def _type_name(t) -> str:
+    return _TYPE_NAMES.get(t, getattr(t, "__name__", str(t)))
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_instance(value: Any, types: tuple[type, ...]) -> bool:
+    """``isinstance`` as :meth:`Param.check` means it: bool is no int, an int is a float, a list is a tuple."""
+    if object in types:
+        return True
+    if isinstance(value, bool) and bool not in types:
+        return False
+    if float in types and _is_number(value):
+        return True
+    if tuple in types and isinstance(value, list):
+        return True
+    return isinstance(value, types)
+
+
+def _out_of_range(p: Param, value: float) -> bool:
+    bad = not math.isfinite(value)  # any declared range implies a finite number
+    if p.low is not None:
+        bad = bad or value < p.low or (p.low_open and value == p.low)
+    if p.high is not None:
+        bad = bad or value > p.high or (p.high_open and value == p.high)
+    return bad
 
 
 def resolve_params(params: tuple[Param, ...], given: dict[str, Any], owner: str) -> dict[str, Any]:
@@ -165,6 +223,33 @@ class RelevanceMethod(Component):
     def attribute(self, model, x, targets, **params):  # pragma: no cover - interface
         raise NotImplementedError
 
+    def check_params(self, params: dict[str, Any], input_shape: tuple | None = None, model=None) -> None:
+        """Checks of resolved ``params`` that need the sample shape or the explained model (a window that must fit
+        the input, a layer the model must have); raise ParameterError naming the parameter. :func:`relmask.explain`
+        calls it before any work with both; :func:`check_relevance_params` (an experiment's ``validate()``) with
+        what is known before data are loaded or a model trained: ``input_shape`` may be None, and ``model`` None
+        or a callable that builds the (untrained) architecture, to be called only where a check needs it."""
+
+
+def check_relevance_params(method, params: dict[str, Any] | None = None, input_shape: tuple | None = None,
+                           model=None, owner: str | None = None) -> dict[str, Any]:
+    """``params`` of relevance method ``method`` (a name or object) checked as :func:`relmask.explain` checks them,
+    before any work: names, types and declared ranges (:func:`resolve_params`), then the method's
+    :meth:`RelevanceMethod.check_params` against ``input_shape`` and ``model`` where given (``model`` may be a
+    callable building the architecture; it is called only if a check needs it). ``owner`` (e.g.
+    ``"relevance_params"``) prefixes the message. Returns the resolved parameters."""
+    from .plugins import registry
+
+    m = registry("register_relevance_methods").get(method)
+    try:
+        resolved = m.resolve_params(dict(params or {}))
+        m.check_params(resolved, input_shape=None if input_shape is None else tuple(input_shape), model=model)
+    except ParameterError as exc:
+        if owner is None:
+            raise
+        raise ParameterError(f"{owner}: {exc}") from None
+    return resolved
+
 
 class Masker(Component):
     """Turns inputs ``x`` and relevance maps ``R`` of the same shape into masked inputs ``x'``.
@@ -218,6 +303,9 @@ class Source:
     needs_path: bool = False
     #: where to get the data and where to put it, shown when a path is missing
     obtain: str = ""
+    #: ``(path, **resolved params) -> sample shape`` without reading the data (None: known only once loaded); lets
+    #: an experiment check shape-dependent parameters (an occlusion window) before anything runs
+    sample_shape: Callable[..., tuple] | None = None
 
 
 class Domain(Component):
@@ -231,13 +319,28 @@ class Domain(Component):
             raise UnknownNameError(f"source of domain {self.name!r}", name, list(self.sources))
         return self.sources[name]
 
-    def load(self, source: str, path=None, **params):
+    def check(self, source: str, path=None, *, must_exist: bool = True, **params) -> dict[str, Any]:
+        """What :meth:`load` needs, checked without reading any data: the source exists, a path is given where the
+        source needs one (and, with ``must_exist``, exists), and the parameters (names, types, ranges). Returns
+        the resolved parameters; ParameterError otherwise. An experiment's ``validate()`` calls it."""
         src = self.source(source)
         owner = f"domain {self.name!r} source {source!r}"
         if src.needs_path and path is None:
             raise ParameterError(f"{owner} needs a path to the data. {src.obtain}".strip())
-        resolved = resolve_params(src.params, params, owner)
-        return src.loader(path, **resolved)
+        if src.needs_path and must_exist and not Path(path).exists():
+            raise ParameterError(f"{owner}: the data path {path} does not exist. {src.obtain}".strip())
+        return resolve_params(src.params, params, owner)
+
+    def load(self, source: str, path=None, **params):
+        resolved = self.check(source, path, must_exist=False, **params)  # a missing file: the loader names it
+        return self.source(source).loader(path, **resolved)
+
+    def sample_shape(self, source: str, path=None, **params) -> tuple | None:
+        """The shape of one sample that ``load(source, path, **params)`` would give, where the source can tell
+        without reading the data (:attr:`Source.sample_shape`); None otherwise. Checks like :meth:`check`."""
+        resolved = self.check(source, path, **params)
+        shape_of = self.source(source).sample_shape
+        return None if shape_of is None else tuple(int(n) for n in shape_of(path, **resolved))
 
     def metadata(self) -> dict:
         meta = super().metadata()
@@ -275,6 +378,21 @@ def _param_types(annotation) -> tuple[type, ...]:
     return (origin or annotation,)
 
 
+def _item_types(annotation) -> tuple[type, ...] | None:
+    """The element types of ``list[int]``/``tuple[int, ...]`` or the value types of ``dict[str, dict]`` in an
+    annotation (None: not declared)."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        found = [t for a in typing.get_args(annotation) for t in (_item_types(a) or ())]
+        return tuple(dict.fromkeys(found)) or None
+    args = [a for a in typing.get_args(annotation) if a is not Ellipsis]
+    if origin in (list, tuple, set) and args:
+        return tuple(dict.fromkeys(t for a in args for t in _param_types(a)))
+    if origin is dict and len(args) == 2:
+        return _param_types(args[1])
+    return None
+
+
 def config_params(config_class: type) -> tuple[Param, ...]:
     """The :class:`Param` of every field of a dataclass, so an experiment declares its parameters once.
 
@@ -294,7 +412,7 @@ def config_params(config_class: type) -> tuple[Param, ...]:
                  if k in ("help", "choices", "low", "high", "low_open", "high_open", "finite")}
         if "choices" in extra:
             extra["choices"] = tuple(extra["choices"])
-        out.append(Param(f.name, _param_types(hints[f.name]), default, **extra))
+        out.append(Param(f.name, _param_types(hints[f.name]), default, items=_item_types(hints[f.name]), **extra))
     return tuple(out)
 
 

@@ -78,7 +78,26 @@ class NonFiniteResultError(NotebookExecutionError):
     """
 
 
+class OutputBusyError(RelmaskError):
+    """Another run is writing into the same output folder (its lock is held); names the folder."""
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """A run was ended by a signal (SIGTERM: ``relmask run`` turns it into this, as Ctrl-C is a KeyboardInterrupt),
+    so that it ends the way an interrupted run does: the previous run kept, one line, exit ``128 + signal``."""
+
+    def __init__(self, signum: int):
+        import signal
+
+        self.signum = signum
+        super().__init__(signal.Signals(signum).name)
+
+
 def require(condition, message: str) -> None:
     """Raise :class:`ParameterError` with ``message`` unless ``condition`` holds (the checks of ``validate()``)."""
     if not condition:
         raise ParameterError(message)
+
+
+class TrainingError(RelmaskError, ArithmeticError):
+    """A model's training failed, e.g. its loss turned NaN. Names the model."""

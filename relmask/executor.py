@@ -8,9 +8,34 @@ broke outside it (a worker process that died, a lost connection).
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any, Callable, Iterable, Iterator
 
+from .errors import RelmaskError
 from .progress import TOPIC
+
+#: seconds to wait for a Dask scheduler to answer before ``--scheduler`` fails (Dask's own default is 30 s)
+CONNECT_TIMEOUT_S = 5.0
+#: environment variable that overrides :data:`CONNECT_TIMEOUT_S` (a scheduler behind a slow network)
+CONNECT_TIMEOUT_ENV = "RELMASK_SCHEDULER_TIMEOUT"
+
+
+class ClusterError(RelmaskError):
+    """The Dask scheduler cannot be reached (or its address is malformed); raised before any run is sent."""
+
+
+def connect_timeout() -> float:
+    """:data:`CONNECT_TIMEOUT_S`, or what :data:`CONNECT_TIMEOUT_ENV` says."""
+    raw = os.environ.get(CONNECT_TIMEOUT_ENV)
+    if not raw:
+        return CONNECT_TIMEOUT_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise ClusterError(f"{CONNECT_TIMEOUT_ENV}={raw!r}: give the seconds to wait for the scheduler (> 0)")
+    return value
 
 
 class SerialExecutor:
@@ -53,7 +78,19 @@ class DaskExecutor:
         from distributed import Client, LocalCluster
 
         if self.scheduler:
-            self.client = Client(self.scheduler)
+            timeout = connect_timeout()
+            try:
+                self.client = Client(self.scheduler, timeout=timeout)
+            except (OSError, ValueError, TypeError) as exc:  # refused, timed out, unknown host, malformed address
+                raise ClusterError(
+                    f"cannot reach the Dask scheduler {self.scheduler!r} ({exc}); nothing was run. Is the scheduler "
+                    f"running there (`dask scheduler`, or a dask-jobqueue cluster's scheduler_address)? Waited "
+                    f"{timeout:g} s ({CONNECT_TIMEOUT_ENV} sets how long); see docs/reproduce.md, Clusters") from None
+            n_workers = len(self.client.scheduler_info().get("workers", {}))
+            if n_workers == 0:  # dask-jobqueue: workers arrive when their batch jobs start
+                self.description += " (no workers yet: runs wait until workers join)"
+            else:
+                self.description += f" ({n_workers} workers)"
         else:
             # memory_limit=0: the notebook kernels are child processes the worker's monitor does not see, so
             # a per-worker limit would protect nothing; ":0": any free port for the dashboard (no clashes).

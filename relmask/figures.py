@@ -30,6 +30,30 @@ class Paper:
     figures: dict[str, dict] = field(default_factory=dict)
     tables: dict[str, dict] = field(default_factory=dict)
     manifest_path: Path | None = None
+    #: runs that should be in the paper and cannot be drawn (failed, or their results are gone): name -> why
+    missing: dict[str, str] = field(default_factory=dict)
+    #: outputs kept as an earlier build drew them, because a run they were drawn from is missing: stem -> runs
+    kept: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def incomplete(self) -> bool:
+        return bool(self.missing)
+
+
+def incomplete_message(paper: Paper | None, missing: dict[str, str], where: str | os.PathLike = "paper") -> str:
+    """One line: which runs ``paper`` (in ``where``) lacks and why, and which earlier outputs it kept for them."""
+    from .reproduce import _names
+
+    why = "; ".join(f"{name}: {reason}" for name, reason in missing.items())
+    text = f"{where} is incomplete: {len(missing)} run(s) cannot be drawn ({why})."
+    kept = sorted(paper.kept) if paper is not None else []
+    if kept:
+        text += f" Kept as an earlier build drew them: {_names(kept)}."
+    elif paper is not None:
+        text += " No earlier outputs of theirs to keep."
+    else:
+        text += f" {where} was left as it was."
+    return text
 
 
 # -- inputs --------------------------------------------------------------------------------------------
@@ -52,11 +76,19 @@ def load_run_results(record: dict) -> dict:
 
 
 def find_records(runs_dir: str | os.PathLike, config: str | None = None) -> list[dict]:
-    """Finished run records under ``runs_dir``.
+    """Finished run records under ``runs_dir`` (see :func:`find_runs`)."""
+    return find_runs(runs_dir, config)[0]
 
-    Prefers the newest ``reproduce-<config>.json`` (exactly the runs of that reproduction); otherwise every
-    ``done.json`` below, keeping the most recent run per name.
+
+def find_runs(runs_dir: str | os.PathLike, config: str | None = None) -> tuple[list[dict], dict[str, str]]:
+    """Finished run records under ``runs_dir``, and the runs on record that cannot be drawn (name -> why).
+
+    Prefers the newest ``reproduce-<config>.json`` (exactly the runs of that reproduction; one that failed or
+    whose results were lost is a missing run); otherwise every ``done.json`` below, keeping the most recent run
+    per name (nothing is known to be missing then).
     """
+    from .reproduce import USABLE, unusable_reason
+
     runs_dir = Path(runs_dir)
     summaries = sorted(runs_dir.glob(f"reproduce-{config or '*'}.json"), key=lambda p: p.stat().st_mtime)
     if summaries:
@@ -64,7 +96,9 @@ def find_records(runs_dir: str | os.PathLike, config: str | None = None) -> list
         runs = runs.get("runs") if isinstance(runs, dict) else None
         if not isinstance(runs, list):
             raise DataError("run records without a list 'runs'", summaries[-1])
-        return [r for r in runs if isinstance(r, dict) and r.get("status") in ("ok", "cached")]
+        runs = [r for r in runs if isinstance(r, dict) and r.get("name")]
+        return ([r for r in runs if r.get("status") in USABLE],
+                {r["name"]: unusable_reason(r) for r in runs if r.get("status") not in USABLE})
     if config is not None:
         raise FileNotFoundError(f"no reproduce-{config}.json in {runs_dir}")
     newest: dict[str, dict] = {}
@@ -74,7 +108,7 @@ def find_records(runs_dir: str | os.PathLike, config: str | None = None) -> list
             continue
         if r.get("status") == "ok" and r["finished_at"] >= newest.get(r["name"], {}).get("finished_at", ""):
             newest[r["name"]] = r
-    return sorted(newest.values(), key=lambda r: r["name"])
+    return sorted(newest.values(), key=lambda r: r["name"]), {}
 
 
 def _read_record_file(path: Path):
@@ -271,8 +305,16 @@ def _rel(paths: list[Path], root: Path) -> list[str]:
 
 
 def build_paper(records: list[dict], out: str | os.PathLike = "paper", config: str | None = None,
-                command: str | None = None) -> Paper:
-    """Figures, tables, ``manifest.json`` and ``README.md`` in ``out`` from finished run records."""
+                command: str | None = None, missing: dict[str, str] | None = None) -> Paper:
+    """Figures, tables, ``manifest.json`` and ``README.md`` in ``out`` from finished run records.
+
+    Each experiment's ``paper_outputs`` gets all its runs at once: the points of a sweep and of a grid, the runs
+    of several config entries (``record["sweep"]`` holds a sweep point's values, :func:`sweep_point` its label).
+    ``missing`` names runs that belong in the paper but cannot be drawn (failed, or their results are gone):
+    every output an earlier build drew from one of them stays as that build drew it (files and manifest entry,
+    marked ``kept``), instead of being deleted or redrawn without the run; the manifest lists them under
+    ``incomplete``, and ``paper.incomplete`` is true.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -282,7 +324,10 @@ def build_paper(records: list[dict], out: str | os.PathLike = "paper", config: s
 
     apply_style()
     out = Path(out)
-    paper = Paper(out)
+    paper = Paper(out, missing=dict(missing or {}))
+    manifest_path = out / "manifest.json"
+    old_manifest = read_json(manifest_path, default={}) or {}
+    keep = _outputs_to_keep(out, old_manifest, paper.missing)  # read before anything is drawn over them
     loaded = [(r, load_run_results(r)) for r in records]
     writer = PaperWriter(paper)
     by_experiment: dict[str, tuple[Any, list]] = {}  # in the order of the runs
@@ -293,12 +338,15 @@ def build_paper(records: list[dict], out: str | os.PathLike = "paper", config: s
     for exp, runs in by_experiment.values():
         exp.paper_outputs(runs, writer)
 
-    for r, res in loaded:
-        for kind, stem, files, caption in declared_outputs(r, res):
-            writer.copy(kind, stem, [(r, res)], files, caption)
+    declared = [(r, res, output) for r, res in loaded for output in declared_outputs(r, res)]
+    stems = [(kind, stem) for _, _, (kind, stem, _, _) in declared]
+    for r, res, (kind, stem, files, caption) in declared:
+        if stems.count((kind, stem)) > 1:  # several runs (points of a sweep) declare one stem: one output each
+            stem = f"{stem}_{r['name']}"
+        writer.copy(kind, stem, [(r, res)], files, caption)
 
-    manifest_path = out / "manifest.json"
-    _remove_stale(out, read_json(manifest_path, default={}) or {}, paper)
+    _restore_kept(out, keep, paper)
+    _remove_stale(out, old_manifest, paper)
     # the newest run's finish, not the clock: rebuilding from unchanged runs must give byte-identical files
     finished = [r["finished_at"] for r in records if r.get("finished_at")]
     manifest = {"generated_at": max(finished) if finished else datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -310,9 +358,52 @@ def build_paper(records: list[dict], out: str | os.PathLike = "paper", config: s
                 "synthetic": any(e["synthetic"] for e in (*paper.figures.values(), *paper.tables.values())),
                 "unused_runs": [r["name"] for r, _ in loaded if r["name"] not in writer.used],
                 "figures": paper.figures, "tables": paper.tables}
+    if paper.missing:  # only then: a complete paper's manifest stays as it was
+        manifest["incomplete"] = paper.missing
     paper.manifest_path = write_json(manifest_path, manifest)
     atomic_write(out / "README.md", paper_readme(paper, manifest))
     return paper
+
+
+def _outputs_to_keep(out: Path, old_manifest: dict, missing: dict[str, str]) -> dict:
+    """``(section, stem) -> (entry, {file: bytes}, runs)`` of the earlier build's outputs drawn from a run in
+    ``missing`` whose files are all still there."""
+    keep = {}
+    for section in ("figures", "tables"):
+        for stem, entry in (old_manifest.get(section) or {}).items():
+            if not isinstance(entry, dict):
+                continue
+            runs = [r.get("run") for r in entry.get("runs") or [] if isinstance(r, dict) and r.get("run") in missing]
+            files = entry.get("files") or []
+            if runs and files and all((out / f).is_file() for f in files):
+                keep[(section, stem)] = (entry, {f: (out / f).read_bytes() for f in files}, runs)
+    return keep
+
+
+def _restore_kept(out: Path, keep: dict, paper: Paper) -> None:
+    """Put the outputs :func:`_outputs_to_keep` chose back as the earlier build drew them (where this build drew
+    the same stem without the missing run) and into the manifest, marked ``kept``."""
+    for (section, stem), (entry, blobs, runs) in keep.items():
+        target = paper.figures if section == "figures" else paper.tables
+        redrawn = target.get(stem)
+        for f in (redrawn or {}).get("files", []):
+            if f not in blobs:
+                (out / f).unlink(missing_ok=True)
+        for f, data in blobs.items():
+            if not (out / f).is_file() or (out / f).read_bytes() != data:
+                atomic_write(out / f, data)
+        target[stem] = {**entry, "kept": f"as an earlier build drew it: run(s) {', '.join(runs)} cannot be drawn "
+                                         f"now ({'; '.join(paper.missing[r] for r in runs)})"}
+        paper.kept[stem] = runs
+
+
+def sweep_point(record: dict) -> str | None:
+    """The label of a sweep point's run (``n_target=250`` for ``fer-sizes@n_target=250``), None for other runs:
+    what paper code adds where several points of one sweep would otherwise look alike."""
+    from .reproduce import point_label
+
+    values = record.get("sweep")
+    return point_label(values) if values else None
 
 
 def _remove_stale(out: Path, old_manifest: dict, paper: Paper) -> None:
@@ -334,14 +425,20 @@ def paper_readme(paper: Paper, manifest: dict) -> str:
              "device) is in [manifest.json](manifest.json).", ""]
     if manifest["synthetic"]:
         lines += [f"> **{SYNTHETIC_NOTE}**", ""]
+    if paper.missing:
+        lines += [f"> **Incomplete:** {len(paper.missing)} run(s) of this config cannot be drawn: "
+                  + "; ".join(f"{name}: {reason}" for name, reason in paper.missing.items())
+                  + ". Outputs drawn from them are kept as an earlier build drew them (marked below).", ""]
     for stem, e in paper.figures.items():
         png = next(f for f in e["files"] if f.endswith(".png"))
         tag = " (synthetic data)" if e["synthetic"] else ""
         lines += [f"## {stem}{tag}", "", f"![{stem}]({png})", "", e["caption"], "",
+                  *([f"*Kept {e['kept']}.*", ""] if e.get("kept") else []),
                   "Files: " + ", ".join(f"[{Path(f).suffix[1:]}]({f})" for f in e["files"]), ""]
     for stem, e in paper.tables.items():
         md = next(f for f in e["files"] if f.endswith(".md"))
         lines += [f"## table {stem}", "", (paper.out / md).read_text().strip(), "",
+                  *([f"*Kept {e['kept']}.*", ""] if e.get("kept") else []),
                   f"LaTeX: [{Path(md).with_suffix('.tex').as_posix()}]({Path(md).with_suffix('.tex').as_posix()})",
                   ""]
     if manifest["unused_runs"]:
@@ -350,41 +447,63 @@ def paper_readme(paper: Paper, manifest: dict) -> str:
 
 
 # -- the command --------------------------------------------------------------------------------------
+def _locations(args) -> tuple[str, str]:
+    """``(runs, paper)`` folders from ``relmask figures``' options, named as ``relmask reproduce`` names them
+    (``--out RUNS --paper PAPER``); the older ``--runs RUNS --out PAPER`` still works: with ``--runs``, ``--out``
+    keeps its old meaning (the paper folder)."""
+    if args.runs is not None:
+        return args.runs, args.paper or args.out or "paper"
+    return args.out or "runs/reproduce", args.paper or "paper"
+
+
 def cmd_figures(args) -> int:
+    runs_dir, paper_dir = _locations(args)
     try:
-        records = find_records(args.runs, args.config)
+        records, missing = find_runs(runs_dir, args.config)
     except (FileNotFoundError, KeyError, ValueError) as exc:
         print(f"relmask figures: error: {exc}", file=sys.stderr)
         return 2
     if not records:
-        print(f"relmask figures: error: no finished runs under {args.runs} (run `relmask reproduce` first)",
+        hint = (" (--out names the runs folder, as for `relmask reproduce`; the paper folder is --paper)"
+                if args.runs is None and args.out is not None else "")
+        print(f"relmask figures: error: no finished runs under {runs_dir}{hint} (run `relmask reproduce` first)",
               file=sys.stderr)
         return 2
     from .errors import RelmaskError
 
     try:
-        paper = build_paper(records, args.out, config=records[0].get("config"),
+        paper = build_paper(records, paper_dir, config=records[0].get("config"), missing=missing,
                             command=" ".join(["relmask", *sys.argv[1:]]))
     except RelmaskError as exc:
         print(f"relmask figures: error: {exc}", file=sys.stderr)
         return 2
-    except OSError as exc:  # e.g. --out is a file or not writable
-        print(f"relmask figures: error: cannot write {exc.filename or args.out}: {exc.strerror or exc}",
+    except OSError as exc:  # e.g. the paper folder is a file or not writable
+        print(f"relmask figures: error: cannot write {exc.filename or paper_dir}: {exc.strerror or exc}",
               file=sys.stderr)
         return 2
     for kind, entries in (("figure", paper.figures), ("table", paper.tables)):
         for stem, e in entries.items():
-            print(f"{kind} {stem}: {', '.join(e['files'])}" + ("  [synthetic data]" if e["synthetic"] else ""))
+            print(f"{kind} {stem}: {', '.join(e['files'])}" + ("  [synthetic data]" if e["synthetic"] else "")
+                  + ("  [kept from an earlier build]" if e.get("kept") else ""))
     print(f"manifest: {paper.manifest_path}")
+    if paper.incomplete:  # never a paper silently built without some of its runs
+        print(f"relmask figures: {incomplete_message(paper, paper.missing, paper_dir)} Recompute them with "
+              f"`relmask reproduce --only NAME` (one --only per run), then run `relmask figures` again.",
+              file=sys.stderr)
+        return 1
     return 0
 
 
 def add_subcommand(sub) -> None:
     p = sub.add_parser("figures", help="build paper/ figures, tables and manifest.json from finished runs",
                        description="Build figures (PNG+PDF), tables (Markdown+LaTeX), manifest.json and README.md "
-                                   "from the results of `relmask reproduce` runs.")
-    p.add_argument("--runs", default="runs/reproduce", help="the --out of relmask reproduce (default runs/reproduce)")
+                                   "from the results of `relmask reproduce` runs. Exit status 1 when a run of the "
+                                   "config cannot be drawn (its earlier outputs are kept).")
+    p.add_argument("--out", default=None, metavar="RUNS",
+                   help="the --out of relmask reproduce: where its runs are (default runs/reproduce); with the "
+                        "older --runs, the paper folder")
+    p.add_argument("--paper", default=None, help="where figures, tables and manifest.json go (default paper)")
+    p.add_argument("--runs", default=None, help="older name of --out (then --out is the paper folder)")
     p.add_argument("--config", default=None, help="use the runs of this config's last reproduction "
                                                   "(default: the newest)")
-    p.add_argument("--out", default="paper", help="output directory (default paper)")
     p.set_defaults(func=cmd_figures)

@@ -72,14 +72,58 @@ def read_json(path: str | os.PathLike, default: Any = None) -> Any:
     return json.loads(path.read_text())
 
 
-def read_yaml(path: str | os.PathLike, what: str = "YAML file") -> Any:
-    """``yaml.safe_load`` of a file, with one-line errors naming the file (and line) instead of tracebacks.
+_YAML_LOADER = None
 
-    Only plain YAML is read: a tag that would construct Python objects (``!!python/object``) is refused, as
-    safe_load does, with a message that says so. Raises :class:`relmask.errors.DataError`.
+
+def _yaml_loader():
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping (safe_load keeps the last silently)."""
+    global _YAML_LOADER
+    if _YAML_LOADER is None:
+        import yaml
+
+        class UniqueKeyLoader(yaml.SafeLoader):
+            def construct_mapping(self, node, deep=False):
+                seen = set()
+                for key_node, _ in node.value:
+                    key = self.construct_object(key_node, deep=deep)
+                    if isinstance(key, (str, int, float, bool, type(None))) and key in seen:
+                        raise DuplicateKeyError(None, None, f"duplicate key {key!r} (given twice in one mapping)",
+                                                key_node.start_mark)
+                    seen.add(key)
+                return super().construct_mapping(node, deep=deep)
+
+        class DuplicateKeyError(yaml.constructor.ConstructorError):
+            pass
+
+        _YAML_LOADER = UniqueKeyLoader
+    return _YAML_LOADER
+
+
+def parse_yaml(text: str, what: str = "YAML", path: str | os.PathLike | None = None) -> Any:
+    """Plain YAML (``yaml.safe_load``'s rules) with keys unique per mapping; a one-line
+    :class:`relmask.errors.DataError` naming ``path`` (or ``what``), the line and the problem otherwise.
+
+    The one reader of YAML: parameter files, presets, reproduce configs (:func:`read_yaml`) and ``-p`` values. A tag
+    that would construct Python objects (``!!python/object``) is refused, as safe_load does, saying so.
     """
     import yaml
 
+    from .errors import DataError
+
+    try:
+        return yaml.load(text, Loader=_yaml_loader())  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        if isinstance(exc, yaml.constructor.ConstructorError) and "duplicate key" not in problem:
+            problem += " (only plain YAML is read: tags that build Python objects are refused)"
+        raise DataError(f"not valid {what}: {at}{problem}", path) from None
+
+
+def read_yaml(path: str | os.PathLike, what: str = "YAML file") -> Any:
+    """:func:`parse_yaml` of a file, with one-line errors naming the file (and line) instead of tracebacks.
+    Raises :class:`relmask.errors.DataError`."""
     from .errors import DataError
 
     path = Path(path)
@@ -89,15 +133,7 @@ def read_yaml(path: str | os.PathLike, what: str = "YAML file") -> Any:
         raise DataError(f"{what} not found", path) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(f"{what} cannot be read: {getattr(exc, 'strerror', None) or exc}", path) from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        if isinstance(exc, yaml.constructor.ConstructorError):
-            problem += " (only plain YAML is read: tags that build Python objects are refused)"
-        raise DataError(f"not valid {what}: {at}{problem}", path) from None
+    return parse_yaml(text, what, path)
 
 
 # -- images ------------------------------------------------------------------------------------------------------

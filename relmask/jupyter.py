@@ -21,9 +21,11 @@ notebook as modified: its copy gained the version; what reaches the disk, and gi
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -34,14 +36,43 @@ from traitlets import default
 TRANSPORT = "tcp" if os.name == "nt" else "ipc"
 
 
+#: seconds a kernel gets to exit after a shutdown request (SIGTERM at half of it, SIGKILL at the end); a kernel
+#: that imported TensorFlow needs more than jupyter_client's 5 s to run its exit handlers
+SHUTDOWN_WAIT_S = 20.0
+
+
 class _IPCKernel:
-    """Mixin for a jupyter_client kernel manager: :data:`TRANSPORT`, sockets in a private temporary folder."""
+    """Mixin for a jupyter_client kernel manager: :data:`TRANSPORT`, sockets in a private temporary folder; a
+    kernel shut down by a request alone, with time to exit (:data:`SHUTDOWN_WAIT_S`)."""
 
     _socket_dir: str | None = None
 
     @default("transport")
     def _transport_default(self) -> str:
         return TRANSPORT
+
+    @default("shutdown_wait_time")
+    def _shutdown_wait_time_default(self) -> float:
+        return SHUTDOWN_WAIT_S
+
+    async def _async_interrupt_kernel(self) -> None:
+        # jupyter_client sends SIGINT before every shutdown request; a kernel caught inside a message handler then
+        # logs "[IPKernelApp] ERROR | KeyboardInterrupt caught in kernel." (or, interrupted in a cell while its
+        # sockets close, a ZMQError traceback) on the console. The shutdown request alone ends an idle kernel.
+        if getattr(self, "shutting_down", False):
+            return
+        await super()._async_interrupt_kernel()
+
+    interrupt_kernel = _async_interrupt_kernel  # the async managers' public name is the coroutine
+
+    async def _async_shutdown_kernel(self, now: bool = False, restart: bool = False) -> None:
+        # a run abandoned by Ctrl-C or SIGTERM (a KeyboardInterrupt on its way: RunInterrupted is one) has a kernel
+        # busy in a cell: it is ended at once, silently, rather than asked and waited for
+        if not restart and isinstance(sys.exc_info()[1], (KeyboardInterrupt, asyncio.CancelledError)):
+            now = True
+        await super()._async_shutdown_kernel(now=now, restart=restart)
+
+    shutdown_kernel = _async_shutdown_kernel
 
     @default("ip")
     def _ip_default(self) -> str:

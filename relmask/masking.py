@@ -176,6 +176,8 @@ def mask(x: np.ndarray, relevance: np.ndarray, masker: str = "keep", seed: int =
     m = maskers.get(masker)
     resolved = m.resolve_params(params)
     x32, r32 = check_pair(x, relevance)
+    if len(x32) == 0:  # nothing to mask (e.g. an empty split): an empty batch of x's shape, as numpy would give
+        return x32.copy()
     normalize = resolved.get("normalize")
     _warn_degenerate(r32, normalize if normalize in NORMALIZE_MODES else None, m.name)
     out = m.apply(x32, r32, np.random.default_rng(seed), **resolved)

@@ -277,12 +277,27 @@ def retrain_accuracy(architecture: str, x_train: np.ndarray, y_train: np.ndarray
                      learning_rate: float, architecture_params: dict | None = None) -> float:
     """Test accuracy of a fresh ``architecture`` (a registered model name or a ModelSpec) trained on (x_train,
     y_train)."""
-    from .evaluation import accuracy
-    from .training import build_model, fit, predict_proba
+    (acc,) = retrain_accuracies(architecture, [(x_train, x_test, seed)], y_train, y_test, n_classes,
+                                epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                                architecture_params=architecture_params)
+    return acc
 
-    model = build_model(architecture, x_train.shape[1:], n_classes, seed=seed, **(architecture_params or {}))
-    fit(model, x_train, y_train, epochs=epochs, batch_size=batch_size, seed=seed, learning_rate=learning_rate)
-    return accuracy(y_test, predict_proba(model, x_test))
+
+def retrain_accuracies(architecture: str, jobs: Sequence[tuple[np.ndarray, np.ndarray, int]], y_train: np.ndarray,
+                       y_test: np.ndarray, n_classes: int, *, epochs: int, batch_size: int, learning_rate: float,
+                       architecture_params: dict | None = None) -> list[float]:
+    """Test accuracies of fresh ``architecture`` models, one per ``(x_train, x_test, seed)`` job, trained
+    together (:func:`relmask.training.fit_all`); NaN for a model whose training failed (it is reported)."""
+    from .evaluation import accuracy
+    from .training import Member, build_model, fit_all, predict_proba
+
+    members = [Member(build_model(architecture, xtr.shape[1:], n_classes, seed=seed, **(architecture_params or {})),
+                      xtr, y_train, seed=seed, name=f"retrained model {i + 1} (seed {seed})")
+               for i, (xtr, _, seed) in enumerate(jobs)]
+    results = fit_all(members, description="retraining", epochs=epochs, batch_size=batch_size,
+                      learning_rate=learning_rate)
+    return [accuracy(y_test, predict_proba(r.model, xte)) if r.ok else float("nan")
+            for r, (_, xte, _) in zip(results, jobs)]
 
 
 # -- map similarity ----------------------------------------------------------------------------------------
@@ -329,4 +344,4 @@ def ssim_rows(a: np.ndarray, b: np.ndarray, sigma: float = 1.5, data_range: floa
 
 
 __all__ = ["evaluate", "Metric", "removal_ranks", "removal_counts", "unit_index", "batched_logits",
-           "perturbation_curves", "retrain_accuracy", "spearman_rows", "ssim_rows", "ORDERS"]
+           "perturbation_curves", "retrain_accuracy", "retrain_accuracies", "spearman_rows", "ssim_rows", "ORDERS"]

@@ -133,8 +133,10 @@ class PluginManager:
 
     def _fail(self, info: PluginInfo, exc: BaseException, stage: str = "load") -> None:
         info.error = f"{stage}: {type(exc).__name__}: {exc}"
-        warnings.warn(f"relmask plugin {info.name!r} failed to {stage} and is skipped: "
-                      f"{type(exc).__name__}: {exc}", RuntimeWarning, stacklevel=3)
+        # warn_explicit at "relmask", line 0: the warning names the plugin, and no source line of relmask's plugin
+        # manager (where it was raised, or whichever relmask call first loaded the plugins) is printed under it
+        warnings.warn_explicit(f"relmask plugin {info.name!r} failed to {stage} and is skipped: "
+                               f"{type(exc).__name__}: {exc}", RuntimeWarning, "relmask", 0, module="relmask.plugins")
 
     def _load_builtins(self) -> None:
         from . import __version__

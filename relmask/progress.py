@@ -13,9 +13,11 @@ gives ``seed 2/3, CNN₂ lrp.epsilon/mean, epoch 3/4 — 1:05 elapsed, ~2:10 lef
 - a terminal (or an interactive Jupyter kernel): one live status line, redrawn in place;
 - anything else (a log file, CI, a kernel executed by papermill): one line per finished stage, on stderr;
 - additionally, when ``RELMASK_PROGRESS_FILE`` names a file, every change as one JSON line there. That is how
-  :func:`relmask.runner.run_notebook` (``on_progress``) follows a kernel it executes, how ``relmask reproduce``
-  shows it prefixed with the run name, and how a Dask worker forwards it to the client (topic
-  :data:`TOPIC`, see :func:`publisher` and :class:`RunDisplay`).
+  :func:`relmask.runner.run_notebook` (``on_progress``) follows a kernel it executes, how ``relmask run`` and
+  ``relmask reproduce`` show it (prefixed with the run's name), and how a Dask worker forwards it to the client
+  (topic :data:`TOPIC`, see :func:`publisher` and :class:`RunDisplay`). Such a process also forwards every
+  warning it shows (:func:`forward_warnings`, installed when ``relmask`` is imported), so the console that
+  started a kernel sees the kernel's warnings — all-zero maps, a recomputed cache entry — once each.
 
 ``RELMASK_PROGRESS=live|lines|off`` overrides the choice between the first two.
 """
@@ -27,6 +29,7 @@ import os
 import sys
 import threading
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
@@ -214,23 +217,72 @@ class _Reporter:
                 self._event({"done": line})
 
     def _draw(self, text: str) -> None:
-        from tqdm import tqdm  # the plain class: a text line, also in a Jupyter kernel (no widget needed)
-
         if not text:
             if self.bar is not None:
                 self.bar.close()
                 self.bar = None
             return
         if self.bar is None:
-            self.bar = tqdm(bar_format="{desc}", file=sys.stderr, leave=False, dynamic_ncols=True)
+            self.bar = status_line(sys.stderr)
         self.bar.set_description_str(text, refresh=True)
 
     def _event(self, event: dict) -> None:
-        try:
-            with open(self.file, "a") as fh:  # one write per line: a reader never sees half an event
-                fh.write(json.dumps(event, ensure_ascii=False) + "\n")
-        except OSError:
+        if not _emit(event, self.file):
             self.file = None  # the reader is gone (its run ended): progress must never fail the work
+
+
+#: the width a live line assumes where the terminal reports none (0 columns: some pseudo-terminals, `script`, CI)
+FALLBACK_COLUMNS = 120
+
+
+def status_line(file):
+    """A live status line on ``file``: a tqdm bar showing only its text (the plain class, so also in a Jupyter
+    kernel, no widget needed). It follows the terminal's width; a terminal that reports a width of 0 would cut
+    the text to nothing, so the line then assumes :data:`FALLBACK_COLUMNS`."""
+    from tqdm import tqdm
+
+    try:
+        columns = os.get_terminal_size(file.fileno()).columns
+    except (AttributeError, OSError, ValueError):  # not a terminal (a kernel's stream, a StringIO)
+        columns = None
+    if columns == 0:
+        return tqdm(bar_format="{desc}", file=file, leave=False, ncols=FALLBACK_COLUMNS)
+    return tqdm(bar_format="{desc}", file=file, leave=False, dynamic_ncols=True)
+
+
+def _emit(event: dict, file: str | None = None) -> bool:
+    """Append ``event`` as one JSON line to ``file`` (default: :data:`PROGRESS_FILE_ENV`'s); False if it cannot."""
+    file = file or os.environ.get(PROGRESS_FILE_ENV)
+    if not file:
+        return False
+    try:
+        with open(file, "a") as fh:  # one write per line: a reader never sees half an event
+            fh.write(json.dumps(event, ensure_ascii=False, default=str) + "\n")
+    except OSError:
+        return False
+    return True
+
+
+#: warnings not forwarded: meant for developers of the code that raised them, not for the person running it
+_NOT_FORWARDED = (DeprecationWarning, PendingDeprecationWarning, FutureWarning)
+
+
+def forward_warnings() -> None:
+    """In a process whose progress is followed (:data:`PROGRESS_FILE_ENV` set: a kernel ``relmask run`` or
+    ``reproduce`` executes), send each warning it shows as an event ``{"warning": "Category: message"}`` as
+    well, so the console that started it shows the kernel's warnings (:class:`RunDisplay`, once each). Installed
+    once, when ``relmask`` is imported; elsewhere it does nothing. The warning is still shown where it was."""
+    if not os.environ.get(PROGRESS_FILE_ENV) or getattr(warnings.showwarning, "_relmask_forwards", False):
+        return
+    shown = warnings.showwarning
+
+    def showwarning(message, category, filename, lineno, file=None, line=None):
+        shown(message, category, filename, lineno, file, line)
+        if not issubclass(category, _NOT_FORWARDED):
+            _emit({"warning": f"{category.__name__}: {message}"})
+
+    showwarning._relmask_forwards = True
+    warnings.showwarning = showwarning
 
 
 _REPORTER: _Reporter | None = None
@@ -337,7 +389,8 @@ def relay(callback: Callable[[dict], Any], poll_s: float = REFRESH_S):
 
 class RunDisplay:
     """Progress of several named runs in one terminal or log: a live status line per running run, or one line
-    per finished stage prefixed with the run's name. Thread-safe (Dask delivers events on its own thread)."""
+    per finished stage prefixed with the run's name; the warnings a run's kernel forwards
+    (:func:`forward_warnings`), once each per run. Thread-safe (Dask delivers events on its own thread)."""
 
     def __init__(self, live: bool | None = None, file=None, enabled: bool = True):
         """``live``: None = on a terminal (or as ``RELMASK_PROGRESS`` says); ``enabled=False`` shows nothing."""
@@ -348,23 +401,33 @@ class RunDisplay:
         self.live = live
         self.off = mode == "off" or not enabled
         self.bars: dict[str, Any] = {}
+        self.warned: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
+
+    def _print(self, line: str) -> None:
+        if self.bars:  # above the live lines, which are redrawn below it
+            from tqdm import tqdm
+
+            tqdm.write(line, file=self.file)
+        else:
+            print(line, file=self.file, flush=True)
 
     def event(self, run: str, event: dict) -> None:
         if self.off:
             return
         with self._lock:
-            if "done" in event and not self.live:
-                print(f"{run}: {event['done']}", file=self.file, flush=True)
+            if "warning" in event:
+                if (run, event["warning"]) not in self.warned:
+                    self.warned.add((run, event["warning"]))
+                    self._print(f"{run}: warning: {event['warning']}")
+            elif "done" in event and not self.live:
+                self._print(f"{run}: {event['done']}")
             elif "status" in event and self.live:
                 if not event["status"]:
                     return self._close(run)
                 bar = self.bars.get(run)
                 if bar is None:
-                    from tqdm import tqdm
-
-                    bar = self.bars[run] = tqdm(bar_format="{desc}", file=self.file, leave=False,
-                                                dynamic_ncols=True)
+                    bar = self.bars[run] = status_line(self.file)
                 bar.set_description_str(f"{run}: {event['status']}", refresh=True)
 
     def finish(self, run: str) -> None:

@@ -21,7 +21,7 @@ import nbformat
 
 from ._env import ENV_DEFAULTS
 from ._env import apply_defaults as apply_env_defaults
-from .errors import NonFiniteResultError, NotebookExecutionError, ParameterError, UnknownNameError
+from .errors import NonFiniteResultError, NotebookExecutionError, OutputBusyError, ParameterError, UnknownNameError
 from .progress import relay as progress_relay
 from .results import RESULTS_ENV, headline_problems, load_results
 
@@ -203,7 +203,8 @@ def coerce_cli_value(notebook: str | os.PathLike, name: str, raw: str) -> Any:
     ``None``/``null``/``~`` give None where the parameter accepts None (``int | None``, untyped); elsewhere
     they stay text, so check_parameters names the parameter and the type it wants.
     """
-    import yaml
+    from .errors import DataError
+    from .io import parse_yaml
 
     declared = parse_parameters(notebook).get(name)
     if raw in NONE_SPELLINGS and declared is not None and declared.accepts(None):
@@ -211,9 +212,11 @@ def coerce_cli_value(notebook: str | os.PathLike, name: str, raw: str) -> Any:
     if declared is not None and declared.type_names and set(declared.type_names) <= {"str", "None"}:
         return raw
     try:
-        return yaml.safe_load(raw)
-    except yaml.YAMLError:
-        return raw
+        return parse_yaml(raw, f"YAML in -p {name}")
+    except DataError as exc:
+        if "duplicate key" in str(exc):  # {a: 1, a: 2}: which one was meant cannot be guessed
+            raise ParameterError(f"-p {name}: {exc}") from None
+        return raw  # not YAML: the text itself (check_parameters says when the parameter wants something else)
 
 
 @contextlib.contextmanager
@@ -245,28 +248,43 @@ def _quiet_papermill():
         logger.setLevel(level)
 
 
+#: the lock file inside a run's output folder, held while a run writes there (:func:`run_notebook`)
+RUN_LOCK = ".relmask-run.lock"
+#: prefix of the folders beside an output folder: a run's outputs while it runs (``-staging-``), and the
+#: previous run's entries while the new ones are moved into place (``-old-``)
+_STAGING, _OLD = "relmask-staging-", "relmask-old-"
+
+
+def failed_name(name: str) -> str:
+    """What a failed run's ``name`` is kept as in the output folder: ``whale.ipynb`` -> ``whale.failed.ipynb``."""
+    path = Path(name)
+    return f"{path.stem}.failed{path.suffix}"
+
+
 def run_notebook(notebook: str | os.PathLike, parameters: dict[str, Any] | None = None,
                  output_dir: str | os.PathLike = "runs", kernel_name: str | None = None,
                  progress: bool = False, log_output: bool = False,
                  on_progress: Callable[[dict], Any] | None = None) -> RunResult:
-    """Execute ``notebook`` into ``output_dir`` (executed notebook + results.json).
+    """Execute ``notebook`` into ``output_dir`` (executed notebook + results.json + whatever the notebook writes).
 
-    ``output_dir`` is passed as the notebook's ``output_dir`` parameter when it declares one and the caller
-    did not. Raises :class:`NotebookExecutionError` naming the failing cell; the executed notebook, with
-    everything that ran before the failure, is written in any case. The kernel talks over IPC sockets
+    Everything a run produces lands below ``output_dir``: it is the notebook's ``output_dir`` parameter where the
+    notebook declares one, whatever ``parameters`` say. The run writes into a fresh folder beside ``output_dir``
+    and its entries are moved into ``output_dir`` only when it succeeded, replacing those of the previous run
+    (other files there are left alone); paths into that folder in ``results.json`` and the executed notebook
+    name their final place. A failed or interrupted run leaves the previous run as it was, plus its executed
+    notebook and results as ``<name>.failed.ipynb`` and ``results.failed.json``. One run at a time per folder:
+    a second one raises :class:`OutputBusyError` before a kernel starts.
+
+    Raises :class:`NotebookExecutionError` naming the failing cell. The kernel talks over IPC sockets
     (:mod:`relmask.jupyter`). ``on_progress`` receives the kernel's :mod:`relmask.progress` events live.
     """
-    import papermill as pm
-    from papermill.exceptions import PapermillExecutionError
-
-    from .jupyter import RelmaskKernelManager
-
     notebook = Path(notebook)
     if not notebook.exists():
         raise FileNotFoundError(f"notebook not found: {notebook}")
     params = dict(parameters or {})
     out_dir = Path(output_dir).resolve()
-    if "output_dir" in parse_parameters(notebook) and "output_dir" not in params:
+    declares_output = "output_dir" in parse_parameters(notebook)
+    if declares_output:  # the run's folder wins over an output_dir a preset or a parameters file sets
         params["output_dir"] = str(out_dir)
     check_parameters(notebook, params)
     nb_out = out_dir / notebook.name
@@ -274,35 +292,162 @@ def run_notebook(notebook: str | os.PathLike, parameters: dict[str, Any] | None 
         raise ParameterError(f"output directory {out_dir} is the notebook's own folder: the executed notebook "
                              f"would overwrite the source {notebook}; choose another -o/output_dir")
     prepare_output_dir(out_dir)
-    results_path = out_dir / "results.json"
-    results_path.unlink(missing_ok=True)  # results of an earlier run must not pass for this one's
+    with output_lock(out_dir):
+        _clean_leftovers(out_dir)
+        staging = _staging_dir(out_dir)
+        try:
+            return _execute(notebook, params, out_dir, staging, declares_output, kernel_name, progress,
+                            log_output, on_progress)
+        finally:
+            import shutil
+
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _execute(notebook: Path, params: dict, out_dir: Path, staging: Path, declares_output: bool, kernel_name,
+             progress: bool, log_output: bool, on_progress) -> RunResult:
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    from .jupyter import RelmaskKernelManager
+
+    kernel_params = {**params, "output_dir": str(staging)} if declares_output else params
+    staged_nb, staged_results = staging / notebook.name, staging / "results.json"
     apply_env_defaults()  # the kernel inherits this process's environment
     start = time.perf_counter()
     relay = progress_relay(on_progress) if on_progress is not None else contextlib.nullcontext()
-    with _env(RESULTS_ENV, str(results_path.resolve())), _quiet_papermill(), relay:
+    with _env(RESULTS_ENV, str(staged_results)), _quiet_papermill(), relay:
         try:
-            pm.execute_notebook(str(notebook), str(nb_out), parameters=params, kernel_name=kernel_name,
+            pm.execute_notebook(str(notebook), str(staged_nb), parameters=kernel_params, kernel_name=kernel_name,
                                 progress_bar=progress, log_output=log_output,
                                 kernel_manager_class=RelmaskKernelManager)  # the caller's cwd: relative
             # paths given on the command line mean what they mean in the shell
         except PapermillExecutionError as exc:
+            failed = _keep_failed(staging, out_dir, notebook.name)
             index = _source_cell_index(notebook, exc.cell_index, exc.source)
             # the source notebook's position counts every cell from 1 (markdown too); the execution count is
             # what the executed notebook shows: neither is papermill's index, which counts its injected cell
             where = (f"cell #{index + 1} of the source notebook (In [{exc.exec_count}] in the executed one)"
                      if index is not None else f"the injected parameters cell (In [{exc.exec_count}])")
             raise NotebookExecutionError(
-                f"{notebook.name}: {where} failed: {exc.ename}: {exc.evalue}\nexecuted notebook: {nb_out}",
-                cell=exc.exec_count, ename=exc.ename, evalue=exc.evalue, notebook_out=nb_out,
+                f"{notebook.name}: {where} failed: {exc.ename}: {exc.evalue}\nexecuted notebook: {failed}",
+                cell=exc.exec_count, ename=exc.ename, evalue=exc.evalue, notebook_out=failed,
                 cell_index=index) from exc
-    results = load_results(results_path)
-    problems = headline_problems(results)
+        except BaseException:  # Ctrl-C, SIGTERM, a full disk ...: the previous run stays; keep what this one did
+            _keep_failed(staging, out_dir, notebook.name)
+            raise
+    problems = headline_problems(load_results(staged_results))
     if problems:  # the run "worked" but its headline numbers are NaN/inf: never let it pass as a result
+        failed = _keep_failed(staging, out_dir, notebook.name)
+        where = out_dir / failed_name("results.json")
         raise NonFiniteResultError(
-            f"{notebook.name}: non-finite headline result: {'; '.join(problems)} (in {results_path})"
-            f"\nexecuted notebook: {nb_out}", ename="NonFiniteResultError", evalue="; ".join(problems),
-            notebook_out=nb_out)
-    return RunResult(nb_out, results, results_path, time.perf_counter() - start, params)
+            f"{notebook.name}: non-finite headline result: {'; '.join(problems)} (in {where})"
+            f"\nexecuted notebook: {failed}", ename="NonFiniteResultError", evalue="; ".join(problems),
+            notebook_out=failed)
+    _relocate(staging, out_dir)
+    _publish(staging, out_dir, notebook.name)
+    results_path = out_dir / "results.json"
+    return RunResult(out_dir / notebook.name, load_results(results_path), results_path,
+                     time.perf_counter() - start, params)
+
+
+def output_lock(out_dir: Path):
+    """The lock of an output folder (:func:`relmask.cache.file_lock` on ``<out_dir>/.relmask-run.lock``), held by
+    the run writing there; :class:`OutputBusyError` at once when another process holds it."""
+    from .cache import file_lock
+
+    lock = out_dir / RUN_LOCK
+
+    def busy():
+        raise OutputBusyError(f"output directory {out_dir} is in use by another relmask run (it holds {lock}); wait "
+                              "for it to finish or choose another -o/output_dir")
+
+    return file_lock(lock, on_wait=busy)
+
+
+def _staging_dir(out_dir: Path) -> Path:
+    import tempfile
+
+    try:
+        return Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.{_STAGING}", dir=out_dir.parent))
+    except OSError as exc:
+        raise ParameterError(f"cannot create a folder beside the output directory {out_dir} (a run is written "
+                             f"there until it succeeds): {exc.strerror or exc}") from None
+
+
+def _clean_leftovers(out_dir: Path) -> None:
+    """Remove what killed runs left beside ``out_dir`` (called under its lock, so no live run owns any of it). A
+    previous run's entry that a killed move left aside is put back first."""
+    import shutil
+
+    for old in out_dir.parent.glob(f".{out_dir.name}.{_OLD}*"):
+        for entry in old.iterdir():
+            if not os.path.lexists(out_dir / entry.name):
+                os.replace(entry, out_dir / entry.name)
+        shutil.rmtree(old, ignore_errors=True)
+    for staging in out_dir.parent.glob(f".{out_dir.name}.{_STAGING}*"):
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _keep_failed(staging: Path, out_dir: Path, notebook_name: str) -> Path | None:
+    """Move a failed run's executed notebook and results.json into ``out_dir`` under their failed names; the
+    executed notebook's new path (None if the run wrote none)."""
+    kept = None
+    for name in (notebook_name, "results.json"):
+        src = staging / name
+        if src.is_file():
+            target = out_dir / failed_name(name)
+            with contextlib.suppress(OSError):  # e.g. the disk is full: the previous run must still stay intact
+                os.replace(src, target)
+                if name == notebook_name:
+                    kept = target
+    return kept
+
+
+def _relocate(staging: Path, out_dir: Path) -> None:
+    """Paths into ``staging`` in results.json and the executed notebooks name ``out_dir``, where they will be."""
+    import json
+
+    old, new = str(staging), str(out_dir)
+
+    def swap(obj):
+        if isinstance(obj, str):
+            return obj.replace(old, new)
+        if isinstance(obj, list):
+            return [swap(v) for v in obj]
+        if isinstance(obj, dict):
+            return {k: swap(v) for k, v in obj.items()}
+        return obj
+
+    from .io import atomic_write
+
+    for path in (*staging.glob("*.ipynb"), staging / "results.json"):
+        if path.is_file():
+            text = path.read_text()
+            if old in text:
+                data = swap(json.loads(text))
+                indent = 1 if path.suffix == ".ipynb" else 2  # nbformat's layout / results.json's
+                atomic_write(path, json.dumps(data, indent=indent, sort_keys=True, ensure_ascii=False) + "\n")
+
+
+def _publish(staging: Path, out_dir: Path, notebook_name: str) -> None:
+    """Move every entry of ``staging`` into ``out_dir``, replacing the entry of that name (a file atomically; a
+    folder after its predecessor was moved aside), then drop the outputs of an earlier failed attempt."""
+    import shutil
+    import tempfile
+
+    aside = None
+    for entry in sorted(staging.iterdir()):
+        target = out_dir / entry.name
+        if os.path.isdir(target) and not os.path.islink(target) or entry.is_dir() and os.path.lexists(target):
+            if aside is None:
+                aside = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.{_OLD}", dir=out_dir.parent))
+            os.replace(target, aside / entry.name)
+        os.replace(entry, target)
+    for name in (notebook_name, "results.json"):
+        (out_dir / failed_name(name)).unlink(missing_ok=True)
+    if aside is not None:
+        shutil.rmtree(aside, ignore_errors=True)
 
 
 def prepare_output_dir(path: Path) -> Path:

@@ -266,7 +266,16 @@ def add_subcommand(sub) -> None:
 
 
 def cmd_check(args) -> int:
-    methods = args.methods.split(",") if args.methods else None
+    from .errors import UnknownNameError
+    from .plugins import registry
+
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
+    try:
+        for name in methods or []:  # a typo is one line before any work, not a table of FAILs
+            registry("register_relevance_methods").get(name)
+    except UnknownNameError as exc:
+        print(f"relmask: error: --methods: {exc}", file=sys.stderr)
+        return 2
     try:
         if args.write_reference:
             if args.reference or args.agreement_only:

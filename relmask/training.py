@@ -3,14 +3,38 @@
 Convention: registered models output class probabilities (softmax over ``n_classes``; binary tasks use two
 classes), so one loss and one prediction path serve every domain. Relevance methods explain the
 pre-softmax logit.
+
+**Grouped training.** An experiment trains dozens of small models of one architecture: every variant, control
+and seed. :func:`fit_group` trains a group of such independent :class:`Member` s as *one* Keras model whose
+branches are the members: one compiled training step, one batch per member per step (each member its own inputs,
+initial weights and batch order), and the loss is the sum of the members' losses. The gradient of that sum with
+respect to a member's weights is the gradient of the member's own loss, and Adam updates every weight from its own
+gradient history only, so each member follows exactly the trajectory it would follow alone, up to float rounding
+(``tests/core/test_grouped_training.py`` checks weights and learning curves against naive one-by-one Keras runs
+on TensorFlow and JAX). :func:`fit` is a group of one, so there is one training path.
+Why branches and not ``vmap`` over stacked weights: the branch model works unchanged on every Keras backend, with
+every layer (BatchNorm, Dropout) and with per-member callbacks, and on the 2-core CPU it is what was measured
+(``benchmarks/students.py``; results in ``benchmarks/results/``).
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from ._env import quiet_keras_retracing
+from .errors import ParameterError
+
+GROUP_SIZE_ENV = "RELMASK_GROUP_SIZE"
+# Share of the device's (or the machine's) memory that one group's weights, optimizer state and activations may
+# take when the chunk size is chosen automatically.
+MEMORY_SHARE = 0.25
+# Training steps per compiled call: amortises the per-step dispatch that dominates small models (most under JAX),
+# without changing a single update (benchmarks/students.py).
+STEPS_PER_EXECUTION = 8
 
 
 def set_seed(seed: int) -> None:
@@ -18,6 +42,12 @@ def set_seed(seed: int) -> None:
     import keras
 
     keras.utils.set_random_seed(int(seed))
+    _deterministic_ops()
+
+
+def _deterministic_ops() -> None:
+    import keras
+
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
@@ -44,63 +74,357 @@ def compile_classifier(model, learning_rate: float = 1e-3) -> Any:
     return model
 
 
+# -- one group of models ------------------------------------------------------------------------------------
+@dataclass
+class Member:
+    """One model of a group: its built model (with its initial weights), its training data, the seed of its
+    batch order, and optional validation data, class weights and Keras callbacks (called with ``self.model``
+    set to this member's model and this member's logs: ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy``).
+    A callback that sets ``model.stop_training`` stops this member alone; its weights are kept as they were."""
+
+    model: Any
+    x: np.ndarray
+    y: np.ndarray
+    seed: int = 0
+    validation_data: tuple[np.ndarray, np.ndarray] | None = None
+    class_weight: dict | None = None
+    callbacks: Sequence = ()
+    name: str = ""
+
+
+@dataclass
+class MemberResult:
+    """What :func:`fit_group` returns per member, in order: its (trained) model, its per-epoch history, and
+    ``error`` when it failed (a loss that turned NaN or infinite); the other members are unaffected."""
+
+    name: str
+    model: Any
+    history: dict[str, list[float]] = field(default_factory=dict)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def architecture(model) -> tuple:
+    """What must agree for models to train in one group: input shape and every layer's type and weight shapes."""
+    shape = tuple(getattr(model, "input_shape", None) or ())
+    return (shape, tuple((type(layer).__name__, tuple(tuple(w.shape) for w in layer.weights))
+                         for layer in model.layers))
+
+
+def fit_group(members: Sequence[Member], *, epochs: int, batch_size: int = 64, learning_rate: float = 1e-3,
+              chunk_size: int | None = None, verbose: int | str = 0,
+              on_chunk: Callable[[int, int], None] | None = None) -> list[MemberResult]:
+    """Train independent models of one architecture together; returns one :class:`MemberResult` per member.
+
+    Each member sees every epoch its own permutation of its samples, drawn from ``np.random.default_rng((seed,
+    epoch))``, in batches of ``batch_size``, and is trained with Adam(``learning_rate``) on sparse categorical
+    cross-entropy, exactly as :func:`fit` trains one model. Members are trained in chunks of ``chunk_size``
+    (default: as many as fit :data:`MEMORY_SHARE` of the device's memory, or ``$RELMASK_GROUP_SIZE``); members of
+    one chunk must have as many samples as each other, so a group is first split by sample count.
+    """
+    members = list(members)
+    _check_group(members, epochs, batch_size, chunk_size)
+    if not members:
+        return []
+    quiet_keras_retracing()
+    _deterministic_ops()
+    size = chunk_size or group_size_limit(members[0].model, batch_size)
+    results: list[MemberResult | None] = [None] * len(members)
+    by_count: dict[int, list[int]] = {}
+    for i, m in enumerate(members):
+        by_count.setdefault(len(m.x), []).append(i)
+    chunks = [ids[j:j + size] for ids in by_count.values() for j in range(0, len(ids), size)]
+    for c, ids in enumerate(chunks):
+        if on_chunk is not None:
+            on_chunk(c, len(chunks))
+        for i, r in zip(ids, _fit_chunk([members[i] for i in ids], epochs, batch_size, learning_rate, verbose)):
+            results[i] = r
+    return results  # type: ignore[return-value]
+
+
+def fit_all(members: Sequence[Member], *, description: str = "models", log: bool = True,
+            **kwargs) -> list[MemberResult]:
+    """:func:`fit_group` over members of one or more architectures: one group per architecture (in order of
+    first appearance), inside a progress stage; each failed member is reported as a
+    :class:`relmask.errors.RelmaskWarning` naming it, and the others are kept. ``log`` False keeps the stage
+    out of the progress lines; ``kwargs`` go to fit_group."""
+    import warnings
+
+    from . import progress
+    from .errors import RelmaskWarning
+
+    members = list(members)
+    groups: dict[tuple, list[int]] = {}
+    for i, m in enumerate(members):
+        groups.setdefault(architecture(m.model), []).append(i)
+    results: list[MemberResult | None] = [None] * len(members)
+    with progress.stage(f"{description} ({len(members)} models, grouped)", len(groups), log=log) as st:
+        for ids in groups.values():
+            for i, r in zip(ids, fit_group([members[i] for i in ids], **kwargs)):
+                results[i] = r
+                if not r.ok:
+                    warnings.warn(RelmaskWarning(f"{r.name or r.model.name} failed and is left out: {r.error}"),
+                                  stacklevel=2)
+            st.update(1)
+    return results  # type: ignore[return-value]
+
+
+def _check_group(members: list[Member], epochs: int, batch_size: int, chunk_size: int | None) -> None:
+    if epochs < 0 or batch_size < 1:
+        raise ParameterError(f"fit: epochs must be >= 0 and batch_size >= 1, got {epochs}, {batch_size}")
+    if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int)
+                                   or chunk_size < 1):
+        raise ParameterError(f"fit_group: chunk_size must be a whole number >= 1 (or None: automatic), "
+                             f"got {chunk_size!r}")
+    if not members:
+        return
+    first = architecture(members[0].model)
+    for i, m in enumerate(members):
+        label = m.name or f"member {i}"
+        if not isinstance(m, Member):
+            raise ParameterError(f"fit_group: {label} is a {type(m).__name__}, not a relmask.training.Member")
+        if architecture(m.model) != first:
+            raise ParameterError(f"fit_group: {label} ({m.model.name}) does not have the architecture of "
+                                 f"{members[0].name or 'member 0'} ({members[0].model.name}); a group trains "
+                                 f"models of one architecture, so train it in a group of its own")
+        if len(m.x) != len(m.y):
+            raise ParameterError(f"fit_group: {label} has {len(m.x)} inputs but {len(m.y)} labels")
+        if m.validation_data is not None and len(m.validation_data[0]) != len(m.validation_data[1]):
+            raise ParameterError(f"fit_group: {label}'s validation data have {len(m.validation_data[0])} inputs "
+                                 f"but {len(m.validation_data[1])} labels")
+
+
+def group_size_limit(model, batch_size: int) -> int:
+    """How many members of ``model``'s architecture one chunk may hold: ``$RELMASK_GROUP_SIZE`` if set, else
+    as many as fit :data:`MEMORY_SHARE` of the accelerator's memory (or the machine's), at least 1."""
+    env = os.environ.get(GROUP_SIZE_ENV)
+    if env:
+        try:
+            value = int(env)
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise ParameterError(f"${GROUP_SIZE_ENV} must be a whole number >= 1, got {env!r}")
+        return value
+    return max(1, int(MEMORY_SHARE * device_memory_bytes() // member_bytes(model, batch_size)))
+
+
+def member_bytes(model, batch_size: int) -> int:
+    """Estimated memory of one member in training: float32 weights, gradients and Adam's two moments, plus
+    every layer's output for a batch kept for the backward pass (twice: activations and their gradients)."""
+    params = sum(int(np.prod(w.shape)) for w in model.weights)
+    activations = 0
+    for layer in model.layers:
+        try:
+            activations += int(np.prod(layer.output.shape[1:]))
+        except (AttributeError, ValueError, TypeError):  # a layer without one output: counted through params
+            pass
+    return 4 * (4 * params + 2 * batch_size * activations) + 1
+
+
+def device_memory_bytes() -> int:
+    """Memory of the device training runs on: the first accelerator's (JAX or TensorFlow), else the machine's."""
+    import keras
+
+    try:
+        if keras.backend.backend() == "jax":
+            import jax
+
+            dev = jax.devices()[0]
+            if dev.platform != "cpu":
+                return int((dev.memory_stats() or {}).get("bytes_limit", 0)) or _host_memory()
+        elif keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            if tf.config.list_physical_devices("GPU"):
+                return int(tf.config.experimental.get_memory_info("GPU:0").get("peak", 0)) or _host_memory()
+    except Exception:  # noqa: BLE001 - a backend without memory statistics: fall back to the machine's
+        pass
+    return _host_memory()
+
+
+def _host_memory() -> int:
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+        return 8 << 30
+
+
+def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
+    """The order in which a member with ``seed`` sees its ``n`` samples in ``epoch`` (0-based)."""
+    return np.random.default_rng((int(seed), int(epoch))).permutation(n)
+
+
+def _keys(k: int) -> list[str]:
+    return [f"m{i}" for i in range(k)]
+
+
+def _fit_chunk(members: list[Member], epochs: int, batch_size: int, learning_rate: float,
+               verbose) -> list[MemberResult]:
+    import keras
+
+    from . import progress
+
+    keys = _keys(len(members))
+    group = _group_model(members, keys)
+    n = len(members[0].x)
+    steps = max(1, math.ceil(n / batch_size))
+    group.compile(optimizer=keras.optimizers.Adam(learning_rate),
+                  loss={k: "sparse_categorical_crossentropy" for k in keys},
+                  metrics={k: ["accuracy"] for k in keys}, steps_per_execution=min(STEPS_PER_EXECUTION, steps))
+    results = [MemberResult(m.name, m.model) for m in members]
+    active = [True] * len(members)
+    stopped_weights: dict[int, list] = {}
+    for m in members:
+        m.model.stop_training = False
+        for cb in m.callbacks:
+            cb.set_model(m.model)
+            cb.set_params({"epochs": int(epochs), "steps": steps, "verbose": 0})
+            cb.on_train_begin()
+    with progress.stage("epoch", int(epochs) or None, log=False) as st:
+        for epoch in range(int(epochs)):
+            if not any(active):
+                break
+            for i, m in enumerate(members):
+                if active[i]:
+                    for cb in m.callbacks:
+                        cb.on_epoch_begin(epoch)
+            data = _EpochBatches(members, keys, [epoch_order(m.seed, epoch, n) for m in members], batch_size)
+            logs = {k: float(v[-1]) for k, v in group.fit(data, epochs=1, shuffle=False, verbose=verbose).history.items()}
+            for i, (m, k) in enumerate(zip(members, keys)):
+                if not active[i]:
+                    continue
+                prefix = f"{k}_" if len(members) > 1 else ""  # Keras drops the output's name for a single output
+                mlogs = {"loss": logs[f"{prefix}loss"], "accuracy": logs[f"{prefix}accuracy"]}
+                if m.validation_data is not None and len(m.validation_data[0]):
+                    mlogs.update(_validation_logs(m.model, *m.validation_data, batch_size))
+                for name, value in mlogs.items():
+                    results[i].history.setdefault(name, []).append(value)
+                if not math.isfinite(mlogs["loss"]):
+                    results[i].error = f"its training loss became {mlogs['loss']} in epoch {epoch + 1}"
+                    active[i] = False
+                    continue
+                for cb in m.callbacks:
+                    cb.on_epoch_end(epoch, dict(mlogs))
+                if m.model.stop_training:
+                    active[i] = False
+                    stopped_weights[i] = m.model.get_weights()
+            st.update(1, info=_progress_info(results))
+    for i, m in enumerate(members):
+        if i in stopped_weights:  # stopped early: as it was when it stopped, not after the others' epochs
+            m.model.set_weights(stopped_weights[i])
+        if results[i].error is None:
+            for cb in m.callbacks:
+                cb.on_train_end()
+    return results
+
+
+def _progress_info(results: list[MemberResult]) -> str:
+    losses = [r.history["loss"][-1] for r in results if r.history.get("loss") and r.ok]
+    info = f"{len(results)} models" if len(results) > 1 else ""
+    if losses:
+        info += (", " if info else "") + f"loss {float(np.mean(losses)):.3g}"
+    return info
+
+
+def _validation_logs(model, x: np.ndarray, y: np.ndarray, batch_size: int) -> dict[str, float]:
+    """``val_loss`` (mean cross-entropy, probabilities clipped as Keras clips them) and ``val_accuracy``."""
+    import keras
+
+    p = predict_proba(model, x, batch_size=max(batch_size, 256))
+    y = np.asarray(y).astype(np.int64)
+    eps = keras.config.epsilon()
+    picked = np.clip(p[np.arange(len(y)), y], eps, 1.0 - eps)
+    return {"val_loss": float(-np.log(picked).mean()), "val_accuracy": float((p.argmax(axis=1) == y).mean())}
+
+
+_GROUP_CLASS = None
+
+
+def _group_model(members: list[Member], keys: list[str]):
+    """A Keras model whose branch ``keys[i]`` is ``members[i].model`` (its own weights, not copies)."""
+    global _GROUP_CLASS
+    if _GROUP_CLASS is None:
+        import keras
+
+        class ModelGroup(keras.Model):
+            """Independent models side by side: inputs and outputs are dicts keyed like the members."""
+
+            def __init__(self, models, keys, **kwargs):
+                super().__init__(**kwargs)
+                self.members, self.keys = list(models), list(keys)
+
+            def call(self, inputs, training=False):
+                return {k: m(inputs[k], training=training) for k, m in zip(self.keys, self.members)}
+
+        _GROUP_CLASS = ModelGroup
+    return _GROUP_CLASS([m.model for m in members], keys, name="relmask_group")
+
+
+_BATCHES_CLASS = None
+
+
+def _EpochBatches(members: list[Member], keys: list[str], orders: list[np.ndarray], batch_size: int):
+    """One epoch of batches for a group: step ``i`` gathers batch ``i`` of each member's own order (samples are
+    gathered by index, never copied per epoch), with class weights as sample weights."""
+    global _BATCHES_CLASS
+    if _BATCHES_CLASS is None:
+        import keras
+
+        class EpochBatches(keras.utils.PyDataset):
+            def __init__(self, xs, ys, weights, orders, keys, batch_size):
+                super().__init__()
+                self.xs, self.ys, self.weights, self.orders = xs, ys, weights, orders
+                self.keys, self.batch_size = keys, batch_size
+
+            def __len__(self):
+                return max(1, math.ceil(len(self.orders[0]) / self.batch_size))
+
+            def __getitem__(self, step):
+                part = slice(step * self.batch_size, (step + 1) * self.batch_size)
+                idx = [o[part] for o in self.orders]
+                xb = {k: x[i] for k, x, i in zip(self.keys, self.xs, idx)}
+                yb = {k: y[i] for k, y, i in zip(self.keys, self.ys, idx)}
+                if self.weights is None:
+                    return xb, yb
+                return xb, yb, {k: w[i] for k, w, i in zip(self.keys, self.weights, idx)}
+
+        _BATCHES_CLASS = EpochBatches
+    xs = [np.asarray(m.x, np.float32) for m in members]
+    ys = [np.asarray(m.y) for m in members]
+    weights = None
+    if any(m.class_weight for m in members):
+        weights = [_sample_weights(m.y, m.class_weight) for m in members]
+    return _BATCHES_CLASS(xs, ys, weights, orders, keys, batch_size)
+
+
+def _sample_weights(y: np.ndarray, class_weight: dict | None) -> np.ndarray:
+    y = np.asarray(y)
+    if not class_weight:
+        return np.ones(len(y), np.float32)
+    return np.asarray([class_weight.get(int(c), 1.0) for c in y], np.float32)
+
+
 def fit(model, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int = 64, seed: int = 0,
         validation_data: tuple[np.ndarray, np.ndarray] | None = None, learning_rate: float = 1e-3,
         class_weight: dict | None = None, callbacks: list | None = None, verbose: int | str = 0) -> dict:
-    """Compile (Adam, sparse cross-entropy) if needed and train; returns the per-epoch history dict.
+    """Train one model (Adam, sparse cross-entropy); returns its per-epoch history dict.
 
-    Training batches are reshuffled every epoch from ``seed``; ``callbacks`` may include
-    :func:`relmask.progress.keras_callback` to report epochs. The data are never copied per epoch (batches are
-    gathered by index, see :func:`_batches`).
+    A group of one (:func:`fit_group`): batches follow :func:`epoch_order` of ``seed``; ``callbacks`` may include
+    :func:`relmask.progress.keras_callback` to report epochs. A loss that turns NaN raises
+    :class:`relmask.errors.TrainingError`.
     """
-    if epochs < 0 or batch_size < 1:
-        raise ValueError(f"fit(): epochs must be >= 0 and batch_size >= 1, got {epochs}, {batch_size}")
-    set_seed(seed)
-    quiet_keras_retracing()
-    if getattr(model, "optimizer", None) is None or not getattr(model, "compiled", False):
-        compile_classifier(model, learning_rate)
-    x, y = np.asarray(x, np.float32), np.asarray(y)
-    train = _batches(x, y, int(batch_size), shuffle_seed=seed)
-    if train is None:  # not TensorFlow: Keras slices the arrays itself
-        train, fit_kw = x, {"y": y, "batch_size": int(batch_size), "shuffle": True}
-    else:
-        fit_kw = {"shuffle": False}  # the pipeline reshuffles itself (Keras warns that it would ignore True)
-        if validation_data is not None:
-            validation_data = _batches(np.asarray(validation_data[0], np.float32), np.asarray(validation_data[1]),
-                                       int(batch_size))
-    hist = model.fit(train, epochs=int(epochs), validation_data=validation_data, class_weight=class_weight,
-                     callbacks=callbacks or [], verbose=verbose, **fit_kw)
-    return {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+    from .errors import TrainingError
 
-
-def _batches(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle_seed: int | None = None):
-    """A tf.data pipeline of (x, y) batches gathered by index, reshuffled each epoch when ``shuffle_seed`` is
-    given; None when the Keras backend is not TensorFlow.
-
-    Why not hand Keras the arrays: its array adapter gathers batches in a *parallel* map, and because
-    :func:`set_seed` enables TensorFlow's op determinism, tf.data rewrites that map into a sequential one at
-    every iterator start — copying an attribute the sequential op does not have, which TensorFlow 2.21 reports
-    as ``E0000 … NodeDef mentions attribute use_unbounded_threadpool`` on stderr, once or more per fit. A
-    sequential map of whole batches needs no rewrite and is just as fast for models this size.
-    """
-    import keras
-
-    if keras.backend.backend() != "tensorflow":
-        return None
-    import tensorflow as tf
-
-    xt, yt = tf.convert_to_tensor(x), tf.convert_to_tensor(y)
-
-    @tf.autograph.experimental.do_not_convert  # plain TensorFlow ops: nothing for AutoGraph to rewrite
-    def gather(i):
-        return tf.gather(xt, i), tf.gather(yt, i)
-
-    index = tf.data.Dataset.range(len(x))
-    if shuffle_seed is not None:
-        index = index.shuffle(max(len(x), 1), seed=int(shuffle_seed), reshuffle_each_iteration=True)
-    return index.batch(batch_size).map(gather).prefetch(tf.data.AUTOTUNE)
-
-
+    (result,) = fit_group([Member(model, x, y, seed, validation_data, class_weight, callbacks or [])],
+                          epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, chunk_size=1,
+                          verbose=verbose)
+    if result.error:
+        raise TrainingError(f"training {model.name} failed: {result.error}")
+    return result.history
 def predict_proba(model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """Class probabilities (N, n_classes) as float64, computed in batches of ``batch_size``.
 

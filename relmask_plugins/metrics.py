@@ -189,7 +189,7 @@ class RemoveAndRetrain(Metric):
                 fill, fill_value, blur_sigma):
         import relmask
         from relmask.masking import check_pair, shuffle_relevance
-        from relmask.metrics import _as_labels, retrain_accuracy
+        from relmask.metrics import _as_labels, retrain_accuracies
 
         owner = f"metric {self.name!r}"
         if x_test is None or y_test is None:
@@ -217,26 +217,33 @@ class RemoveAndRetrain(Metric):
         def share(f):  # KAR removes the least relevant share f, i.e. keeps the top 1 - f
             return 1.0 - f if self.keep else f
 
-        def train(xtr, xte, seed):
-            return retrain_accuracy(architecture, xtr, y, xte, y_test, n_classes, seed=seed, epochs=epochs,
-                                    batch_size=batch_size, learning_rate=learning_rate,
-                                    architecture_params=architecture_params)
-
         fr = np.asarray(fractions, np.float64)
-        acc = np.empty((len(fr), len(seeds)))
-        acc_random = np.full((len(fr), len(seeds)), np.nan)
-        baseline = np.empty(len(seeds))
+        # every model of the grid (baseline, each fraction, each random control; every seed) trains in one group
+        jobs, where = [], []
         for j, seed in enumerate(seeds):
-            baseline[j] = train(x, x_test, seed)
+            jobs.append((x, x_test, seed))
+            where.append(("baseline", None, j))
             # the control's permutation differs per seed, as a new random map would
             shuffled = (shuffle_relevance(relevance, seed=seed), shuffle_relevance(test_maps, seed=seed + 1))
             for i, f in enumerate(fr):
                 kw = dict(fill_params, fraction=float(share(f)))
-                acc[i, j] = train(relmask.mask(x, relevance, masker, **kw),
-                                  relmask.mask(x_test, test_maps, masker, **kw), seed)
+                jobs.append((relmask.mask(x, relevance, masker, **kw), relmask.mask(x_test, test_maps, masker, **kw),
+                             seed))
+                where.append(("acc", i, j))
                 if random_control:
-                    acc_random[i, j] = train(relmask.mask(x, shuffled[0], masker, **kw),
-                                             relmask.mask(x_test, shuffled[1], masker, **kw), seed)
+                    jobs.append((relmask.mask(x, shuffled[0], masker, **kw),
+                                 relmask.mask(x_test, shuffled[1], masker, **kw), seed))
+                    where.append(("random", i, j))
+        accs = retrain_accuracies(architecture, jobs, y, y_test, n_classes, epochs=epochs, batch_size=batch_size,
+                                  learning_rate=learning_rate, architecture_params=architecture_params)
+        acc = np.empty((len(fr), len(seeds)))
+        acc_random = np.full((len(fr), len(seeds)), np.nan)
+        baseline = np.empty(len(seeds))
+        for (kind, i, j), a in zip(where, accs):
+            if kind == "baseline":
+                baseline[j] = a
+            else:
+                (acc if kind == "acc" else acc_random)[i, j] = a
         mean, mean_random = acc.mean(axis=1), acc_random.mean(axis=1)
         area, area_random = float(mean.mean()), float(mean_random.mean())
         # higher = more faithful: ROAR accuracy should fall below random, KAR accuracy stay above it

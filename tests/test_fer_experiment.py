@@ -312,7 +312,8 @@ def test_configure_rejects_bad_values_naming_the_parameter(given, match):
 def test_configure_accepts_what_the_pipeline_accepts(tmp_path):
     fer = relmask.get_experiment("fer")
     fer.configure({"relevance_params": {"batch_size": 128}})  # explain()'s own options ride along
-    fer.configure({"source": "fer2013", "n_source": 0, "n_target": 0, "load_params": {"on_error": "skip"}})
+    fer.configure({"source": "fer2013", "data_path": str(tmp_path), "n_source": 0, "n_target": 0,
+                   "load_params": {"on_error": "skip"}})  # a data path must exist: checked before a kernel starts
     fer.configure({"trainer": "none", "relevance_method": "external", "relevance_params": {"source": "g.npz"}})
     (tmp_path / "trainer.keras").write_bytes(b"")  # existence is checked here; loading it is get_trainer's job
     fer.configure({"trainer": str(tmp_path / "trainer.keras"), "trainer_model": "not_looked_up"})

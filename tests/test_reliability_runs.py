@@ -93,7 +93,7 @@ def test_nan_headline_fails_the_run_and_reproduce_never_caches_it(tmp_path):
     with pytest.raises(NonFiniteResultError, match=r"summary\[1\]\.auc_mean is NaN") as err:
         run_notebook(nb, {"log_file": str(log)}, tmp_path / "direct")
     assert isinstance(err.value, NotebookExecutionError) and err.value.notebook_out.exists()
-    kept = json.loads((tmp_path / "direct" / "results.json").read_text())  # kept for inspection
+    kept = json.loads((tmp_path / "direct" / "results.failed.json").read_text())  # kept for inspection
     assert kept["summary"][1]["auc_mean"] is None and kept["_headline"] == {"summary": ["auc_mean"]}
     # a finite headline with NaN elsewhere (not declared) is an ordinary result
     assert run_notebook(nb, {"auc": 0.7, "log_file": str(log)}, tmp_path / "fine").results["epochs_to_reach"] is None

@@ -63,9 +63,10 @@ def test_failing_cell_names_cell_and_keeps_executed_notebook(tmp_path):
         run_notebook(nb, {"x": 5}, tmp_path / "out")
     assert (err.value.cell, err.value.ename, err.value.evalue) == (3, "ValueError", "boom")
     assert err.value.cell_index == 2  # 0-based in the source notebook: [markdown, parameters, this cell]
-    assert err.value.notebook_out == (tmp_path / "out" / "t.ipynb").resolve()
-    assert (tmp_path / "out" / "t.ipynb").exists()
-    assert json.loads((tmp_path / "out" / "results.json").read_text()) == {"before": 5}  # work kept
+    # kept under names that say the run failed (a previous good run in "out" would stay as it was)
+    assert err.value.notebook_out == (tmp_path / "out" / "t.failed.ipynb").resolve()
+    assert (tmp_path / "out" / "t.failed.ipynb").exists() and not (tmp_path / "out" / "t.ipynb").exists()
+    assert json.loads((tmp_path / "out" / "results.failed.json").read_text()) == {"before": 5}  # work kept
 
 
 def test_cli_run_help_params_file_and_errors(tmp_path):

@@ -47,8 +47,14 @@ def check_model(model, x: np.ndarray) -> None:
                              "functionally from its layers (inputs = keras.Input(shape); outputs = ...; "
                              "keras.Model(inputs, outputs))")
     try:
+        model.outputs[0]
+    except (AttributeError, IndexError, ValueError, TypeError):  # keras: "has no defined outputs yet"
+        raise ParameterError(f"explain(): model {model.name!r} is not built yet (it has no input shape, so relmask "
+                             "cannot walk its layers); build it first: model.build((None, *sample_shape)), call it "
+                             "on a batch once, or start it with keras.Input(shape)") from None
+    try:
         expected = tuple(model.inputs[0].shape)[1:]
-    except (AttributeError, IndexError, ValueError, TypeError):  # a Sequential not built yet: any shape goes
+    except (AttributeError, IndexError, ValueError, TypeError):
         expected = None
     if expected is not None and not _shape_fits(tuple(x.shape[1:]), expected):
         hint = " (x looks like a single sample: add a batch axis, x[None])" if _shape_fits(tuple(x.shape),

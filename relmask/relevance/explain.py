@@ -19,9 +19,12 @@ def _as_targets(targets, n: int, n_classes: int) -> np.ndarray:
     if targets is None:
         return np.full(n, -1, np.int32)
     t = np.asarray(targets)
+    if not np.issubdtype(t.dtype, np.integer):  # 1.5 or True must not quietly mean class 1
+        got = f"{type(targets).__name__} {targets!r}" if t.ndim == 0 else f"{t.dtype} array of shape {t.shape}"
+        raise ParameterError(f"targets must be None, an int or one int per sample ({n}); got {got}")
     if t.ndim == 0:
         t = np.full(n, int(t))
-    if t.shape != (n,) or not np.issubdtype(t.dtype, np.integer):
+    if t.shape != (n,):
         raise ParameterError(f"targets must be None, an int or one int per sample ({n}); got "
                              f"{t.dtype} array of shape {t.shape}")
     if ((t < 0) | (t >= n_classes)).any():
@@ -69,6 +72,7 @@ def explain(model, x, method="gradient", targets=None, batch_size: int = 64, pro
         # model-free sources (files, eye tracking) are matched per sample, not computed: one call over all of x,
         # so a method can line its per-sample parameters (e.g. ids) up with the inputs
         batch_size = n
+    m.check_params(resolved, input_shape=tuple(x.shape[1:]), model=model if m.needs_model else None)
     t = _as_targets(targets, n, n_outputs(model)) if m.needs_model else (
         np.full(n, -1, np.int32) if targets is None else np.broadcast_to(np.asarray(targets, np.int32), (n,)))
     out = np.empty_like(x)

@@ -6,6 +6,50 @@ implementation module on first use.
 from __future__ import annotations
 
 from ..components import Param, RelevanceMethod
+from ..errors import ParameterError
+
+
+def spatial_axes(input_shape) -> tuple[int, ...]:
+    """The axes windows slide over, of a sample shape: all but the channels (a flat (F,) sample slides over F)."""
+    shape = tuple(input_shape)
+    return shape[:-1] if len(shape) >= 2 else shape
+
+
+def check_windows(owner: str, spatial: tuple, window, stride, name: str = "window") -> tuple[tuple, tuple]:
+    """``window`` and ``stride`` (an int, or one int per spatial axis; stride None = the window) as tuples that
+    fit ``spatial``; a ParameterError naming the parameter otherwise. Shared by the check before any work
+    (:meth:`Occlusion.check_params`) and the occlusion itself."""
+    n = len(spatial)
+
+    def as_tuple(v, what):
+        t = (v,) * n if isinstance(v, int) and not isinstance(v, bool) else tuple(v)
+        if len(t) != n or any(isinstance(i, bool) or not isinstance(i, int) or i < 1 for i in t):
+            raise ParameterError(f"{owner}: parameter {what!r} must be a positive int or {n} positive ints "
+                                 f"(one per spatial axis of the input {spatial}), got {v!r}")
+        return t
+
+    w = as_tuple(window, name)
+    s = as_tuple(window if stride is None else stride, "stride")
+    if any(a > b for a, b in zip(w, spatial)):
+        raise ParameterError(f"{owner}: parameter {name!r} = {window!r}: the window {w} is larger than the input "
+                             f"{spatial} (the sample's spatial axes)")
+    return w, s
+
+
+def check_layer(method: RelevanceMethod, param: str, layer: str | None, model) -> None:
+    """A layer name given in ``param`` must name a layer of the explained ``model`` (a model, or a callable that
+    builds it; not called when no layer is given). Nested models' layers count."""
+    if layer is None or model is None:
+        return
+    model = model() if callable(model) and not hasattr(model, "layers") else model
+    from .graph import all_layers, find_layer
+
+    try:
+        find_layer(model, layer)
+    except KeyError:
+        names = [lay.name for lay in all_layers(model)]
+        raise ParameterError(f"{method.kind} {method.name!r}: parameter {param!r}: model {model.name!r} has no layer "
+                             f"{layer!r}; its layers: {', '.join(names)}") from None
 
 
 class BuiltinMethod(RelevanceMethod):
@@ -40,7 +84,7 @@ class IntegratedGradients(BuiltinMethod):
     name = "integrated_gradients"
     description = ("Integrated gradients: midpoint Riemann sum of the target logit's gradient over `steps` "
                    "points from `baseline` to x, times x − baseline.")
-    params = (Param("steps", int, 32, "number of interpolation points"),
+    params = (Param("steps", int, 32, "number of interpolation points", low=1),
               Param("baseline", (str, float), "zero", "reference input: 'zero', 'mean' (per sample) or a number"))
     resolves_predicted = False  # the target is fixed at x, not re-chosen at every interpolation point
 
@@ -54,8 +98,8 @@ class SmoothGrad(BuiltinMethod):
     name = "smoothgrad"
     description = ("SmoothGrad: mean gradient of the target logit over `samples` noisy copies "
                    "(Gaussian noise, sd = noise_level × each sample's value range).")
-    params = (Param("noise_level", float, 0.15, "noise sd as a fraction of each sample's max − min"),
-              Param("samples", int, 16, "number of noisy copies"),
+    params = (Param("noise_level", float, 0.15, "noise sd as a fraction of each sample's max − min", low=0),
+              Param("samples", int, 16, "number of noisy copies", low=1),
               Param("seed", int, 0, "noise seed (the noise depends on the seed and the sample, not on batching)"))
     resolves_predicted = False
 
@@ -71,6 +115,9 @@ class GradCAM(BuiltinMethod):
                    "layer's feature maps, bilinearly upsampled to the input and repeated over its channels.")
     params = (Param("layer", str, None, "target layer name (default: the last layer with a spatial output)"),)
 
+    def check_params(self, params, input_shape=None, model=None):
+        check_layer(self, "layer", params.get("layer"), model)
+
     def attribute(self, model, x, targets, layer=None):
         from .gradcam import gradcam
 
@@ -81,12 +128,18 @@ class Occlusion(BuiltinMethod):
     name = "occlusion"
     description = ("Occlusion: each value's relevance is the mean drop of the target score over the sliding "
                    "windows covering it, when the window is replaced by the baseline (all channels).")
-    params = (Param("window", (int, tuple), 8, "window size: an int or one int per spatial axis"),
-              Param("stride", (int, tuple), None, "window step (default: the window size)"),
+    params = (Param("window", (int, tuple), 8, "window size: an int or one int per spatial axis", low=1,
+                    items=int),
+              Param("stride", (int, tuple), None, "window step (default: the window size)", low=1, items=int),
               Param("baseline", str, "zero", "what replaces the window", choices=("zero", "mean", "blur")),
               Param("score", str, "logit", "score whose drop is measured", choices=("logit", "probability")),
-              Param("patch_batch", int, 256, "occluded inputs per forward pass (memory bound)"))
+              Param("patch_batch", int, 256, "occluded inputs per forward pass (memory bound)", low=1))
     resolves_predicted = False
+
+    def check_params(self, params, input_shape=None, model=None):
+        if input_shape is not None:
+            check_windows(f"{self.kind} {self.name!r}", spatial_axes(input_shape), params.get("window", 8),
+                          params.get("stride"))
 
     def attribute(self, model, x, targets, **params):
         from .occlusion import occlusion
@@ -95,19 +148,19 @@ class Occlusion(BuiltinMethod):
 
 
 _EPS = Param("epsilon", float, 1e-6, "stabiliser ε added to denominators (larger: relevance absorbed, less noise; "
-             "0: divide safely, zero denominators give no relevance)")
-_ALPHA = Param("alpha", float, 2.0, "α of the αβ rule (α − β = 1)")
-_BETA = Param("beta", float, 1.0, "β of the αβ rule")
+             "0: divide safely, zero denominators give no relevance)", low=0)
+_ALPHA = Param("alpha", float, 2.0, "α of the αβ rule (α − β = 1)", low=1)
+_BETA = Param("beta", float, 1.0, "β of the αβ rule", low=0)
 _LOW = Param("low", float, 0.0, "zB rule: lowest value of the first linear layer's input (after any "
-               "Rescaling/Normalization before it)")
-_HIGH = Param("high", float, 1.0, "zB rule: highest value of the first linear layer's input")
+               "Rescaling/Normalization before it)", finite=True)
+_HIGH = Param("high", float, 1.0, "zB rule: highest value of the first linear layer's input", finite=True)
 #: bias conventions of the LRP rules (relmask.relevance.lrp: its docstring and docs/relevance.md)
 LRP_BIASES = ("split", "include", "ignore")
 _BIAS = Param("bias", str, None, "bias term of the ε/z⁺/αβ denominators: split (b⁺ in D⁺, b⁻ in D⁻; default of z⁺ "
               "and αβ, Zennit's), include (the whole b; default of ε, iNNvestigate's bias=True) or ignore (no b); "
               "default: each rule's own", choices=LRP_BIASES)
 _STAB = Param("stabilizer", float, None, "stabiliser of every rule but ε, and of the ε messages of pooling, Add "
-              "and unfolded affine layers (Zennit's `stabilizer`); default: epsilon")
+              "and unfolded affine layers (Zennit's `stabilizer`); default: epsilon", low=0)
 _LRP_NUMBERS = (_EPS, _ALPHA, _BETA, _LOW, _HIGH, _BIAS, _STAB)
 
 
@@ -124,6 +177,16 @@ class LRP(BuiltinMethod):
     conv: str | None = None
     #: numbers a compatibility preset fixes (its reference's constants), overridden by the declared parameters
     fixed: tuple = ()
+
+    def check_params(self, params, input_shape=None, model=None):
+        owner = f"{self.kind} {self.name!r}"
+        alpha, beta = params.get("alpha"), params.get("beta")
+        if alpha is not None and beta is not None and abs(alpha - beta - 1.0) > 1e-9:
+            raise ParameterError(f"{owner}: parameters 'alpha' = {alpha} and 'beta' = {beta} must satisfy "
+                                 "alpha − beta = 1 (conservation)")
+        low, high = params.get("low"), params.get("high")
+        if low is not None and high is not None and not low < high:
+            raise ParameterError(f"{owner}: parameter 'low' = {low} must be below 'high' = {high}")
 
     def attribute(self, model, x, targets, **params):
         from .lrp import composite, lrp
@@ -186,7 +249,7 @@ COMPAT = [
      "included.", (), dict(everywhere="epsilon", fixed=_i_stab(epsilon=0.0, bias="include"))),
     ("innvestigate.lrp.epsilon", f"{_I_RULES} LRPEpsilon: ε on every Dense/Conv layer (bias: include = its "
      "bias=True, ignore = bias=False).",
-     (Param("epsilon", float, _INNVESTIGATE_EPS, "ε (iNNvestigate's default 1e-7)"),
+     (Param("epsilon", float, _INNVESTIGATE_EPS, "ε (iNNvestigate's default 1e-7)", low=0),
       Param("bias", str, "include", "include (iNNvestigate's bias=True) or ignore (bias=False)",
             choices=("include", "ignore"))),
      dict(everywhere="epsilon", fixed=_i_stab())),
@@ -206,7 +269,7 @@ COMPAT = [
        f"{_I_RULES} LRPSequentialPreset{ab.upper()}{'Flat' if flat else ''}: ε on Dense layers, "
        f"{'z⁺ (alpha_1_beta_0)' if ab == 'a' else 'αβ (α=2, β=1)'} on convolutions, the whole bias in every "
        f"denominator{'; flat on the first layer' if flat else ''}.",
-       (Param("epsilon", float, 0.1, "ε of the Dense layers (iNNvestigate's default 0.1)"),),
+       (Param("epsilon", float, 0.1, "ε of the Dense layers (iNNvestigate's default 0.1)", low=0),),
        dict(dense="epsilon", conv="z_plus" if ab == "a" else "alpha_beta", first="flat" if flat else None,
             conserves=False, fixed=_i_stab(alpha=2.0, beta=1.0, bias="include")))
       for ab in ("a", "b") for flat in ("", "_flat")],
@@ -215,7 +278,7 @@ COMPAT = [
 
 def _zennit(name, rules, what, epsilon=True):
     stab = Param("stabilizer", float, 1e-6, "stabiliser of every rule but ε, and of pooling and Add (Zennit's "
-                 "`stabilizer`, default 1e-6)")
+                 "`stabilizer`, default 1e-6)", low=0)
     bias = Param("bias", str, "split", "split (Zennit's parameter modifiers: b⁺ in D⁺, b⁻ in D⁻; the ε rule keeps the "
                  "whole b) or ignore (zero_params='bias')", choices=("split", "ignore"))
     return (f"zennit.{name}", f"Zennit 1.0.0 composite {name}, BatchNorm merged (SequentialMergeBatchNorm): {what}.",
@@ -246,6 +309,13 @@ class TfExplain(BuiltinMethod):
     resolves_predicted = False
     function: str = ""
 
+    def check_params(self, params, input_shape=None, model=None):
+        if "layer_name" in params:
+            check_layer(self, "layer_name", params["layer_name"], model)
+        if "patch_size" in params and input_shape is not None:
+            check_windows(f"{self.kind} {self.name!r}", spatial_axes(input_shape), params["patch_size"], None,
+                          name="patch_size")
+
     def attribute(self, model, x, targets, **params):
         from . import tfexplain
 
@@ -267,16 +337,16 @@ def tfexplain_methods() -> list[RelevanceMethod]:
               Param("use_guided_grads", bool, True, "tf-explain's default guided gradients"))),
         _tfx("occlusion", "tf-explain occlusion sensitivity: 1 − probability with a grey (127.5) patch, "
              "window = stride = patch_size, cv2-resized.",
-             (Param("patch_size", int, 8, "patch size and stride"),
-              Param("batch_size", int, 64, "batch size of tf-explain's model.predict"))),
+             (Param("patch_size", int, 8, "patch size and stride", low=1),
+              Param("batch_size", int, 64, "batch size of tf-explain's model.predict", low=1))),
         _tfx("vanilla_gradients", "tf-explain vanilla gradients (final activation stripped only if it is a "
              "separate layer)."),
         _tfx("integrated_gradients", "tf-explain integrated gradients: mean gradient of the output along the "
              "path from a zero image, *not* multiplied by the input.",
-             (Param("n_steps", int, 10, "number of path points (endpoints included)"),)),
+             (Param("n_steps", int, 10, "number of path points (endpoints included)", low=2),)),
         _tfx("smoothgrad", "tf-explain SmoothGrad: mean gradient of the cross-entropy loss (not the logit) over "
              "noisy copies (noise sd in input units).",
-             (Param("num_samples", int, 5, "noisy copies"), Param("noise", float, 1.0, "noise sd"),
+             (Param("num_samples", int, 5, "noisy copies", low=1), Param("noise", float, 1.0, "noise sd", low=0),
               Param("seed", int, 0, "seed of the noise")), batch_invariant=False),
     ]
 

@@ -30,10 +30,9 @@ def _tuple(v, n: int, what: str) -> tuple[int, ...]:
 
 def window_masks(shape: tuple[int, ...], window, stride) -> np.ndarray:
     """(P, *shape) float32 masks, 1 inside each window position; the last position per axis touches the end."""
-    window = _tuple(window, len(shape), "window")
-    stride = _tuple(window if stride is None else stride, len(shape), "stride")
-    if any(w > s for w, s in zip(window, shape)):
-        raise ParameterError(f"occlusion: window {window} is larger than the input {shape}")
+    from .methods import check_windows
+
+    window, stride = check_windows("relevance method 'occlusion'", tuple(shape), window, stride)
     starts = []
     for size, w, s in zip(shape, window, stride):
         st = list(range(0, size - w + 1, s))

@@ -31,7 +31,7 @@ from typing import Sequence
 import numpy as np
 
 from relmask.components import Experiment, presets_in
-from relmask.errors import require
+from relmask.errors import TrainingError, require
 
 RANDOM = "random"
 DOMAINS = ("whale", "fer")
@@ -103,8 +103,8 @@ class FaithfulnessExperiment:
         The per-field checks (types, choices, ranges) are the fields' declarations, so a config built in Python
         is held to the same rules as notebook parameters; the rest are checks across fields and registries.
         """
-        from relmask import get_method
-        from relmask.components import check_declared
+        from relmask import get_domain, get_method, get_model
+        from relmask.components import check_declared, check_relevance_params
 
         check_declared(self, "experiment 'faithfulness'")
         require(self.domains and all(d in DOMAINS for d in self.domains),
@@ -117,6 +117,16 @@ class FaithfulnessExperiment:
         for m, p in self.method_params.items():
             require(isinstance(p, dict), f"method_params[{m!r}] must be a dict of parameters, got {p!r}")
             get_method(m).resolve_params(p)
+        for d in self.domains:  # each method of the run on each domain's synthetic samples and model
+            shape = get_domain(d).sample_shape("synthetic")
+            n_classes = 2 if d == "whale" else 7
+
+            def model(d=d, shape=shape, n_classes=n_classes):  # untrained: built only to check layer names
+                return get_model(PROTOCOL[d]["model"]).build(shape, n_classes)
+
+            for m in self.methods:
+                check_relevance_params(m, self.method_params.get(m, {}), input_shape=shape, model=model,
+                                       owner=f"method_params[{m!r}] on domain {d!r}")
         for d in self.domains:
             n = self.n_samples.get(d)
             require(isinstance(n, int) and not isinstance(n, bool) and n >= 20,
@@ -141,16 +151,21 @@ def load_domain(domain: str, n: int, seed: int, test_fraction: float):
     return ds.subset(train), ds.subset(test)
 
 
-def train(domain: str, x: np.ndarray, y: np.ndarray, n_classes: int, cfg: FaithfulnessExperiment, seed: int,
-          validation=None, epochs: int | None = None):
-    """A fresh model of the domain's architecture trained with the one protocol (``cfg.epochs`` unless
-    ``epochs`` is given); (model, history)."""
-    from relmask.training import build_model, fit
+def member(domain: str, x: np.ndarray, y: np.ndarray, n_classes: int, seed: int, name: str, validation=None):
+    """A fresh model of the domain's architecture with its training data, as a member of a training group."""
+    from relmask.training import Member, build_model
 
     model = build_model(PROTOCOL[domain]["model"], x.shape[1:], n_classes, seed=seed)
-    history = fit(model, x, y, epochs=cfg.epochs if epochs is None else epochs, batch_size=cfg.batch_size,
-                  seed=seed, learning_rate=cfg.learning_rate, validation_data=validation)
-    return model, history
+    return Member(model, x, y, seed=seed, validation_data=validation, name=name)
+
+
+def train(members: list, cfg: FaithfulnessExperiment, description: str, epochs: int | None = None) -> list:
+    """Train ``members`` together with the one protocol (``cfg.epochs`` unless ``epochs`` is given); their
+    :class:`relmask.training.MemberResult` s in order."""
+    from relmask.training import fit_all
+
+    return fit_all(members, description=description, epochs=cfg.epochs if epochs is None else epochs,
+                   batch_size=cfg.batch_size, learning_rate=cfg.learning_rate)
 
 
 def relevance(model, x: np.ndarray, method: str, params: dict | None, seed: int) -> np.ndarray:
@@ -173,7 +188,11 @@ def run_domain(domain: str, cfg: FaithfulnessExperiment, progress: bool = False)
     tr, te = load_domain(domain, cfg.n_samples[domain], cfg.seed, cfg.test_fraction)
     n_classes = int(max(tr.y.max(), te.y.max())) + 1
     t0 = time.perf_counter()
-    model, _ = train(domain, tr.x, tr.y, n_classes, cfg, cfg.seed, epochs=cfg.model_epochs)
+    (explained,) = train([member(domain, tr.x, tr.y, n_classes, cfg.seed, f"{domain} model")], cfg,
+                         "explained model", epochs=cfg.model_epochs)
+    if not explained.ok:
+        raise TrainingError(f"{domain}: the explained model failed ({explained.error})")
+    model = explained.model
     p1 = predict_proba(model, te.x)
     out = {"domain": domain, "n_train": len(tr), "n_test": len(te), "n_classes": n_classes,
            "model": proto["model"], "masker": proto["masker"], "masker_params": proto["masker_params"],
@@ -181,17 +200,10 @@ def run_domain(domain: str, cfg: FaithfulnessExperiment, progress: bool = False)
            "methods": {}}
     if domain == "whale":
         out["model_auc"] = roc_auc(te.y, p1[:, 1])
-    raw_curve = None
-    if domain == "fer":  # the raw student: the reference of every masked student's learning curve
-        t0 = time.perf_counter()
-        _, hist = train(domain, tr.x, tr.y, n_classes, cfg, cfg.seed + 1, validation=(te.x, te.y))
-        raw_curve = hist["val_accuracy"]
-        out["raw_student"] = {"curve": raw_curve, "aulc": area_under_learning_curve(raw_curve),
-                              "epochs_to_reach": epochs_to_reach(raw_curve, cfg.reach_level)}
-        out["seconds"]["raw_student"] = time.perf_counter() - t0
     n_eval, n_sanity = min(cfg.n_eval, len(te)), min(cfg.n_sanity, len(te))
     fill = proto["masker_params"].get("fill", "zero")
     methods = list(cfg.methods) + ([RANDOM] if cfg.random_control else [])
+    students: list[tuple] = []  # (method or None for the raw student, member, its test inputs)
     for i, method in enumerate(methods):
         if progress:
             print(f"[{domain}] {method} ({i + 1}/{len(methods)})", flush=True)
@@ -234,27 +246,41 @@ def run_domain(domain: str, cfg: FaithfulnessExperiment, progress: bool = False)
                                                 "baseline_accuracy", "score")}
             scores["roar_score"] = roar["score"]
 
-        # the masking experiment: the domain's masker with this method's maps, one fresh model, one protocol
-        t0 = time.perf_counter()
+        # the masking experiment: the domain's masker with this method's maps, one fresh model, one protocol;
+        # every method's model (and the raw student) trains in one group after the loop
         mp = proto["masker_params"]
         x_tr = mask(tr.x, r_train, proto["masker"], seed=cfg.seed, **mp)
         x_te = mask(te.x, r_test, proto["masker"], seed=cfg.seed, **mp)
-        student, hist = train(domain, x_tr, tr.y, n_classes, cfg, cfg.seed + 1, validation=(x_te, te.y))
-        p2 = predict_proba(student, x_te)
+        students.append((method, member(domain, x_tr, tr.y, n_classes, cfg.seed + 1, f"{domain} {method} student",
+                                        (x_te, te.y)), x_te))
+        res["scores"] = scores
+        res["seconds"] = sec
+        out["methods"][method] = res
+    t0 = time.perf_counter()
+    if domain == "fer":  # the raw student: the reference of every masked student's learning curve
+        students.insert(0, (None, member(domain, tr.x, tr.y, n_classes, cfg.seed + 1, "fer raw student",
+                                         (te.x, te.y)), te.x))
+    results = train([m for _, m, _ in students], cfg, f"{domain} students")
+    out["seconds"]["students"] = time.perf_counter() - t0
+    for (method, _, x_te), res in zip(students, results):
+        curve = res.history.get("val_accuracy", [])
+        if method is None:
+            out["raw_student"] = {"curve": curve, "aulc": area_under_learning_curve(curve),
+                                  "epochs_to_reach": epochs_to_reach(curve, cfg.reach_level)}
+            continue
+        if not res.ok:  # reported by fit_all; no masking result for this method
+            out["methods"][method]["masking"] = {"error": res.error}
+            continue
+        p2 = predict_proba(res.model, x_te)
         masking = {"accuracy": accuracy(te.y, p2)}
         if domain == "whale":
             masking["cnn2_auc"] = roc_auc(te.y, p2[:, 1])
             masking["fusion_auc"] = roc_auc(te.y, fuse([p1, p2], "mean")[:, 1])
         else:
-            curve = hist["val_accuracy"]
             masking.update(curve=curve, aulc=area_under_learning_curve(curve),
                            aulc_gain=area_under_learning_curve(curve) - out["raw_student"]["aulc"],
                            epochs_to_reach=epochs_to_reach(curve, cfg.reach_level))
-        sec["masking"] = time.perf_counter() - t0
-        res["masking"] = masking
-        res["scores"] = scores
-        res["seconds"] = sec
-        out["methods"][method] = res
+        out["methods"][method]["masking"] = masking
     return out
 
 

@@ -40,33 +40,34 @@ class FerDomain(Domain):
         "synthetic": Source(
             "synthetic", "procedurally drawn faces (seeded, no download), styles photo/sketch/cartoon",
             load_synthetic, (
-                Param("n", int, 2000, "number of faces"),
-                Param("seed", int, 0, "random seed (different seeds give disjoint faces)"),
+                Param("n", int, 2000, "number of faces", low=1),
+                Param("seed", int, 0, "random seed (different seeds give disjoint faces)", low=0),
                 Param("style", str, "photo", "drawing style", choices=synthetic.STYLES),
                 Param("difficulty", float, 1.0, "spread of the expression parameters around each class "
-                      "prototype (higher = classes overlap more)"),
-                Param("occlusion", float, 0.25, "probability of a partial occluder on a face"),
+                      "prototype (higher = classes overlap more)", low=0),
+                Param("occlusion", float, 0.25, "probability of a partial occluder on a face", low=0, high=1),
                 Param("class_distribution", str, "balanced", "balanced or FER2013's class shares",
                       choices=("balanced", "fer2013")),
-            )),
+            ), sample_shape=lambda path, **p: (synthetic.SIZE, synthetic.SIZE, 1)),
         "fer2013": Source(
             "fer2013", "Kaggle FER2013: fer2013.csv (emotion,pixels,Usage) or the train/ test/ image folders",
             lambda path, **kw: loaders.load_fer2013(path, **kw), (
                 Param("usage", (str, type(None)), None, "keep one usage only (csv: Training, PublicTest, "
                       "PrivateTest; folders: train, test); None = all"),
                 ON_ERROR,
-            ), needs_path=True, obtain=FER2013_OBTAIN),
+            ), needs_path=True, obtain=FER2013_OBTAIN, sample_shape=lambda path, **p: (48, 48, 1)),
         "folder": Source(
             "folder", "any class-per-folder image set (CK+, JAFFE, AffectNet crops), resized",
             lambda path, **kw: loaders.load_folder(path, **kw), (
-                Param("size", int, 48, "images are resized to size×size"),
+                Param("size", int, 48, "images are resized to size×size", low=1),
                 Param("grayscale", bool, True, "convert to one grey channel (False: RGB)"),
                 Param("classes", (list, type(None)), None, "class names in label order; None = the FER2013 "
                       "classes when all folders map onto them, else the sorted folder names"),
                 Param("class_map", (dict, type(None)), None, "folder name -> class name (None drops the "
                       "folder), on top of common aliases such as anger->angry, contempt->dropped"),
                 ON_ERROR,
-            ), needs_path=True, obtain=FOLDER_OBTAIN),
+            ), needs_path=True, obtain=FOLDER_OBTAIN,
+            sample_shape=lambda path, size, grayscale, **p: (size, size, 1 if grayscale else 3)),
         "features": Source(
             "features", "precomputed inputs in an .npz: x (N, H, W[, C]), y, optional ids and class_names "
             "(integer arrays are scaled to [0, 1])", lambda path: load_feature_arrays(path),

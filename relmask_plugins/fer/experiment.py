@@ -140,13 +140,16 @@ class FerExperiment:
         config built in Python is held to the same rules as notebook parameters; the rest are checks across
         fields and against the registries (data sources, models, relevance methods, maskers).
         """
-        from relmask import get_domain, get_method, get_model
-        from relmask.components import check_declared, resolve_params
+        from relmask import get_domain, get_model
+        from relmask.components import check_declared, check_relevance_params, resolve_params
         from relmask.relevance import explain
+
+        from .synthetic import CLASS_NAMES
 
         check_mask_targets(self.train_mask_target, self.eval_mask_target)  # says why 'true' is refused
         check_declared(self, "experiment 'fer'")
-        source = get_domain("fer").source(self.source)
+        domain = get_domain("fer")
+        source = domain.source(self.source)
         given = dict(self.load_params)
         if self.source == "synthetic":
             for name, where in SPLIT_SET.items():
@@ -155,6 +158,10 @@ class FerExperiment:
                     f"synthetic faces: n_source and n_target must be >= 1, got {self.n_source}, {self.n_target}")
             given.update(n=self.n_source, seed=self.seed, style=self.source_style)
         resolve_params(source.params, given, f"load_params of fer source {self.source!r}")
+        try:  # the data path exists where the source needs one (nothing is read)
+            shape = domain.sample_shape(self.source, self.data_path, **given)
+        except ParameterError as exc:
+            raise ParameterError(f"data_path: {exc}") from None
         require(self.trainer in TRAINER_KINDS or Path(self.trainer).is_file(),
                 f"trainer must be one of {', '.join(TRAINER_KINDS)} or a Keras model file; {self.trainer!r} is "
                 "neither (no such file)")
@@ -165,8 +172,14 @@ class FerExperiment:
                 f"{self.relevance_method!r} explains a trainer model")
         # explain()'s own options (batch_size, precision ...) may ride along; the rest are the method's parameters
         own = set(inspect.signature(explain).parameters) - {"model", "x", "method", "targets", "params"}
-        get_method(self.relevance_method).resolve_params({k: v for k, v in self.relevance_params.items()
-                                                          if k not in own})
+
+        def trainer():  # the explained architecture, untrained: only for checks that need its layers (Grad-CAM's)
+            return get_model(self.trainer_model).build(shape, len(CLASS_NAMES))
+
+        check_relevance_params(self.relevance_method, {k: v for k, v in self.relevance_params.items()
+                                                       if k not in own}, input_shape=shape,
+                               model=trainer if self.trainer == "train" and shape is not None else None,
+                               owner="relevance_params")
         require(self.relevance_method != "external" or self.relevance_params.get("source"),
                 "relevance_method 'external' needs relevance_params={source: PATH} (a .npz or a folder of maps)")
         require(self.maskers, "maskers must name at least one masker")
@@ -501,32 +514,38 @@ def train_students(variants: Sequence[Variant], y_train: np.ndarray, y_val: np.n
     Curve rows ``{variant, seed, eval, epoch, val_accuracy}``: every epoch, on each of the variant's validation
     sets. Test rows ``{variant, seed, eval, test_accuracy}``: after the last epoch, on each test set (when
     ``y_test`` is given). Per seed, every variant starts from the same initial weights and sees the batches in
-    the same order (``fit`` reseeds), so the variants differ only in their inputs.
+    the same order (:func:`relmask.training.epoch_order` of the seed), so the variants differ only in their
+    inputs. All students train together as groups (:func:`relmask.training.fit_all`); one that fails (its loss
+    turns NaN) is reported and left out, the others are kept.
     """
     import keras
 
-    from relmask import progress
-    from relmask.training import build_model, fit
+    from relmask.training import Member, build_model, fit_all
 
-    rows: list[dict] = []
-    tests: list[dict] = []
+    keras.backend.clear_session()  # keeps graph state from growing over dozens of models
     jobs = [(s, v) for s in seeds for v in variants]
     initial: dict[tuple, list] = {}
-    for seed, v in progress.stage("student", jobs):
-        keras.backend.clear_session()  # keeps graph state from growing over dozens of models
+    members, histories = [], []
+    for seed, v in jobs:
         shape = v.x_train.shape[1:]
         model = build_model(student, shape, n_classes, seed=seed, **(student_params or {}))
         initial.setdefault((seed, shape), model.get_weights())
         model.set_weights(initial[(seed, shape)])
         history: dict[str, list[float]] = {}
-        with progress.stage(f"{v.name}, seed {seed}"):
-            fit(model, v.x_train, y_train, epochs=epochs, batch_size=batch_size, seed=seed,
-                learning_rate=learning_rate,
-                callbacks=[_multi_eval_callback(v.x_val, y_val, history), progress.keras_callback()])
+        members.append(Member(model, v.x_train, y_train, seed=seed, name=f"student {v.name}, seed {seed}",
+                              callbacks=[_multi_eval_callback(v.x_val, y_val, history)]))
+        histories.append(history)
+    results = fit_all(members, description="students", epochs=epochs, batch_size=batch_size,
+                      learning_rate=learning_rate)
+    rows: list[dict] = []
+    tests: list[dict] = []
+    for (seed, v), history, result in zip(jobs, histories, results):
+        if not result.ok:  # reported by fit_all; the other students are kept
+            continue
         rows += _curve_rows(v.name, seed, history)
         if y_test is not None:
             tests += [{"variant": v.name, "seed": int(seed), "eval": e, "test_accuracy": a}
-                      for e, a in _score_sets(model, v.x_test, y_test).items()]
+                      for e, a in _score_sets(result.model, v.x_test, y_test).items()]
     return rows, tests
 
 
@@ -538,28 +557,31 @@ def finetune_trainer(trainer: Trainer, train: Dataset, val: Dataset, epochs: int
     It needs no masks, so all three evaluation sets are the raw images; returns (curve rows, test rows)."""
     import keras
 
-    from relmask import progress
-    from relmask.training import fit
+    from relmask.training import Member, fit_all
 
     x_train, x_val = trainer.inputs(train.x), trainer.inputs(val.x)
-    rows: list[dict] = []
-    tests: list[dict] = []
-    for seed in progress.stage("fine-tune", seeds):
+    members, histories = [], []
+    for seed in seeds:
         model = keras.models.clone_model(trainer.model)
         model.set_weights(trainer.model.get_weights())
         history: dict[str, list[float]] = {}
-        fit(model, x_train, train.y, epochs=epochs, batch_size=batch_size, seed=seed,
-            learning_rate=learning_rate,
-            callbacks=[_multi_eval_callback({"raw": x_val}, val.y, history)])
+        members.append(Member(model, x_train, train.y, seed=seed, name=f"fine-tuned trainer, seed {seed}",
+                              callbacks=[_multi_eval_callback({"raw": x_val}, val.y, history)]))
+        histories.append(history)
+    results = fit_all(members, description="fine-tune", epochs=epochs, batch_size=batch_size,
+                      learning_rate=learning_rate)
+    rows: list[dict] = []
+    tests: list[dict] = []
+    for seed, history, result in zip(seeds, histories, results):
+        if not result.ok:
+            continue
         for e in EVALS:
             rows += _curve_rows(FINETUNED, seed, {e: history["raw"]})
         if test is not None:
-            acc = _score_sets(model, {"raw": trainer.inputs(test.x)}, test.y)["raw"]
+            acc = _score_sets(result.model, {"raw": trainer.inputs(test.x)}, test.y)["raw"]
             tests += [{"variant": FINETUNED, "seed": int(seed), "eval": e, "test_accuracy": acc} for e in EVALS]
     return rows, tests
 
-
-# --- summaries -----------------------------------------------------------------------------------------
 
 def curves_by_variant(curves: Sequence[dict], eval: str = "masked") -> dict[str, dict[int, np.ndarray]]:
     """{variant: {seed: validation accuracy per epoch}} on one evaluation set (in variant order of appearance).

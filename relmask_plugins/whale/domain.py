@@ -35,10 +35,10 @@ from .spectrogram import STANDARDIZE, SpectrogramConfig, spectrogram, standardiz
 CLASS_NAMES = ["no_call", "upcall"]
 
 SPECTROGRAM_PARAMS = (
-    Param("n_fft", int, 256, "STFT window length in samples (Hann window; 256 = 128 ms at 2 kHz)"),
-    Param("hop", int, 64, "STFT hop in samples (64 = 32 ms)"),
-    Param("fmin", float, 0.0, "lowest frequency kept (Hz)"),
-    Param("fmax", float, 500.0, "highest frequency kept (Hz)"),
+    Param("n_fft", int, 256, "STFT window length in samples (Hann window; 256 = 128 ms at 2 kHz)", low=8),
+    Param("hop", int, 64, "STFT hop in samples (64 = 32 ms)", low=1),
+    Param("fmin", float, 0.0, "lowest frequency kept (Hz)", low=0),
+    Param("fmax", float, 500.0, "highest frequency kept (Hz)", low=0, low_open=True),
     Param("standardize", str, "clip", "clip: each spectrogram to mean 0 / sd 1; row: each frequency row of "
           "each clip; none: raw log magnitude", choices=STANDARDIZE),
 )
@@ -117,6 +117,13 @@ def make_dataset(waveforms, labels, ids, config: SpectrogramConfig, cache_dir: P
     ds = Dataset(spec[..., None], labels, ids, list(CLASS_NAMES), extras, dict(report or {}))
     ds.report.setdefault("class_counts", ds.class_counts())
     return ds
+
+
+def clip_shape(sample_rate: int, params: dict) -> tuple[int, int, int]:
+    """(frequencies, frames, 1): the spectrogram shape of a clip of the synthetic/Kaggle length, from a source's
+    parameters (a ParameterError for a spectrogram configuration that cannot be computed)."""
+    config = _config(sample_rate, **{p.name: params[p.name] for p in SPECTROGRAM_PARAMS})
+    return len(config.freqs()), len(config.times(synthetic.N_SAMPLES)), 1
 
 
 def load_synthetic(path, n_clips, seed, positive_share, snr_db_min, snr_db_max, max_confounders, cache_dir,
@@ -293,23 +300,26 @@ class WhaleDomain(Domain):
         "synthetic": Source(
             "synthetic", "seeded generator of Kaggle-like clips: FM up-calls in coloured noise with confounders",
             load_synthetic,
-            (Param("n_clips", int, 2000, "number of clips"),
-             Param("seed", int, 0, "generator seed"),
-             Param("positive_share", float, 0.23, "share of clips with an up-call (Kaggle: 0.234)"),
-             Param("snr_db_min", float, -14.0, "lowest call/confounder SNR in dB (40-300 Hz noise band)"),
-             Param("snr_db_max", float, 4.0, "highest call/confounder SNR in dB"),
-             Param("max_confounders", int, 2, "at most this many confounding sounds per clip (0-4)"),
-             CACHE_PARAM, *SPECTROGRAM_PARAMS)),
+            (Param("n_clips", int, 2000, "number of clips", low=1),
+             Param("seed", int, 0, "generator seed", low=0),
+             Param("positive_share", float, 0.23, "share of clips with an up-call (Kaggle: 0.234)", low=0, high=1),
+             Param("snr_db_min", float, -14.0, "lowest call/confounder SNR in dB (40-300 Hz noise band)",
+                   finite=True),
+             Param("snr_db_max", float, 4.0, "highest call/confounder SNR in dB", finite=True),
+             Param("max_confounders", int, 2, "at most this many confounding sounds per clip (0-4)", low=0,
+                   high=len(synthetic.CONFOUNDERS)),
+             CACHE_PARAM, *SPECTROGRAM_PARAMS), sample_shape=lambda path, **p: clip_shape(synthetic.SAMPLE_RATE, p)),
         "kaggle": Source(
             "kaggle", "2013 Kaggle Whale Detection Challenge layout (train/trainN.aiff + train.csv) or a folder "
             "of AIFF/WAV clips with a clip_name,label CSV", load_kaggle,
             (Param("on_error", str, "raise", "a bad clip or label mismatch: raise a DataError naming the file, "
                    "or skip it and list it in dataset.report", choices=("raise", "skip")),
-             Param("max_clips", (int, type(None)), None, "read only the first N labelled clips (natural order)"),
+             Param("max_clips", (int, type(None)), None, "read only the first N labelled clips (natural order)",
+                   low=1),
              Param("labels_csv", (str, type(None)), None, "label CSV (relative to the path) if not train.csv "
                    "or the folder's only CSV"),
              CACHE_PARAM, *SPECTROGRAM_PARAMS),
-            needs_path=True, obtain=OBTAIN),
+            needs_path=True, obtain=OBTAIN, sample_shape=lambda path, **p: clip_shape(audio.SAMPLE_RATE, p)),
         "features": Source(
             "features", "precomputed spectrograms in an .npz (x (N, F, T), y, ids, class_names), e.g. a feature "
             "export of the Kaggle clips", load_features,

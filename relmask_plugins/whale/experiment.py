@@ -32,7 +32,7 @@ import numpy as np
 from relmask.components import Experiment, presets_in
 from relmask.controls import CONTROLS, check_controls, control_relevance, leak_verdict, mask_only_inputs
 from relmask.data import Dataset, stratified_kfold, stratified_split
-from relmask.errors import ParameterError, require
+from relmask.errors import ParameterError, TrainingError, require
 from relmask.evaluation import FUSION_RULES, fuse, mean_sd, roc_auc, roc_curve
 from relmask.stats import delong, format_effect, paired_difference
 
@@ -86,7 +86,7 @@ class WhaleExperiment:
     balanced: bool = field(default=True, metadata={
         "help": "weight the classes inversely to their frequency in training (up-calls are the minority)"})
     seeds: list[int] = field(default_factory=lambda: [0, 1], metadata={
-        "help": "one full run (split, CNN1, CNN2s) per seed; AUCs reported as mean and sd over seeds"})
+        "help": "one full run (split, CNN1, CNN2s) per seed; AUCs reported as mean and sd over seeds", "low": 0})
     n_folds: int = field(default=0, metadata={
         "help": "0: a seeded stratified split per seed; k >= 2: seed i runs fold i of one k-fold", "low": 0})
     val_fraction: float = field(default=0.1, metadata={
@@ -122,16 +122,29 @@ class WhaleExperiment:
         The per-field checks (types, choices, ranges) are the fields' declarations, so a config built in Python
         is held to the same rules as notebook parameters; the rest are checks across fields and registries.
         """
-        from relmask import get_domain, get_masker, get_method, get_model
-        from relmask.components import check_declared, resolve_params
+        from relmask import get_domain, get_masker, get_model
+        from relmask.components import check_declared, check_relevance_params, resolve_params
+
+        from .domain import CLASS_NAMES
 
         require(self.eval_mask_target in EVAL_TARGETS,
                 f"eval_mask_target must be one of {EVAL_TARGETS}, got {self.eval_mask_target!r}"
                 + (" (masks of evaluation data must not use the true label: the mask would leak the answer)"
                    if self.eval_mask_target == "true" else ""))
         check_declared(self, "experiment 'whale'")
-        source = get_domain("whale").source(self.source)
+        domain = get_domain("whale")
+        source = domain.source(self.source)
         resolve_params(source.params, self.load_params, f"load_params of whale source {self.source!r}")
+        require(self.source != "synthetic" or self.data_path is None,
+                f"data_path: source 'synthetic' generates its clips and takes no path, got {self.data_path!r}")
+        try:  # the data path exists where the source needs one (nothing is read)
+            domain.check(self.source, self.data_path, **self.load_params)
+        except ParameterError as exc:
+            raise ParameterError(f"data_path: {exc}") from None
+        try:
+            shape = domain.sample_shape(self.source, self.data_path, **self.load_params)
+        except ParameterError as exc:
+            raise ParameterError(f"load_params: {exc}") from None
         require(self.relevance_methods, "relevance_methods must name at least one method")
         require(self.maskers, "maskers must name at least one masker")
         require(self.seeds, "seeds must list at least one seed")
@@ -140,11 +153,19 @@ class WhaleExperiment:
                                    ("masker_params", self.masker_params, self.maskers)):
             extra = sorted(set(given) - set(known))
             require(not extra, f"{name} has entries for {extra}, which are not in the run's list {known}")
-        for m in self.relevance_methods:
-            get_method(m).resolve_params(self.relevance_params.get(m, {}))
+        try:
+            get_model(self.model).resolve_params(self.model_params)
+        except ParameterError as exc:
+            raise ParameterError(f"model_params: {exc}") from None
+
+        def cnn1():  # the explained architecture, untrained: only for checks that need its layers (Grad-CAM's)
+            return get_model(self.model).build(shape, len(CLASS_NAMES), **self.model_params)
+
+        for m in self.relevance_methods:  # ranges, a window within the spectrogram, a layer CNN1 has
+            check_relevance_params(m, self.relevance_params.get(m, {}), input_shape=shape,
+                                   model=cnn1 if shape is not None else None, owner=f"relevance_params[{m!r}]")
         for m in self.maskers:
             get_masker(m).resolve_params(self.masker_params.get(m, {}))
-        get_model(self.model).resolve_params(self.model_params)
         for r in self.fusion_rules:
             require(r in FUSION_RULES, f"fusion_rules: unknown rule {r!r}; known: {', '.join(FUSION_RULES)}")
         check_controls(self.controls)
@@ -203,18 +224,24 @@ def make_splits(y: np.ndarray, seed: int, val_fraction: float = 0.1, test_fracti
 
 
 # -- models ------------------------------------------------------------------------------------------------
-def train_model(cfg: WhaleExperiment, x: np.ndarray, y: np.ndarray, seed: int,
-                validation: tuple[np.ndarray, np.ndarray] | None = None):
-    """A fresh ``cfg.model`` trained with the seed; returns (model, history)."""
-    from relmask import progress as prog
-    from relmask.training import balanced_class_weight, build_model, fit
+def member(cfg: WhaleExperiment, x: np.ndarray, y: np.ndarray, seed: int, name: str,
+           validation: tuple[np.ndarray, np.ndarray] | None = None):
+    """A fresh ``cfg.model`` seeded by ``seed``, with its training data, as a member of a training group."""
+    from relmask.training import Member, balanced_class_weight, build_model
 
     model = build_model(cfg.model, x.shape[1:], 2, seed=seed, **cfg.model_params)
     val = validation if validation is not None and len(validation[0]) else None
-    history = fit(model, x, y, epochs=cfg.epochs, batch_size=cfg.batch_size, seed=seed, validation_data=val,
-                  learning_rate=cfg.learning_rate, class_weight=balanced_class_weight(y) if cfg.balanced else None,
-                  callbacks=[prog.keras_callback()])
-    return model, history
+    return Member(model, x, y, seed=seed, validation_data=val, name=name,
+                  class_weight=balanced_class_weight(y) if cfg.balanced else None)
+
+
+def train_members(cfg: WhaleExperiment, members: list, description: str, log: bool = True) -> list:
+    """Train ``members`` together (:func:`relmask.training.fit_all`); returns their results in order (a member
+    that failed is reported there and has ``ok`` False)."""
+    from relmask.training import fit_all
+
+    return fit_all(members, description=description, log=log, epochs=cfg.epochs, batch_size=cfg.batch_size,
+                   learning_rate=cfg.learning_rate)
 
 
 # -- relevance and masking ---------------------------------------------------------------------------------
@@ -361,13 +388,16 @@ def run_seed(ds: Dataset, cfg: WhaleExperiment, seed: int, sp: dict[str, np.ndar
     def stage(name):
         return prog.stage(name, log=progress is not False)
 
-    with stage("CNN₁"):
-        cnn1, hist1 = train_model(cfg, x_tr, y_tr, seed, (x_va, y_va))
+    cnn1_res, raw_res = train_members(cfg, [member(cfg, x_tr, y_tr, seed, "CNN₁", (x_va, y_va)),
+                                            member(cfg, x_tr, y_tr, seed + RAW_SEED_OFFSET,
+                                                   "raw CNN (ensemble control)", (x_va, y_va))], "CNN₁ + raw CNN",
+                                      progress is not False)
+    if not cnn1_res.ok:
+        raise TrainingError(f"seed {seed}: CNN₁ failed ({cnn1_res.error}); nothing of this seed can be computed")
+    cnn1, hist1 = cnn1_res.model, cnn1_res.history
     p1_tr, p1 = predict_proba(cnn1, x_tr), predict_proba(cnn1, x_te)
-    with stage("raw CNN (ensemble control)"):
-        raw2, _ = train_model(cfg, x_tr, y_tr, seed + RAW_SEED_OFFSET, (x_va, y_va))
-    rows, scores = score_systems(y_te, {"cnn1": p1, "cnn_raw": predict_proba(raw2, x_te)}, p1,
-                                 cfg.fusion_rules, seed, fused_name={"cnn_raw": "ensemble_raw"})
+    probs0 = {"cnn1": p1, **({"cnn_raw": predict_proba(raw_res.model, x_te)} if raw_res.ok else {})}
+    rows, scores = score_systems(y_te, probs0, p1, cfg.fusion_rules, seed, fused_name={"cnn_raw": "ensemble_raw"})
     t_tr = mask_targets(cfg.train_mask_target, p1_tr, y_tr)
     t_te = mask_targets(cfg.eval_mask_target, p1)  # no labels passed: evaluation masks cannot see them
     # show positives first in the example figure (that is where the relevance is interesting)
@@ -375,6 +405,9 @@ def run_seed(ds: Dataset, cfg: WhaleExperiment, seed: int, sp: dict[str, np.ndar
     examples: dict[str, Any] = {"x": x_te[ex_idx], "y": y_te[ex_idx], "ids": ds.ids[sp["test"]][ex_idx],
                                 "relevance": {}, "masked": {}, "masked_control": {}}
     fractions, checksums, histories, degenerate = {}, {}, {"cnn1": hist1}, {}
+    # every second CNN of this seed (each method x masker x map, and the mask-only CNNs) trains in one group;
+    # jobs: (label, member, test inputs, what to score it as)
+    jobs: list[tuple[str, Any, np.ndarray, tuple]] = []
     for method in cfg.relevance_methods:
         rparams = cfg.relevance_params.get(method, {})
         with stage(f"relevance {method}"):
@@ -390,12 +423,9 @@ def run_seed(ds: Dataset, cfg: WhaleExperiment, seed: int, sp: dict[str, np.ndar
             same_rule = cfg.train_mask_target == cfg.eval_mask_target
             r_te_rule = r_te if same_rule else relevance(
                 cnn1, x_te, method, mask_targets(cfg.train_mask_target, p1, y_te), rparams, cfg.cache_dir)
-            with stage(f"mask-only {method}"):
-                only, histories[f"{method}/mask_only"] = train_model(cfg, mask_only_inputs(r_tr), y_tr, seed)
-            r, s = score_systems(y_te, {"mask_only": predict_proba(only, mask_only_inputs(r_te_rule))}, p1, [],
-                                 seed, method)
-            rows += r
-            scores.update({f"{method}/{k}": v for k, v in s.items()})
+            jobs.append((f"{method}/mask_only", member(cfg, mask_only_inputs(r_tr), y_tr, seed,
+                                                       f"mask-only {method}"),
+                         mask_only_inputs(r_te_rule), ("mask_only", method, None)))
         for masker in cfg.maskers:
             mparams = cfg.masker_params.get(masker, {})
             key = f"{method}/{masker}"
@@ -403,22 +433,29 @@ def run_seed(ds: Dataset, cfg: WhaleExperiment, seed: int, sp: dict[str, np.ndar
             for i, c in enumerate(cfg.controls):
                 maps[f"cnn2_{c}"] = (control_relevance(r_tr, c, seed + 10 * i),
                                      control_relevance(r_te, c, seed + 10 * i + 1))
-            probs = {}
             for system, (rt, re) in maps.items():
                 xm_tr = mask(x_tr, rt, masker, seed=seed, **mparams)
                 xm_te = mask(x_te, re, masker, seed=seed, **mparams)
-                with stage(f"CNN₂ {key} ({system})"):
-                    model, histories[f"{key}/{system}"] = train_model(cfg, xm_tr, y_tr, seed)
-                probs[system] = predict_proba(model, xm_te if cfg.eval_inputs == "masked" else x_te)
+                jobs.append((f"{key}/{system}", member(cfg, xm_tr, y_tr, seed, f"CNN₂ {key} ({system})"),
+                             xm_te if cfg.eval_inputs == "masked" else x_te, (system, method, masker)))
                 fractions[f"{key}/{system}"] = masked_fraction(x_tr, xm_tr)
                 if system == "cnn2":
                     examples["masked"][key] = xm_te[ex_idx]
                 elif system == f"cnn2_{cfg.controls[0]}":
                     examples["masked_control"][key] = xm_te[ex_idx]
-            fused = {system: system.replace("cnn2", "fusion") for system in maps}
-            r, s = score_systems(y_te, probs, p1, cfg.fusion_rules, seed, method, masker, fused_name=fused)
-            rows += r
-            scores.update({f"{key}/{k}": v for k, v in s.items()})
+    results = train_members(cfg, [j[1] for j in jobs], "CNN₂s", progress is not False) if jobs else []
+    probs: dict[tuple, dict[str, np.ndarray]] = {}
+    for (label, _, x_eval, (system, method, masker)), res in zip(jobs, results):
+        histories[label] = res.history
+        if res.ok:  # a failed CNN is reported by fit_all and left out of the tables
+            probs.setdefault((method, masker), {})[system] = predict_proba(res.model, x_eval)
+    for (method, masker), p in probs.items():
+        key = method if masker is None else f"{method}/{masker}"
+        fused = {} if masker is None else {system: system.replace("cnn2", "fusion") for system in p}
+        r, s = score_systems(y_te, p, p1, cfg.fusion_rules if masker else [], seed, method, masker,
+                             fused_name=fused)
+        rows += r
+        scores.update({f"{key}/{k}": v for k, v in s.items()})
     tests = []
     for label, a, b in comparisons(cfg):
         if a in scores and b in scores:

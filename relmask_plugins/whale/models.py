@@ -15,8 +15,8 @@ from __future__ import annotations
 from relmask.components import ModelSpec, Param
 from relmask.errors import ParameterError
 
-DROPOUT = Param("dropout", float, 0.3, "dropout rate before the dense layers")
-FILTERS = Param("filters", int, 16, "filters of the first convolution (doubled per block)")
+DROPOUT = Param("dropout", float, 0.3, "dropout rate before the dense layers", low=0, high=1, high_open=True)
+FILTERS = Param("filters", int, 16, "filters of the first convolution (doubled per block)", low=1)
 
 
 def _check_input(name: str, input_shape, ndim: int) -> None:
@@ -85,7 +85,7 @@ def build_whale_conv1d(input_shape, n_classes, filters, dropout):
 MODELS = (
     ModelSpec("whale_cnn", build_whale_cnn,
               "small spectrogram CNN (3x Conv2D 3x3 + max-pool, Flatten, Dense 64, softmax), Kaggle-solution style",
-              (FILTERS, DROPOUT, Param("dense_units", int, 64, "units of the hidden dense layer"))),
+              (FILTERS, DROPOUT, Param("dense_units", int, 64, "units of the hidden dense layer", low=1))),
     ModelSpec("whale_cnn_bn", build_whale_cnn_bn,
               "spectrogram CNN with BatchNorm after each conv and global average pooling", (FILTERS, DROPOUT)),
     ModelSpec("whale_conv1d", build_whale_conv1d,

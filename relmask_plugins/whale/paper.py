@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from relmask.figures import PaperWriter, cell, mean_sd_cell
+from relmask.figures import PaperWriter, cell, mean_sd_cell, sweep_point
 
 #: order and display names of the whale systems (notebook `system` values)
 SYSTEMS = {"cnn1": "CNN₁", "cnn2": "CNN₂ (masked)", "fusion": "fusion CNN₁+CNN₂",
@@ -36,15 +36,18 @@ def groups_of(runs: list[tuple[dict, dict]]) -> list[tuple[str, dict[str, dict]]
     """``(label, {system: summary row})`` per relevance × masker, over all whale runs.
 
     Rows without relevance/masker (CNN₁, the raw ensemble) belong to every group of their run; fusion
-    systems show the ``mean`` rule where several were recorded (the table lists them all).
+    systems show the ``mean`` rule where several were recorded (the table lists them all). The points of a sweep
+    (``relmask reproduce``'s ``sweep:``) are groups of their own, labelled with the point.
     """
     groups: dict[str, dict[str, dict]] = {}
     for record, results in runs:
         rows = results["summary"]
         pairs = list(dict.fromkeys((r.get("relevance"), r.get("masker")) for r in rows
                                    if r.get("relevance") is not None and r.get("masker") is not None))
+        point = sweep_point(record)
         for rel, msk in pairs or [(None, None)]:
             label = f"{rel}\n{msk}" if rel is not None else record["name"]
+            label += f"\n{point}" if point and rel is not None else ""
             chosen = groups.setdefault(label, {})
             for r in rows:
                 if r.get("relevance") not in (rel, None) or r.get("masker") not in (msk, None):
@@ -126,15 +129,18 @@ def roc_figure(runs, paper: PaperWriter) -> None:
 
 
 def auc_table(runs, paper: PaperWriter) -> None:
-    header = ["data", "relevance", "masker", "system", "fusion rule", "AUC (mean ± sd)", "seeds"]
+    swept = any(sweep_point(record) for record, _ in runs)  # points of a sweep: a column says which
+    header = ["data", *(["sweep point"] if swept else []), "relevance", "masker", "system", "fusion rule",
+              "AUC (mean ± sd)", "seeds"]
     rows, seen = [], set()
     for record, results in runs:
         for r in results["summary"]:
-            ident = (r.get("relevance"), r.get("masker"), r["system"], r.get("fusion_rule"))
+            ident = (sweep_point(record), r.get("relevance"), r.get("masker"), r["system"], r.get("fusion_rule"))
             if ident in seen:  # CNN₁ and the raw ensemble repeat in every run of a grid
                 continue
             seen.add(ident)
-            rows.append(["synthetic" if record.get("synthetic") else "real", cell(r.get("relevance")),
+            rows.append(["synthetic" if record.get("synthetic") else "real",
+                         *([cell(sweep_point(record))] if swept else []), cell(r.get("relevance")),
                          cell(r.get("masker")), SYSTEMS.get(r["system"], r["system"]),
                          cell(r.get("fusion_rule")), mean_sd_cell(r, "auc"), cell(r.get("n_seeds"))])
     caption = ("CNN₁, CNN₂ on masked features, their fusion and the controls (raw ensemble, CNN₂ and fusion on "

@@ -1,0 +1,137 @@
+"""Benchmark: a grid of students trained as one group against the same members trained one by one (issue 22).
+
+    python benchmarks/students.py [--grid fer|whale|both] [--n 2000] [--epochs 2] [--seeds 3] [--rounds 1]
+                                  [--chunk-size N] [--out FILE]
+
+The grids are the real-data protocols' shapes on synthetic inputs of the same size (so no data are needed):
+- ``fer``: 48×48 faces, ``fer_small_cnn`` students, variants raw, keep and soft with their three map controls
+  each, and mask-only: 10 variants × ``--seeds`` seeds;
+- ``whale``: 64×64 spectrograms, ``whale_cnn``, per seed CNN₁, the raw ensemble CNN, per masker (negative, mean)
+  CNN₂ and three control CNN₂s, and the mask-only CNN: 11 members × ``--seeds`` seeds.
+Each mode runs in a fresh subprocess (its own peak memory, nothing cached between them), the modes alternate
+round by round, and every member's inputs differ (a masked variant has its own data). ``grouped`` is
+:func:`relmask.training.fit_group` over the whole grid (chunked automatically unless ``--chunk-size``),
+``one_by_one`` is :func:`relmask.training.fit` per member, the way the experiments trained before grouping.
+Prints one JSON line per mode and round, then the ratio one-by-one / grouped per grid and the peak resident
+memory of each mode; exits 1 when a member's weights differ between the modes by more than float rounding.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+from relmask._env import apply_defaults
+
+apply_defaults()  # relmask's TensorFlow environment defaults (relmask._env), before anything imports TensorFlow
+
+GRIDS = {
+    # name: (input shape, classes, model, members per seed)
+    "fer": ((48, 48, 1), 7, "fer_small_cnn", 10),
+    "whale": ((64, 64, 1), 2, "whale_cnn", 11),
+}
+TARGET_CPU = 1.5  # the issue's target for the whole grid on the 2-core CPU
+
+
+def members_of(grid: str, n: int, seeds: int):
+    """The grid's members on seeded synthetic inputs (each member its own inputs and its seed's weights)."""
+    from relmask.training import Member, build_model
+
+    shape, classes, model, per_seed = GRIDS[grid]
+    rng = __import__("numpy").random.default_rng(0)
+    y = rng.integers(0, classes, n)
+    out = []
+    for seed in range(seeds):
+        for v in range(per_seed):
+            x = rng.random((n, *shape), dtype="float32")
+            out.append(Member(build_model(model, shape, classes, seed=seed), x, y, seed=seed,
+                              name=f"{grid}/{v}/seed{seed}"))
+    return out
+
+
+def worker(args) -> None:
+    import resource
+
+    import keras
+    import numpy as np
+
+    from relmask.training import fit, fit_group
+
+    members = members_of(args.grid, args.n, args.seeds)
+    t0 = time.perf_counter()
+    if args.mode == "grouped":
+        fit_group(members, epochs=args.epochs, batch_size=args.batch_size, chunk_size=args.chunk_size)
+    else:
+        for m in members:
+            fit(m.model, m.x, m.y, epochs=args.epochs, batch_size=args.batch_size, seed=m.seed)
+    seconds = time.perf_counter() - t0
+    checksum = [float(np.sum([np.abs(w).sum() for w in m.model.get_weights()])) for m in members]
+    print(json.dumps({"grid": args.grid, "mode": args.mode, "members": len(members), "n": args.n,
+                      "epochs": args.epochs, "seconds": round(seconds, 2), "backend": keras.backend.backend(),
+                      "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                      "checksum": checksum}))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--grid", choices=[*GRIDS, "both"], default="both")
+    ap.add_argument("--n", type=int, default=2000, help="training samples per member")
+    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--rounds", type=int, default=1, help="alternating rounds of both modes")
+    ap.add_argument("--chunk-size", type=int, default=None, help="members per chunk (default: automatic)")
+    ap.add_argument("--out", default=None, help="also append the JSON lines to this file")
+    ap.add_argument("--mode", choices=["grouped", "one_by_one"], help=argparse.SUPPRESS)  # the worker's
+    args = ap.parse_args(argv)
+    if args.mode:
+        worker(args)
+        return 0
+
+    import numpy as np
+
+    grids = list(GRIDS) if args.grid == "both" else [args.grid]
+    times: dict[tuple[str, str], list[float]] = {}
+    peaks: dict[tuple[str, str], float] = {}
+    sums: dict[tuple[str, str], list[float]] = {}
+    lines = []
+    for r in range(args.rounds):
+        for grid in grids:
+            for mode in (("grouped", "one_by_one") if r % 2 == 0 else ("one_by_one", "grouped")):
+                cmd = [sys.executable, __file__, "--mode", mode, "--grid", grid, "--n", str(args.n),
+                       "--epochs", str(args.epochs), "--seeds", str(args.seeds),
+                       "--batch-size", str(args.batch_size)]
+                if args.chunk_size:
+                    cmd += ["--chunk-size", str(args.chunk_size)]
+                done = subprocess.run(cmd, capture_output=True, text=True)
+                if done.returncode:
+                    sys.exit(f"{mode} worker failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
+                row = json.loads(done.stdout.strip().splitlines()[-1])
+                row["round"] = r
+                times.setdefault((grid, mode), []).append(row["seconds"])
+                peaks[(grid, mode)] = max(peaks.get((grid, mode), 0.0), row["peak_rss_mib"])
+                sums[(grid, mode)] = row.pop("checksum")
+                print(json.dumps(row), flush=True)
+                lines.append(row)
+    ok = True
+    for grid in grids:
+        g, s = np.median(times[(grid, "grouped")]), np.median(times[(grid, "one_by_one")])
+        same = np.allclose(sums[(grid, "grouped")], sums[(grid, "one_by_one")], rtol=1e-4)
+        ok &= bool(same)
+        summary = {"grid": grid, "one_by_one_s": round(float(s), 2), "grouped_s": round(float(g), 2),
+                   "speedup": round(float(s / g), 2), "target": TARGET_CPU,
+                   "peak_rss_mib": {m: peaks[(grid, m)] for m in ("grouped", "one_by_one")},
+                   "same_weights": bool(same), "cpu_count": os.cpu_count()}
+        print(json.dumps(summary), flush=True)
+        lines.append(summary)
+    if args.out:
+        with open(args.out, "a") as f:
+            f.writelines(json.dumps(x) + "\n" for x in lines)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
