@@ -1,19 +1,20 @@
 """Benchmark: a grid of students trained as one group against the same members trained one by one (issue 22).
 
     python benchmarks/students.py [--grid fer|whale|both] [--n 2000] [--epochs 2] [--seeds 3] [--rounds 1]
-                                  [--chunk-size N] [--out FILE]
+                                  [--chunk-sizes auto,2,8] [--out FILE]
 
 The grids are the real-data protocols' shapes on synthetic inputs of the same size (so no data are needed):
 - ``fer``: 48×48 faces, ``fer_small_cnn`` students, variants raw, keep and soft with their three map controls
   each, and mask-only: 10 variants × ``--seeds`` seeds;
 - ``whale``: 64×64 spectrograms, ``whale_cnn``, per seed CNN₁, the raw ensemble CNN, per masker (negative, mean)
   CNN₂ and three control CNN₂s, and the mask-only CNN: 11 members × ``--seeds`` seeds.
-Each mode runs in a fresh subprocess (its own peak memory, nothing cached between them), the modes alternate
-round by round, and every member's inputs differ (a masked variant has its own data). ``grouped`` is
-:func:`relmask.training.fit_group` over the whole grid (chunked automatically unless ``--chunk-size``),
-``one_by_one`` is :func:`relmask.training.fit` per member, the way the experiments trained before grouping.
-Prints one JSON line per mode and round, then the ratio one-by-one / grouped per grid and the peak resident
-memory of each mode; exits 1 when a member's weights differ between the modes by more than float rounding.
+Each mode runs in a fresh subprocess (its own peak memory, nothing cached between them), the modes rotate
+round by round, and every member's inputs differ (a masked variant has its own data). ``grouped:C`` is
+:func:`relmask.training.fit_group` over the whole grid in chunks of C members (``auto``: the default choice of
+:func:`relmask.training.group_size_limit`), ``one_by_one`` is :func:`relmask.training.fit` per member, the way
+the experiments trained before grouping. Prints one JSON line per mode and round, then per grid the median
+seconds of each mode, its ratio to one-by-one and its peak resident memory; exits 1 when a member's weights
+differ between the modes by more than float rounding.
 """
 from __future__ import annotations
 
@@ -62,8 +63,10 @@ def worker(args) -> None:
 
     members = members_of(args.grid, args.n, args.seeds)
     t0 = time.perf_counter()
-    if args.mode == "grouped":
-        fit_group(members, epochs=args.epochs, batch_size=args.batch_size, chunk_size=args.chunk_size)
+    if args.mode.startswith("grouped"):
+        chunk = args.mode.split(":")[1]
+        fit_group(members, epochs=args.epochs, batch_size=args.batch_size,
+                  chunk_size=None if chunk == "auto" else int(chunk))
     else:
         for m in members:
             fit(m.model, m.x, m.y, epochs=args.epochs, batch_size=args.batch_size, seed=m.seed)
@@ -83,9 +86,9 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--rounds", type=int, default=1, help="alternating rounds of both modes")
-    ap.add_argument("--chunk-size", type=int, default=None, help="members per chunk (default: automatic)")
+    ap.add_argument("--chunk-sizes", default="auto", help="comma-separated chunk sizes to time (auto = default)")
     ap.add_argument("--out", default=None, help="also append the JSON lines to this file")
-    ap.add_argument("--mode", choices=["grouped", "one_by_one"], help=argparse.SUPPRESS)  # the worker's
+    ap.add_argument("--mode", help=argparse.SUPPRESS)  # the worker's: one_by_one or grouped:C
     args = ap.parse_args(argv)
     if args.mode:
         worker(args)
@@ -98,14 +101,14 @@ def main(argv=None) -> int:
     peaks: dict[tuple[str, str], float] = {}
     sums: dict[tuple[str, str], list[float]] = {}
     lines = []
+    modes = ["one_by_one"] + [f"grouped:{c.strip()}" for c in args.chunk_sizes.split(",")]
     for r in range(args.rounds):
         for grid in grids:
-            for mode in (("grouped", "one_by_one") if r % 2 == 0 else ("one_by_one", "grouped")):
+            shift = r % len(modes)
+            for mode in modes[shift:] + modes[:shift]:
                 cmd = [sys.executable, __file__, "--mode", mode, "--grid", grid, "--n", str(args.n),
                        "--epochs", str(args.epochs), "--seeds", str(args.seeds),
                        "--batch-size", str(args.batch_size)]
-                if args.chunk_size:
-                    cmd += ["--chunk-size", str(args.chunk_size)]
                 done = subprocess.run(cmd, capture_output=True, text=True)
                 if done.returncode:
                     sys.exit(f"{mode} worker failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
@@ -118,15 +121,17 @@ def main(argv=None) -> int:
                 lines.append(row)
     ok = True
     for grid in grids:
-        g, s = np.median(times[(grid, "grouped")]), np.median(times[(grid, "one_by_one")])
-        same = np.allclose(sums[(grid, "grouped")], sums[(grid, "one_by_one")], rtol=1e-4)
-        ok &= bool(same)
-        summary = {"grid": grid, "one_by_one_s": round(float(s), 2), "grouped_s": round(float(g), 2),
-                   "speedup": round(float(s / g), 2), "target": TARGET_CPU,
-                   "peak_rss_mib": {m: peaks[(grid, m)] for m in ("grouped", "one_by_one")},
-                   "same_weights": bool(same), "cpu_count": os.cpu_count()}
-        print(json.dumps(summary), flush=True)
-        lines.append(summary)
+        s = float(np.median(times[(grid, "one_by_one")]))
+        for mode in modes[1:]:
+            g = float(np.median(times[(grid, mode)]))
+            same = np.allclose(sums[(grid, mode)], sums[(grid, "one_by_one")], rtol=1e-4)
+            ok &= bool(same)
+            summary = {"grid": grid, "mode": mode, "one_by_one_s": round(s, 2), "grouped_s": round(g, 2),
+                       "speedup": round(s / g, 2), "target": TARGET_CPU,
+                       "peak_rss_mib": {m: peaks[(grid, m)] for m in ("one_by_one", mode)},
+                       "same_weights": bool(same), "rounds": args.rounds, "cpu_count": os.cpu_count()}
+            print(json.dumps(summary), flush=True)
+            lines.append(summary)
     if args.out:
         with open(args.out, "a") as f:
             f.writelines(json.dumps(x) + "\n" for x in lines)

@@ -141,22 +141,16 @@ def cmd_run(args) -> int:
 def _run_with_display(nb: Path, params: dict, out: Path, args, progress: bool):
     """``run_notebook`` with the kernel's stages shown live on a terminal (one line per stage otherwise) and its
     warnings relayed once each; SIGTERM ends it like Ctrl-C."""
-    import signal
-
-    from .errors import RunInterrupted
+    from .errors import sigterm_interrupts
     from .progress import RunDisplay
     from .runner import run_notebook
 
-    def terminate(signum, frame):
-        raise RunInterrupted(signum)
-
     display = RunDisplay(file=sys.stderr)
-    previous = signal.signal(signal.SIGTERM, terminate)
     try:
-        return run_notebook(nb, params, out, kernel_name=args.kernel, progress=progress and not display.live,
-                            log_output=args.log_output, on_progress=lambda event: display.event(nb.stem, event))
+        with sigterm_interrupts():
+            return run_notebook(nb, params, out, kernel_name=args.kernel, progress=progress and not display.live,
+                                log_output=args.log_output, on_progress=lambda event: display.event(nb.stem, event))
     finally:
-        signal.signal(signal.SIGTERM, previous)
         display.close()
 
 
@@ -194,8 +188,10 @@ def add_subcommand(sub) -> None:
     p.add_argument("-f", "--parameters-file", action="append", metavar="YAML", help="parameters from a YAML file")
     p.add_argument("-P", "--preset", metavar="NAME", help="an experiment's preset by name (quick, full, real, ...; "
                                                           "`relmask list experiments`), before -f and -p")
-    p.add_argument("-o", "--output", metavar="OUTDIR", help="where the executed notebook and results.json go "
-                                                           "(default runs/<notebook stem>)")
+    p.add_argument("-o", "--output", metavar="OUTDIR", help="where everything the run writes goes: the executed "
+                                                           "notebook, results.json, figures (wins over an output_dir "
+                                                           "parameter; default: that parameter, else "
+                                                           "runs/<notebook stem>)")
     p.add_argument("-k", "--kernel", default=None, help="Jupyter kernel name (default: the notebook's)")
     p.add_argument("--log-output", action="store_true", help="stream cell output to the terminal")
     p.add_argument("-h", "--help", action="store_true", help="show the notebook's parameters (and these options) "

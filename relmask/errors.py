@@ -93,6 +93,31 @@ class RunInterrupted(KeyboardInterrupt):
         super().__init__(signal.Signals(signum).name)
 
 
+class sigterm_interrupts:  # noqa: N801 - used as a context manager, like contextlib's lower-case classes
+    """While active, SIGTERM raises :class:`RunInterrupted` (a KeyboardInterrupt) like Ctrl-C, so that a terminated
+    ``relmask run`` or ``relmask reproduce`` ends as an interrupted one does: what finished is kept, one line.
+    Outside the main thread (where signals cannot be handled) it does nothing."""
+
+    def __enter__(self):
+        import signal
+
+        def terminate(signum, frame):
+            raise RunInterrupted(signum)
+
+        try:
+            self.previous = signal.signal(signal.SIGTERM, terminate)
+        except ValueError:  # not the main thread
+            self.previous = None
+        return self
+
+    def __exit__(self, *exc):
+        import signal
+
+        if self.previous is not None:
+            signal.signal(signal.SIGTERM, self.previous)
+        return False
+
+
 def require(condition, message: str) -> None:
     """Raise :class:`ParameterError` with ``message`` unless ``condition`` holds (the checks of ``validate()``)."""
     if not condition:

@@ -26,7 +26,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .errors import DataError, NotebookExecutionError, ParameterError, RelmaskError, RunInterrupted, UnknownNameError
+from .errors import (
+    DataError,
+    NotebookExecutionError,
+    ParameterError,
+    RelmaskError,
+    RunInterrupted,
+    UnknownNameError,
+    sigterm_interrupts,
+)
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 #: notebooks, presets and configs name paths relative to the project checkout
@@ -178,9 +186,9 @@ def _resolve(path: str, base: Path) -> Path:
     return (PROJECT_ROOT / p).resolve()
 
 
-def _slug(value: Any) -> str:
+def _slug(value: Any, keep: str = "") -> str:
     text = "+".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
-    return re.sub(r"[^A-Za-z0-9._+]+", "_", text)
+    return re.sub(rf"[^A-Za-z0-9._+{re.escape(keep)}]+", "_", text)
 
 
 #: separates a sweep's name from its point in a run name: ``fer-sizes@n_target=250``
@@ -188,10 +196,10 @@ POINT_SEPARATOR = "@"
 
 
 def point_label(values: dict[str, Any]) -> str:
-    """The point part of a sweep run's name: ``n_target=250`` or ``n_target=250,seeds=0+1`` (values as in grid
-    names: lists joined by ``+``, anything but letters, digits, ``.``, ``_`` and ``+`` replaced by ``_``), so a
-    name is one shell word that needs no quoting and no glob character."""
-    return ",".join(f"{param}={_slug(value)}" for param, value in values.items())
+    """The point part of a sweep run's name: ``n_target=250``, ``lr=-0.5`` or ``n_target=250,seeds=0+1`` (lists
+    joined by ``+``; anything but letters, digits, ``.``, ``_``, ``+`` and ``-`` replaced by ``_``), so a name is one
+    shell word that needs no quoting and holds no glob character."""
+    return ",".join(f"{param}={_slug(value, keep='-')}" for param, value in values.items())
 
 
 def _value_lists(where: str, name: str, key: str, spec) -> dict[str, list]:
@@ -692,26 +700,6 @@ def _command(args, only: list[str] | None = None) -> str:
     return shlex.join(words)
 
 
-class _SigtermInterrupts:
-    """While active, SIGTERM raises :class:`relmask.errors.RunInterrupted` (a KeyboardInterrupt) like Ctrl-C, so
-    a terminated reproduction ends as an interrupted one does: runs finished so far kept, one line."""
-
-    def __enter__(self):
-        def terminate(signum, frame):
-            raise RunInterrupted(signum)
-
-        try:
-            self.previous = signal.signal(signal.SIGTERM, terminate)
-        except ValueError:  # not the main thread: signals cannot be handled here
-            self.previous = None
-        return self
-
-    def __exit__(self, *exc):
-        if self.previous is not None:
-            signal.signal(signal.SIGTERM, self.previous)
-        return False
-
-
 def _stop_reason(signum: int) -> str:
     return {signal.SIGINT: "interrupted (Ctrl-C)", signal.SIGTERM: "terminated (SIGTERM)"}.get(
         signum, f"stopped by {signal.Signals(signum).name}")
@@ -727,7 +715,7 @@ def cmd_reproduce(args) -> int:
         return code
 
     try:
-        with _SigtermInterrupts():
+        with sigterm_interrupts():
             report = reproduce(args.config, data_dir=args.data_dir, only=args.only, jobs=args.jobs,
                                scheduler=args.scheduler, force=args.force, out=args.out,
                                paper_dir=None if args.no_figures else args.paper)

@@ -122,7 +122,7 @@ def fit_group(members: Sequence[Member], *, epochs: int, batch_size: int = 64, l
     Each member sees every epoch its own permutation of its samples, drawn from ``np.random.default_rng((seed,
     epoch))``, in batches of ``batch_size``, and is trained with Adam(``learning_rate``) on sparse categorical
     cross-entropy, exactly as :func:`fit` trains one model. Members are trained in chunks of ``chunk_size``
-    (default: as many as fit :data:`MEMORY_SHARE` of the device's memory, or ``$RELMASK_GROUP_SIZE``); members of
+    (default: :func:`group_size_limit`); members of
     one chunk must have as many samples as each other, so a group is first split by sample count.
     """
     members = list(members)
@@ -198,8 +198,10 @@ def _check_group(members: list[Member], epochs: int, batch_size: int, chunk_size
 
 
 def group_size_limit(model, batch_size: int) -> int:
-    """How many members of ``model``'s architecture one chunk may hold: ``$RELMASK_GROUP_SIZE`` if set, else
-    as many as fit :data:`MEMORY_SHARE` of the accelerator's memory (or the machine's), at least 1."""
+    """How many members of ``model``'s architecture one chunk may hold: ``$RELMASK_GROUP_SIZE`` if set; on an
+    accelerator as many as fit :data:`MEMORY_SHARE` of its memory; on the CPU one member per core (a branch per
+    core runs in parallel; larger chunks were slower on the 2-core CPU, ``benchmarks/results/``), within the
+    same memory bound. At least 1."""
     env = os.environ.get(GROUP_SIZE_ENV)
     if env:
         try:
@@ -209,7 +211,9 @@ def group_size_limit(model, batch_size: int) -> int:
         if value < 1:
             raise ParameterError(f"${GROUP_SIZE_ENV} must be a whole number >= 1, got {env!r}")
         return value
-    return max(1, int(MEMORY_SHARE * device_memory_bytes() // member_bytes(model, batch_size)))
+    memory, accelerator = device_memory()
+    fits = max(1, int(MEMORY_SHARE * memory // member_bytes(model, batch_size)))
+    return fits if accelerator else max(1, min(fits, os.cpu_count() or 1))
 
 
 def member_bytes(model, batch_size: int) -> int:
@@ -225,8 +229,9 @@ def member_bytes(model, batch_size: int) -> int:
     return 4 * (4 * params + 2 * batch_size * activations) + 1
 
 
-def device_memory_bytes() -> int:
-    """Memory of the device training runs on: the first accelerator's (JAX or TensorFlow), else the machine's."""
+def device_memory() -> tuple[int, bool]:
+    """(bytes, is an accelerator) of the device training runs on: the first accelerator's (JAX or TensorFlow),
+    else the machine's memory."""
     import keras
 
     try:
@@ -235,15 +240,17 @@ def device_memory_bytes() -> int:
 
             dev = jax.devices()[0]
             if dev.platform != "cpu":
-                return int((dev.memory_stats() or {}).get("bytes_limit", 0)) or _host_memory()
+                return int((dev.memory_stats() or {}).get("bytes_limit", 0)) or _host_memory(), True
         elif keras.backend.backend() == "tensorflow":
             import tensorflow as tf
 
-            if tf.config.list_physical_devices("GPU"):
-                return int(tf.config.experimental.get_memory_info("GPU:0").get("peak", 0)) or _host_memory()
+            gpus = tf.config.list_physical_devices("GPU")
+            if gpus:
+                limit = tf.config.experimental.get_device_details(gpus[0]).get("memory_limit", 0)
+                return int(limit or 0) or _host_memory(), True
     except Exception:  # noqa: BLE001 - a backend without memory statistics: fall back to the machine's
         pass
-    return _host_memory()
+    return _host_memory(), False
 
 
 def _host_memory() -> int:
@@ -293,7 +300,8 @@ def _fit_chunk(members: list[Member], epochs: int, batch_size: int, learning_rat
                     for cb in m.callbacks:
                         cb.on_epoch_begin(epoch)
             data = _EpochBatches(members, keys, [epoch_order(m.seed, epoch, n) for m in members], batch_size)
-            logs = {k: float(v[-1]) for k, v in group.fit(data, epochs=1, shuffle=False, verbose=verbose).history.items()}
+            fitted = group.fit(data, epochs=1, shuffle=False, verbose=verbose)  # shuffle: data is in order already
+            logs = {k: float(v[-1]) for k, v in fitted.history.items()}
             for i, (m, k) in enumerate(zip(members, keys)):
                 if not active[i]:
                     continue

@@ -110,10 +110,12 @@ def test_other_notebook_pairs_are_in_sync(source):
     assert out_of_sync(ROOT / source) == []
 
 
-def test_presets_configure(experiment):
+def test_presets_configure(experiment, tmp_path):
     assert {"quick"} <= set(experiment.presets)
     for name, path in experiment.presets.items():
         values = yaml.safe_load(Path(path).read_text()) or {}
+        if values.get("source", "synthetic") != "synthetic" and values.get("data_path", "") is None:
+            values["data_path"] = str(tmp_path)  # given with -p data_path; checked to exist before a kernel starts
         experiment.configure(values)  # raises naming the parameter when a preset went stale
         check_parameters(experiment.notebook, {k: v for k, v in values.items() if k != "output_dir"})
 

@@ -75,7 +75,7 @@ def test_quick_preset_on_synthetic_faces(tmp_path):
     assert res.duration_s < 180
 
 
-def test_presets_spell_out_every_parameter():
+def test_presets_spell_out_every_parameter(tmp_path):
     import yaml
 
     from relmask.runner import check_parameters
@@ -85,7 +85,8 @@ def test_presets_spell_out_every_parameter():
     presets = {name: yaml.safe_load(EXPERIMENT.preset(name).read_text()) for name in EXPERIMENT.presets}
     for name, values in presets.items():
         assert list(values) == fields, name  # every parameter, in the notebook's order: a preset reads alone
-        check_parameters(NOTEBOOK, values)  # the notebook's declarations and the experiment's validate()
+        given = {**values, "data_path": str(tmp_path)} if values["source"] != "synthetic" else values  # -p data_path
+        check_parameters(NOTEBOOK, given)  # the notebook's declarations and the experiment's validate()
     assert presets["quick"] == dataclasses.asdict(EXPERIMENT.configure({}))  # quick = the defaults
     assert presets["real"]["source"] == presets["full"]["source"] == "fer2013"
 

@@ -177,8 +177,13 @@ def test_group_size_limit_reads_the_environment_and_the_memory(monkeypatch):
     with pytest.raises(ParameterError, match="RELMASK_GROUP_SIZE must be a whole number >= 1, got 'zero'"):
         training.group_size_limit(model, 64)
     monkeypatch.delenv(training.GROUP_SIZE_ENV)
-    monkeypatch.setattr(training, "device_memory_bytes", lambda: 40 * training.member_bytes(model, 64))
-    assert training.group_size_limit(model, 64) == int(training.MEMORY_SHARE * 40)
+    monkeypatch.setattr(training, "device_memory", lambda: (40 * training.member_bytes(model, 64), True))
+    assert training.group_size_limit(model, 64) == int(training.MEMORY_SHARE * 40)  # an accelerator: memory
+    monkeypatch.setattr(training.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(training, "device_memory", lambda: (40 * training.member_bytes(model, 64), False))
+    assert training.group_size_limit(model, 64) == 2  # the CPU: one member per core
+    monkeypatch.setattr(training, "device_memory", lambda: (training.member_bytes(model, 64), False))
+    assert training.group_size_limit(model, 64) == 1  # ... within the memory bound
 
 
 JAX_SCRIPT = textwrap.dedent("""
@@ -211,3 +216,44 @@ def test_a_group_trains_each_member_as_alone_on_jax():
         assert m["diff"] <= WEIGHT_TOL
         np.testing.assert_allclose(m["loss"], m["ref_loss"], rtol=1e-5)
         assert m["val"] == m["ref_val"]
+
+
+CROSS_SCRIPT = textwrap.dedent("""
+    import json, sys
+    sys.path.insert(0, {tests!r})
+    import numpy as np
+    import test_grouped_training as t
+    print(json.dumps(t.train_from_numpy_weights()))
+""")
+
+
+def train_from_numpy_weights() -> list[list[float]]:
+    """Two members without dropout, their initial weights drawn in NumPy (the backends' random streams differ),
+    trained as a group; their flattened final weights."""
+    import keras
+    from keras import layers
+
+    from relmask.training import Member, fit_group
+
+    members = []
+    for s in (0, 1):
+        model = keras.Sequential([keras.Input(SHAPE), layers.Conv2D(4, 3, activation="relu"), layers.MaxPooling2D(2),
+                                  layers.Flatten(), layers.Dense(CLASSES, activation="softmax")])
+        rng = np.random.default_rng(s)
+        model.set_weights([rng.normal(0, 0.3, w.shape).astype(np.float32) for w in model.get_weights()])
+        x, y = data(s)
+        members.append(Member(model, x, y, seed=s))
+    fit_group(members, epochs=2, batch_size=BATCH)
+    return [np.concatenate([w.ravel() for w in m.model.get_weights()]).tolist() for m in members]
+
+
+def test_tensorflow_and_jax_train_a_group_to_the_same_weights():
+    """Same initial weights and data: the two backends end within float rounding of each other (1e-4)."""
+    pytest.importorskip("jax")
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    done = subprocess.run([sys.executable, "-c", CROSS_SCRIPT.format(tests=os.path.dirname(__file__))], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    on_jax = json.loads(done.stdout.strip().splitlines()[-1])
+    for a, b in zip(train_from_numpy_weights(), on_jax):
+        np.testing.assert_allclose(a, b, atol=1e-4)

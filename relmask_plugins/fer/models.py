@@ -84,7 +84,8 @@ MODELS = (
     ModelSpec("fer_small_cnn", small_cnn, "small 3-block CNN for 48×48 faces (fast student/trainer)",
               (WIDTH, DROPOUT)),
     ModelSpec("fer_deep_cnn", deep_cnn, "VGG-style 8-conv CNN with batch normalisation for 48×48 faces",
-              (WIDTH, Param("dropout", float, 0.3, "dropout rate before the classifier", low=0, high=1, high_open=True))),
+              (WIDTH, Param("dropout", float, 0.3, "dropout rate before the classifier", low=0, high=1,
+                            high_open=True))),
     ModelSpec("fer_mobilenetv2", mobilenetv2, "keras.applications MobileNetV2 (no pretrained weights), input "
               "upsampled", (Param("alpha", float, 0.35, "width multiplier", low=0, low_open=True),
                             Param("resize", int, 96, "input upsampled to this size (0 = keep)", low=0))),

@@ -327,11 +327,86 @@ def _markdown(header: list[str], rows: list[list]) -> str:
     return "\n".join(lines + ["| " + " | ".join(map(str, r)) + " |" for r in rows]) + "\n"
 
 
-def markdown_table(summary: list[dict]) -> str:
-    """The AUC table (mean ± sd over seeds): one line per relevance × masker × system × fusion rule."""
-    return _markdown(["relevance", "masker", "system", "fusion", "AUC (mean ± sd)", "seeds"],
-                     [[s["relevance"] or "–", s["masker"] or "–", s["system"], s["fusion_rule"] or "–",
-                       f"{s['auc_mean']:.4f} ± {s['auc_sd']:.4f}", s["n_seeds"]] for s in summary])
+def _percent(share: float) -> str:
+    pct = 100 * share
+    return f"{pct:.0f} %" if pct >= 10 or pct == round(pct) else f"{pct:.1f} %"
+
+
+def _count(k: int, n: int) -> str:
+    return f"{k:,}/{n:,}"
+
+
+def degenerate_shares(degenerate: dict | None) -> dict[str, float]:
+    """Per relevance method, the largest share of degenerate maps over the seeds and splits of
+    ``results["degenerate_maps"]`` (``{seed: {method: {train, n_train, test, n_test}}}``, see :func:`run_seed`)."""
+    out: dict[str, float] = {}
+    for per_method in _degenerate_entries(degenerate).values():
+        for method, c in per_method.items():
+            shares = [c[k] / c[f"n_{k}"] for k in ("train", "test") if c.get(f"n_{k}")]
+            out[method] = max([out.get(method, 0.0), *shares])
+    return out
+
+
+def _degenerate_entries(degenerate) -> dict[str, dict[str, dict]]:
+    """``degenerate`` without entries that are not counts of the form :func:`run_seed` records (None, other
+    layouts), so a table never fails on an old or partial results file."""
+    keys = ("train", "n_train", "test", "n_test")
+    if not isinstance(degenerate, dict):
+        return {}
+    return {str(seed): {m: c for m, c in per.items() if isinstance(c, dict) and all(k in c for k in keys)}
+            for seed, per in degenerate.items() if isinstance(per, dict)}
+
+
+def degenerate_flags(degenerate: dict | None, limit: float | None = None) -> dict[str, str]:
+    """``{method: table cell}`` for every method with counts: flagged when its maps are degenerate (every value
+    equal, e.g. all zero; :func:`relmask.masking.degenerate_maps`) for more than ``limit`` (default
+    :data:`relmask.masking.DEGENERATE_WARN_SHARE`, 5 %) of the training or the test clips of any seed.
+    Empty when no method is flagged: tables then keep their plain layout."""
+    from relmask.masking import DEGENERATE_WARN_SHARE
+
+    limit = DEGENERATE_WARN_SHARE if limit is None else limit
+    shares = degenerate_shares(degenerate)
+    if not any(v > limit for v in shares.values()):
+        return {}
+    return {m: (f"> {_percent(limit)}: up to {_percent(v)}" if v > limit else f"≤ {_percent(limit)}")
+            for m, v in shares.items()}
+
+
+def degenerate_note(degenerate: dict | None, limit: float | None = None) -> str:
+    """One sentence per flagged method (:func:`degenerate_flags`) with its counts per seed, for a table's
+    footnote or caption; empty when none is flagged."""
+    from relmask.masking import DEGENERATE_WARN_SHARE
+
+    limit = DEGENERATE_WARN_SHARE if limit is None else limit
+    flagged = [m for m, v in degenerate_shares(degenerate).items() if v > limit]
+    if not flagged:
+        return ""
+    parts = []
+    for m in flagged:
+        seeds = [f"seed {seed}: train {_count(c[m]['train'], c[m]['n_train'])}, test "
+                 f"{_count(c[m]['test'], c[m]['n_test'])}" for seed, c in _degenerate_entries(degenerate).items()
+                 if m in c]
+        parts.append(f"{m} — {'; '.join(seeds)}")
+    return (f"Degenerate maps (every value equal, e.g. all zero) for more than {_percent(limit)} of the clips: "
+            + ". ".join(parts) + ". On such clips top-fraction maskers (negative, keep) draw the masked values "
+            "at random, as the shuffled control does, and mean masking keeps or removes the whole clip "
+            "(docs/reliability.md): any relevance effect of these rows is diluted.")
+
+
+def markdown_table(summary: list[dict], degenerate: dict | None = None) -> str:
+    """The AUC table (mean ± sd over seeds): one line per relevance × masker × system × fusion rule.
+
+    ``degenerate`` (``results["degenerate_maps"]``): when a method's maps are degenerate for more than 5 % of
+    any seed's training or test clips, a column says so beside every row of every method, and a footnote gives
+    the counts per seed (:func:`degenerate_flags`, :func:`degenerate_note`)."""
+    flags = degenerate_flags(degenerate)
+    header = ["relevance", "masker", "system", "fusion", "AUC (mean ± sd)", "seeds"]
+    rows = [[s["relevance"] or "–", s["masker"] or "–", s["system"], s["fusion_rule"] or "–",
+             f"{s['auc_mean']:.4f} ± {s['auc_sd']:.4f}", s["n_seeds"]] for s in summary]
+    if not flags:
+        return _markdown(header, rows)
+    rows = [r + [flags.get(s["relevance"], "–")] for r, s in zip(rows, summary)]
+    return _markdown(header + ["degenerate maps"], rows) + "\n" + degenerate_note(degenerate) + "\n"
 
 
 # -- one seed, all runs ------------------------------------------------------------------------------------
@@ -487,11 +562,24 @@ def effects(cfg: WhaleExperiment, table: list[dict], delong_rows: list[dict]) ->
     return out
 
 
-def effects_markdown(rows: list[dict]) -> str:
-    """The effects as a Markdown table; an interval that includes zero says *within noise*."""
-    return _markdown(["comparison", "Δ AUC (mean [95% CI], seeds)", "DeLong p < 0.05 (seeds)", "median p"],
-                     [[r["comparison"], format_effect(r, 4), f"{r['delong_significant']}/{r['delong_n']}",
-                       f"{r['delong_median_p']:.3g}"] for r in rows])
+def effect_method(effect: dict) -> str | None:
+    """The relevance method of an effect row (its system ``a`` is ``<method>/<masker>/<system>[/<rule>]``)."""
+    parts = str(effect.get("a") or "").split("/")
+    return parts[0] if len(parts) >= 3 else None
+
+
+def effects_markdown(rows: list[dict], degenerate: dict | None = None) -> str:
+    """The effects as a Markdown table; an interval that includes zero says *within noise*. ``degenerate`` as in
+    :func:`markdown_table`: a method whose maps are degenerate for more than 5 % of clips is flagged beside its
+    rows."""
+    flags = degenerate_flags(degenerate)
+    header = ["comparison", "Δ AUC (mean [95% CI], seeds)", "DeLong p < 0.05 (seeds)", "median p"]
+    table = [[r["comparison"], format_effect(r, 4), f"{r['delong_significant']}/{r['delong_n']}",
+              f"{r['delong_median_p']:.3g}"] for r in rows]
+    if not flags:
+        return _markdown(header, table)
+    table = [t + [flags.get(effect_method(r), "–")] for t, r in zip(table, rows)]
+    return _markdown(header + ["degenerate maps"], table) + "\n" + degenerate_note(degenerate) + "\n"
 
 
 def leak_checks(cfg: WhaleExperiment, table: list[dict]) -> dict[str, dict]:

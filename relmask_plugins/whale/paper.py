@@ -128,12 +128,27 @@ def roc_figure(runs, paper: PaperWriter) -> None:
                                         "rule (the table lists every rule).")
 
 
+def degenerate_of(runs) -> tuple[list[dict[str, str]], str]:
+    """Per run its flags (``{method: cell}``, empty where no method's maps are degenerate for more than 5 % of
+    any seed's clips; :func:`relmask_plugins.whale.experiment.degenerate_flags`) and one caption sentence per
+    run with flagged methods, naming their counts per seed."""
+    from .experiment import degenerate_flags, degenerate_note
+
+    flags = [degenerate_flags(results.get("degenerate_maps")) for _, results in runs]
+    notes = [(record["name"], degenerate_note(results.get("degenerate_maps"))) for record, results in runs]
+    named = len(runs) > 1
+    text = " ".join(f"{f'Run {name}: ' if named else ''}{note}" for name, note in notes if note)
+    return flags, text
+
+
 def auc_table(runs, paper: PaperWriter) -> None:
     swept = any(sweep_point(record) for record, _ in runs)  # points of a sweep: a column says which
+    flags, note = degenerate_of(runs)
+    flagged = any(flags)  # a method's maps degenerate for > 5 % of clips: a column says so beside its rows
     header = ["data", *(["sweep point"] if swept else []), "relevance", "masker", "system", "fusion rule",
-              "AUC (mean ± sd)", "seeds"]
+              "AUC (mean ± sd)", "seeds", *(["degenerate maps"] if flagged else [])]
     rows, seen = [], set()
-    for record, results in runs:
+    for (record, results), flag in zip(runs, flags):
         for r in results["summary"]:
             ident = (sweep_point(record), r.get("relevance"), r.get("masker"), r["system"], r.get("fusion_rule"))
             if ident in seen:  # CNN₁ and the raw ensemble repeat in every run of a grid
@@ -142,22 +157,31 @@ def auc_table(runs, paper: PaperWriter) -> None:
             rows.append(["synthetic" if record.get("synthetic") else "real",
                          *([cell(sweep_point(record))] if swept else []), cell(r.get("relevance")),
                          cell(r.get("masker")), SYSTEMS.get(r["system"], r["system"]),
-                         cell(r.get("fusion_rule")), mean_sd_cell(r, "auc"), cell(r.get("n_seeds"))])
+                         cell(r.get("fusion_rule")), mean_sd_cell(r, "auc"), cell(r.get("n_seeds")),
+                         *([flag.get(r.get("relevance"), "–")] if flagged else [])])
     caption = ("CNN₁, CNN₂ on masked features, their fusion and the controls (raw ensemble, CNN₂ and fusion on "
                "shuffled, other clips' and smooth random maps, a CNN on the maps alone), mean ± sd over seeds.")
+    caption += f" {note}" if note else ""
     paper.table("whale_auc", runs, "Whale up-call detection, ROC AUC", header, rows, caption)
 
 
 def effects_table(runs, paper: PaperWriter) -> None:
     from relmask.stats import format_effect
 
-    header = ["data", "run", "comparison", "Δ AUC (mean [95 % CI], seeds)", "DeLong p < 0.05 (seeds)", "median p"]
+    from .experiment import effect_method
+
+    flags, note = degenerate_of(runs)
+    flagged = any(flags)
+    header = ["data", "run", "comparison", "Δ AUC (mean [95 % CI], seeds)", "DeLong p < 0.05 (seeds)", "median p",
+              *(["degenerate maps"] if flagged else [])]
     rows = [["synthetic" if record.get("synthetic") else "real", record["name"], e["comparison"],
-             format_effect(e, 4), f"{e['delong_significant']}/{e['delong_n']}", f"{e['delong_median_p']:.3g}"]
-            for record, results in runs for e in results.get("effects") or []]
+             format_effect(e, 4), f"{e['delong_significant']}/{e['delong_n']}", f"{e['delong_median_p']:.3g}",
+             *([flag.get(effect_method(e), "–")] if flagged else [])]
+            for (record, results), flag in zip(runs, flags) for e in results.get("effects") or []]
     if not rows:
         return
     caption = ("Paired per-seed AUC differences (95 % interval of the mean: the wider of bootstrap and t; "
                "'within noise': the interval includes zero) and DeLong's test over the test clips of each seed. "
                "Fusion: mean rule.")
+    caption += f" {note}" if note else ""
     paper.table("whale_effects", runs, "Whale up-call detection, effects with 95 % intervals", header, rows, caption)
