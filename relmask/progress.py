@@ -235,6 +235,18 @@ class _Reporter:
 FALLBACK_COLUMNS = 120
 
 
+def progress_bar(*args, **kwargs):
+    """A tqdm progress bar: Jupyter's widget bar where ipywidgets is installed, else the plain text bar (also in a
+    kernel: ``tqdm.auto`` without ipywidgets warns "IProgress not found" on every bar and falls back anyway)."""
+    import importlib.util
+
+    if _in_ipykernel() and importlib.util.find_spec("ipywidgets") is not None:
+        from tqdm.auto import tqdm
+    else:
+        from tqdm import tqdm
+    return tqdm(*args, **kwargs)
+
+
 def status_line(file):
     """A live status line on ``file``: a tqdm bar showing only its text (the plain class, so also in a Jupyter
     kernel, no widget needed). It follows the terminal's width; a terminal that reports a width of 0 would cut

@@ -576,10 +576,8 @@ def reproduce(config: str | os.PathLike = "quick", data_dir: str | os.PathLike |
 def _execute_all(todo: list[dict], records: dict[str, dict], jobs: int, scheduler: str | None,
                  progress: bool | None, log) -> None:
     """Execute ``todo`` (in-process or on Dask) and put each run's record into ``records`` as it finishes."""
-    from tqdm.auto import tqdm
-
     from .executor import make_executor
-    from .progress import RunDisplay, showing
+    from .progress import RunDisplay, progress_bar, showing
 
     executor = make_executor(jobs, scheduler)
     disable = None if progress is None else not progress  # None: on only when interactive
@@ -588,7 +586,7 @@ def _execute_all(todo: list[dict], records: dict[str, dict], jobs: int, schedule
     executor.subscribe_progress(display.dask_handler)
     with executor:  # connects first: an unreachable scheduler fails here, before any run starts
         log(f"executing on {executor.description}")
-        with tqdm(total=len(todo), desc="runs", unit="run", disable=disable, file=sys.stderr) as bar, \
+        with progress_bar(total=len(todo), desc="runs", unit="run", disable=disable, file=sys.stderr) as bar, \
                 showing(display):
             for spec, record, error in executor.map_unordered(execute_run, todo):
                 display.finish(spec["name"])

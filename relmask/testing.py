@@ -305,7 +305,8 @@ def cmd_check(args) -> int:
 def _check_table(names: list[str], reference, precision) -> tuple[dict, bool]:
     """Every check on every method, as a Markdown table on stdout; ({method: {check: "ok" | message}}, failed)."""
     import keras
-    from tqdm.auto import tqdm
+
+    from .progress import progress_bar
 
     errors = compare_with_reference(reference, names, precision, only_shared=True) if reference else {}
     print(f"relmask conformance kit on Keras {keras.__version__}, {keras.backend.backend()} backend, "
@@ -314,7 +315,7 @@ def _check_table(names: list[str], reference, precision) -> tuple[dict, bool]:
     print("| method | " + " | ".join(header) + (" | vs reference (max error / max abs R) |" if errors else " |"))
     print("|---" * (len(header) + 1 + bool(errors)) + "|")
     out, failed = {}, False
-    for name in tqdm(names, desc="methods", disable=None):
+    for name in progress_bar(names, desc="methods", disable=None):
         try:
             results = check_method(name, raise_errors=False, precision=precision)
         except Exception as exc:  # a method that crashes fails every check; the table goes on

@@ -49,9 +49,9 @@ def explain(model, x, method="gradient", targets=None, batch_size: int = 64, pro
     :class:`relmask.errors.ComponentOutputError` naming the method and its plugin (docs/reliability.md).
     """
     import keras
-    from tqdm.auto import tqdm
 
     from ..plugins import registry
+    from ..progress import progress_bar
     from ._autodiff import matmul_precision
     from .engine import check_model, n_outputs, resolve_predicted
 
@@ -77,7 +77,8 @@ def explain(model, x, method="gradient", targets=None, batch_size: int = 64, pro
         np.full(n, -1, np.int32) if targets is None else np.broadcast_to(np.asarray(targets, np.int32), (n,)))
     out = np.empty_like(x)
     starts = range(0, n, batch_size)
-    bar = tqdm(starts, desc=f"explain {m.name}", unit="batch", disable=None if progress is None else not progress)
+    bar = progress_bar(starts, desc=f"explain {m.name}", unit="batch",
+                       disable=None if progress is None else not progress)
     with matmul_precision(precision):
         for start in bar:
             xb, tb = x[start:start + batch_size], t[start:start + batch_size]

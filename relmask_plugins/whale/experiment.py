@@ -357,16 +357,16 @@ def _degenerate_entries(degenerate) -> dict[str, dict[str, dict]]:
             for seed, per in degenerate.items() if isinstance(per, dict)}
 
 
-def degenerate_flags(degenerate: dict | None, limit: float | None = None) -> dict[str, str]:
+def degenerate_flags(degenerate: dict | None, limit: float | None = None, always: bool = False) -> dict[str, str]:
     """``{method: table cell}`` for every method with counts: flagged when its maps are degenerate (every value
     equal, e.g. all zero; :func:`relmask.masking.degenerate_maps`) for more than ``limit`` (default
     :data:`relmask.masking.DEGENERATE_WARN_SHARE`, 5 %) of the training or the test clips of any seed.
-    Empty when no method is flagged: tables then keep their plain layout."""
+    Empty when no method is flagged (tables then keep their plain layout), unless ``always``."""
     from relmask.masking import DEGENERATE_WARN_SHARE
 
     limit = DEGENERATE_WARN_SHARE if limit is None else limit
     shares = degenerate_shares(degenerate)
-    if not any(v > limit for v in shares.values()):
+    if not always and not any(v > limit for v in shares.values()):
         return {}
     return {m: (f"> {_percent(limit)}: up to {_percent(v)}" if v > limit else f"≤ {_percent(limit)}")
             for m, v in shares.items()}
@@ -630,8 +630,8 @@ def run(ds: Dataset, cfg: WhaleExperiment, record: bool = True, progress: bool |
         headline = {"summary": ["auc_mean"], "table": ["auc"]}  # a NaN AUC fails the run, never cached as done
         for k, v in results.items():
             rec(k, v, headline=headline.get(k))
-    results["table_markdown"] = markdown_table(results["summary"])
-    results["effects_markdown"] = effects_markdown(results["effects"])
+    results["table_markdown"] = markdown_table(results["summary"], results["degenerate_maps"])
+    results["effects_markdown"] = effects_markdown(results["effects"], results["degenerate_maps"])
     results["examples"] = first.examples
     return results
 

@@ -129,12 +129,13 @@ def roc_figure(runs, paper: PaperWriter) -> None:
 
 
 def degenerate_of(runs) -> tuple[list[dict[str, str]], str]:
-    """Per run its flags (``{method: cell}``, empty where no method's maps are degenerate for more than 5 % of
-    any seed's clips; :func:`relmask_plugins.whale.experiment.degenerate_flags`) and one caption sentence per
-    run with flagged methods, naming their counts per seed."""
+    """Per run its methods' cells (``{method: cell}``: whether the maps are degenerate for more than 5 % of any
+    seed's training or test clips; :func:`relmask_plugins.whale.experiment.degenerate_flags`), and one caption
+    sentence per run with flagged methods, naming their counts per seed ('' when no run has any: the tables then
+    have no such column)."""
     from .experiment import degenerate_flags, degenerate_note
 
-    flags = [degenerate_flags(results.get("degenerate_maps")) for _, results in runs]
+    flags = [degenerate_flags(results.get("degenerate_maps"), always=True) for _, results in runs]
     notes = [(record["name"], degenerate_note(results.get("degenerate_maps"))) for record, results in runs]
     named = len(runs) > 1
     text = " ".join(f"{f'Run {name}: ' if named else ''}{note}" for name, note in notes if note)
@@ -144,7 +145,7 @@ def degenerate_of(runs) -> tuple[list[dict[str, str]], str]:
 def auc_table(runs, paper: PaperWriter) -> None:
     swept = any(sweep_point(record) for record, _ in runs)  # points of a sweep: a column says which
     flags, note = degenerate_of(runs)
-    flagged = any(flags)  # a method's maps degenerate for > 5 % of clips: a column says so beside its rows
+    flagged = bool(note)  # a method's maps degenerate for > 5 % of clips: a column says so beside its rows
     header = ["data", *(["sweep point"] if swept else []), "relevance", "masker", "system", "fusion rule",
               "AUC (mean ± sd)", "seeds", *(["degenerate maps"] if flagged else [])]
     rows, seen = [], set()
@@ -171,7 +172,7 @@ def effects_table(runs, paper: PaperWriter) -> None:
     from .experiment import effect_method
 
     flags, note = degenerate_of(runs)
-    flagged = any(flags)
+    flagged = bool(note)
     header = ["data", "run", "comparison", "Δ AUC (mean [95 % CI], seeds)", "DeLong p < 0.05 (seeds)", "median p",
               *(["degenerate maps"] if flagged else [])]
     rows = [["synthetic" if record.get("synthetic") else "real", record["name"], e["comparison"],
