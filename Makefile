@@ -39,10 +39,11 @@ test-real: setup            ## the real-data tier: reproduce --config real (whal
 test-all: setup
 	$(BIN)/python -m pytest -q -m "not gpu"
 
-benchmarks: setup           ## speed targets, measured side by side (prints ratios)
+benchmarks: setup           ## speed targets, measured side by side (prints ratios; students.py: grouped training)
 	$(BIN)/python benchmarks/relevance.py
 	$(BIN)/python benchmarks/spectrogram.py
 	$(BIN)/python benchmarks/fer_relevance.py
+	$(BIN)/python benchmarks/students.py
 
 notebooks: setup            ## rewrite every .ipynb from its Jupytext .py source (experiments' notebooks, hello, tests)
 	$(BIN)/relmask notebooks

@@ -9,12 +9,17 @@ The grids are the real-data protocols' shapes on synthetic inputs of the same si
 - ``whale``: 64×64 spectrograms, ``whale_cnn``, per seed CNN₁, the raw ensemble CNN, per masker (negative, mean)
   CNN₂ and three control CNN₂s, and the mask-only CNN: 11 members × ``--seeds`` seeds.
 Each mode runs in a fresh subprocess (its own peak memory, nothing cached between them), the modes rotate
-round by round, and every member's inputs differ (a masked variant has its own data). ``grouped:C`` is
-:func:`relmask.training.fit_group` over the whole grid in chunks of C members (``auto``: the default choice of
-:func:`relmask.training.group_size_limit`), ``one_by_one`` is :func:`relmask.training.fit` per member, the way
-the experiments trained before grouping. Prints one JSON line per mode and round, then per grid the median
-seconds of each mode, its ratio to one-by-one and its peak resident memory; exits 1 when a member's weights
-differ between the modes by more than float rounding.
+round by round, and every member's inputs differ (a masked variant has its own data).
+- ``grouped:C``: :func:`relmask.training.fit_group` over the whole grid in chunks of C members (``auto``: the
+  default, :func:`relmask.training.group_size_limit`);
+- ``one_by_one``: :func:`relmask.training.fit` per member (a group of one: the same data path and compiled
+  step, one model at a time);
+- ``previous`` (``--previous``, TensorFlow): the training path relmask had before grouping, ``model.fit`` on a
+  shuffled tf.data pipeline with one compiled step per batch (:func:`previous_fit`), so the whole change is
+  measured too. Its batch order differs, so its weights are not compared.
+Prints one JSON line per mode and round, then per grid and grouped mode the median seconds, the ratio to
+one-by-one (and to previous) and the peak resident memory; exits 1 when a member's weights differ between a
+grouped mode and one-by-one by more than float rounding.
 """
 from __future__ import annotations
 
@@ -53,6 +58,22 @@ def members_of(grid: str, n: int, seeds: int):
     return out
 
 
+def previous_fit(model, x, y, *, epochs: int, batch_size: int, seed: int) -> None:
+    """relmask's training before grouped training (commit cd23562), for the benchmark's ``previous`` mode."""
+    import keras
+    import tensorflow as tf
+
+    from relmask.training import compile_classifier, set_seed
+
+    set_seed(seed)
+    compile_classifier(model)
+    xt, yt = tf.convert_to_tensor(x), tf.convert_to_tensor(y)
+    index = tf.data.Dataset.range(len(x)).shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    data = index.batch(batch_size).map(lambda i: (tf.gather(xt, i), tf.gather(yt, i))).prefetch(tf.data.AUTOTUNE)
+    model.fit(data, epochs=epochs, shuffle=False, verbose=0)
+    keras.backend.clear_session()
+
+
 def worker(args) -> None:
     import resource
 
@@ -67,6 +88,9 @@ def worker(args) -> None:
         chunk = args.mode.split(":")[1]
         fit_group(members, epochs=args.epochs, batch_size=args.batch_size,
                   chunk_size=None if chunk == "auto" else int(chunk))
+    elif args.mode == "previous":
+        for m in members:
+            previous_fit(m.model, m.x, m.y, epochs=args.epochs, batch_size=args.batch_size, seed=m.seed)
     else:
         for m in members:
             fit(m.model, m.x, m.y, epochs=args.epochs, batch_size=args.batch_size, seed=m.seed)
@@ -87,6 +111,7 @@ def main(argv=None) -> int:
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--rounds", type=int, default=1, help="alternating rounds of both modes")
     ap.add_argument("--chunk-sizes", default="auto", help="comma-separated chunk sizes to time (auto = default)")
+    ap.add_argument("--previous", action="store_true", help="also time the pre-grouping training path (TF)")
     ap.add_argument("--out", default=None, help="also append the JSON lines to this file")
     ap.add_argument("--mode", help=argparse.SUPPRESS)  # the worker's: one_by_one or grouped:C
     args = ap.parse_args(argv)
@@ -101,7 +126,8 @@ def main(argv=None) -> int:
     peaks: dict[tuple[str, str], float] = {}
     sums: dict[tuple[str, str], list[float]] = {}
     lines = []
-    modes = ["one_by_one"] + [f"grouped:{c.strip()}" for c in args.chunk_sizes.split(",")]
+    modes = (["previous"] if args.previous else []) + ["one_by_one"] + [
+        f"grouped:{c.strip()}" for c in args.chunk_sizes.split(",")]
     for r in range(args.rounds):
         for grid in grids:
             shift = r % len(modes)
@@ -122,13 +148,18 @@ def main(argv=None) -> int:
     ok = True
     for grid in grids:
         s = float(np.median(times[(grid, "one_by_one")]))
-        for mode in modes[1:]:
+        previous = float(np.median(times[(grid, "previous")])) if args.previous else None
+        for mode in modes:
+            if mode in ("one_by_one", "previous"):
+                continue
             g = float(np.median(times[(grid, mode)]))
             same = np.allclose(sums[(grid, mode)], sums[(grid, "one_by_one")], rtol=1e-4)
             ok &= bool(same)
             summary = {"grid": grid, "mode": mode, "one_by_one_s": round(s, 2), "grouped_s": round(g, 2),
                        "speedup": round(s / g, 2), "target": TARGET_CPU,
-                       "peak_rss_mib": {m: peaks[(grid, m)] for m in ("one_by_one", mode)},
+                       **({"previous_s": round(previous, 2), "speedup_vs_previous": round(previous / g, 2)}
+                          if previous else {}),
+                       "peak_rss_mib": {m: peaks[(grid, m)] for m in modes if m in ("one_by_one", "previous", mode)},
                        "same_weights": bool(same), "rounds": args.rounds, "cpu_count": os.cpu_count()}
             print(json.dumps(summary), flush=True)
             lines.append(summary)
