@@ -291,6 +291,7 @@ def _fit_chunk(members: list[Member], epochs: int, batch_size: int, learning_rat
             cb.set_model(m.model)
             cb.set_params({"epochs": int(epochs), "steps": steps, "verbose": 0})
             cb.on_train_begin()
+    source = _GroupData(members, keys, batch_size)
     with progress.stage("epoch", int(epochs) or None, log=False) as st:
         for epoch in range(int(epochs)):
             if not any(active):
@@ -299,7 +300,7 @@ def _fit_chunk(members: list[Member], epochs: int, batch_size: int, learning_rat
                 if active[i]:
                     for cb in m.callbacks:
                         cb.on_epoch_begin(epoch)
-            data = _EpochBatches(members, keys, [epoch_order(m.seed, epoch, n) for m in members], batch_size)
+            data = source.epoch([epoch_order(m.seed, epoch, n) for m in members])
             fitted = group.fit(data, epochs=1, shuffle=False, verbose=verbose)  # shuffle: data is in order already
             logs = {k: float(v[-1]) for k, v in fitted.history.items()}
             for i, (m, k) in enumerate(zip(members, keys)):
@@ -372,41 +373,81 @@ def _group_model(members: list[Member], keys: list[str]):
     return _GROUP_CLASS([m.model for m in members], keys, name="relmask_group")
 
 
+class _GroupData:
+    """A group's training data, held once per chunk; :meth:`epoch` gives one epoch's batches: step ``i`` gathers
+    batch ``i`` of each member's own order (samples gathered by index, never copied per epoch), class weights as
+    sample weights. On TensorFlow a tf.data pipeline over tensors made once (a Python generator per step cost
+    ~20 % of a small model's epoch on the 2-core CPU, ``benchmarks/students.py --previous``); on other backends
+    a :class:`keras.utils.PyDataset`."""
+
+    def __init__(self, members: list[Member], keys: list[str], batch_size: int):
+        import keras
+
+        self.keys, self.batch_size = keys, batch_size
+        xs = [np.asarray(m.x, np.float32) for m in members]
+        ys = [np.asarray(m.y) for m in members]
+        ws = [_sample_weights(m.y, m.class_weight) for m in members] if any(m.class_weight for m in members) \
+            else None
+        self.tensorflow = keras.backend.backend() == "tensorflow"
+        if self.tensorflow:
+            import tensorflow as tf
+
+            self.xs = [tf.convert_to_tensor(x) for x in xs]
+            self.ys = [tf.convert_to_tensor(y) for y in ys]
+            self.ws = None if ws is None else [tf.convert_to_tensor(w) for w in ws]
+        else:
+            self.xs, self.ys, self.ws = xs, ys, ws
+
+    def epoch(self, orders: list[np.ndarray]):
+        if not self.tensorflow:
+            return _py_dataset(self, orders)
+        import tensorflow as tf
+
+        xs, ys, ws, keys = self.xs, self.ys, self.ws, self.keys
+
+        @tf.autograph.experimental.do_not_convert  # plain TensorFlow ops: nothing for AutoGraph to rewrite
+        def gather(idx):  # idx: (batch, members)
+            xb = {k: tf.gather(x, idx[:, j]) for j, (k, x) in enumerate(zip(keys, xs))}
+            yb = {k: tf.gather(y, idx[:, j]) for j, (k, y) in enumerate(zip(keys, ys))}
+            if ws is None:
+                return xb, yb
+            return xb, yb, {k: tf.gather(w, idx[:, j]) for j, (k, w) in enumerate(zip(keys, ws))}
+
+        # a sequential map of whole batches: TensorFlow's op determinism (set_seed) rewrites a parallel map at
+        # every iterator start and prints "NodeDef mentions attribute use_unbounded_threadpool"
+        index = tf.data.Dataset.from_tensor_slices(np.stack(orders, axis=1).astype(np.int64))
+        return index.batch(self.batch_size).map(gather).prefetch(tf.data.AUTOTUNE)
+
+
 _BATCHES_CLASS = None
 
 
-def _EpochBatches(members: list[Member], keys: list[str], orders: list[np.ndarray], batch_size: int):
-    """One epoch of batches for a group: step ``i`` gathers batch ``i`` of each member's own order (samples are
-    gathered by index, never copied per epoch), with class weights as sample weights."""
+def _py_dataset(data: _GroupData, orders: list[np.ndarray]):
+    """One epoch of ``data`` as a :class:`keras.utils.PyDataset` (backends without tf.data)."""
     global _BATCHES_CLASS
     if _BATCHES_CLASS is None:
         import keras
 
         class EpochBatches(keras.utils.PyDataset):
-            def __init__(self, xs, ys, weights, orders, keys, batch_size):
+            def __init__(self, data, orders):
                 super().__init__()
-                self.xs, self.ys, self.weights, self.orders = xs, ys, weights, orders
-                self.keys, self.batch_size = keys, batch_size
+                self.data, self.orders = data, orders
 
             def __len__(self):
-                return max(1, math.ceil(len(self.orders[0]) / self.batch_size))
+                return max(1, math.ceil(len(self.orders[0]) / self.data.batch_size))
 
             def __getitem__(self, step):
-                part = slice(step * self.batch_size, (step + 1) * self.batch_size)
+                d = self.data
+                part = slice(step * d.batch_size, (step + 1) * d.batch_size)
                 idx = [o[part] for o in self.orders]
-                xb = {k: x[i] for k, x, i in zip(self.keys, self.xs, idx)}
-                yb = {k: y[i] for k, y, i in zip(self.keys, self.ys, idx)}
-                if self.weights is None:
+                xb = {k: x[i] for k, x, i in zip(d.keys, d.xs, idx)}
+                yb = {k: y[i] for k, y, i in zip(d.keys, d.ys, idx)}
+                if d.ws is None:
                     return xb, yb
-                return xb, yb, {k: w[i] for k, w, i in zip(self.keys, self.weights, idx)}
+                return xb, yb, {k: w[i] for k, w, i in zip(d.keys, d.ws, idx)}
 
         _BATCHES_CLASS = EpochBatches
-    xs = [np.asarray(m.x, np.float32) for m in members]
-    ys = [np.asarray(m.y) for m in members]
-    weights = None
-    if any(m.class_weight for m in members):
-        weights = [_sample_weights(m.y, m.class_weight) for m in members]
-    return _BATCHES_CLASS(xs, ys, weights, orders, keys, batch_size)
+    return _BATCHES_CLASS(data, orders)
 
 
 def _sample_weights(y: np.ndarray, class_weight: dict | None) -> np.ndarray:
