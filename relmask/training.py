@@ -200,7 +200,7 @@ def _check_group(members: list[Member], epochs: int, batch_size: int, chunk_size
 def group_size_limit(model, batch_size: int) -> int:
     """How many members of ``model``'s architecture one chunk may hold: ``$RELMASK_GROUP_SIZE`` if set; on an
     accelerator as many as fit :data:`MEMORY_SHARE` of its memory; on the CPU one member per core (a branch per
-    core runs in parallel; larger chunks were slower on the 2-core CPU, ``benchmarks/results/``), within the
+    core can run in parallel; a whole grid in one chunk was slower, docs/training.md), within the
     same memory bound. At least 1."""
     env = os.environ.get(GROUP_SIZE_ENV)
     if env:
