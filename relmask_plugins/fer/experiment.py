@@ -235,7 +235,13 @@ def load_splits(source: str = "synthetic", data_path: str | None = None, source_
 def _subsample(ds: Dataset, n: int, seed: int) -> Dataset:
     if n <= 0 or n >= len(ds):
         return ds
-    keep, _ = stratified_split(ds.y, [n / len(ds), 1.0 - n / len(ds)], seed)
+    keep, rest = stratified_split(ds.y, [n / len(ds), 1.0 - n / len(ds)], seed)
+    # per-class rounding can miss n by a sample or two: drop or add that many, seeded, so n is exact
+    rng = np.random.default_rng(seed)
+    if len(keep) > n:
+        keep = np.sort(rng.choice(keep, n, replace=False))
+    elif len(keep) < n:
+        keep = np.sort(np.concatenate([keep, rng.choice(rest, n - len(keep), replace=False)]))
     return ds.subset(keep)
 
 
