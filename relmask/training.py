@@ -10,18 +10,18 @@ branches are the members: one compiled training step, one batch per member per s
 initial weights and batch order), and the loss is the sum of the members' losses. The gradient of that sum with
 respect to a member's weights is the gradient of the member's own loss, and Adam updates every weight from its own
 gradient history only, so each member follows exactly the trajectory it would follow alone, up to float rounding
-(``tests/core/test_grouped_training.py`` checks weights and learning curves against naive one-by-one Keras runs
+(``tests/test_grouped_training.py`` checks weights and learning curves against naive one-by-one Keras runs
 on TensorFlow and JAX). :func:`fit` is a group of one, so there is one training path.
 Why branches and not ``vmap`` over stacked weights: the branch model works unchanged on every Keras backend, with
-every layer (BatchNorm, Dropout) and with per-member callbacks, and on the 2-core CPU it is what was measured
-(``benchmarks/students.py``; results in ``benchmarks/results/``).
+every layer (BatchNorm, Dropout) and with per-member callbacks; what grouping gains where is measured by
+``benchmarks/students.py`` (docs/training.md).
 """
 from __future__ import annotations
 
 import math
 import os
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -115,8 +115,7 @@ def architecture(model) -> tuple:
 
 
 def fit_group(members: Sequence[Member], *, epochs: int, batch_size: int = 64, learning_rate: float = 1e-3,
-              chunk_size: int | None = None, verbose: int | str = 0,
-              on_chunk: Callable[[int, int], None] | None = None) -> list[MemberResult]:
+              chunk_size: int | None = None, verbose: int | str = 0) -> list[MemberResult]:
     """Train independent models of one architecture together; returns one :class:`MemberResult` per member.
 
     Each member sees every epoch its own permutation of its samples, drawn from ``np.random.default_rng((seed,
@@ -137,9 +136,7 @@ def fit_group(members: Sequence[Member], *, epochs: int, batch_size: int = 64, l
     for i, m in enumerate(members):
         by_count.setdefault(len(m.x), []).append(i)
     chunks = [ids[j:j + size] for ids in by_count.values() for j in range(0, len(ids), size)]
-    for c, ids in enumerate(chunks):
-        if on_chunk is not None:
-            on_chunk(c, len(chunks))
+    for ids in chunks:
         for i, r in zip(ids, _fit_chunk([members[i] for i in ids], epochs, batch_size, learning_rate, verbose)):
             results[i] = r
     return results  # type: ignore[return-value]
@@ -181,11 +178,12 @@ def _check_group(members: list[Member], epochs: int, batch_size: int, chunk_size
                              f"got {chunk_size!r}")
     if not members:
         return
+    for i, m in enumerate(members):
+        if not isinstance(m, Member):
+            raise ParameterError(f"fit_group: member {i} is a {type(m).__name__}, not a relmask.training.Member")
     first = architecture(members[0].model)
     for i, m in enumerate(members):
         label = m.name or f"member {i}"
-        if not isinstance(m, Member):
-            raise ParameterError(f"fit_group: {label} is a {type(m).__name__}, not a relmask.training.Member")
         if architecture(m.model) != first:
             raise ParameterError(f"fit_group: {label} ({m.model.name}) does not have the architecture of "
                                  f"{members[0].name or 'member 0'} ({members[0].model.name}); a group trains "
