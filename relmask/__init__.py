@@ -23,7 +23,7 @@ from .progress import forward_warnings as _forward_warnings
 _forward_warnings()  # in a kernel that relmask run / reproduce follows: its warnings reach their console too
 
 from .components import Domain, Experiment, Masker, Metric, ModelSpec, Param, RelevanceMethod, Source
-from .data import Dataset, stratified_kfold, stratified_split
+from .data import Dataset, nested_subsample, stratified_kfold, stratified_split
 from .errors import DataError, ParameterError, PluginError, RelmaskError, UnknownNameError, UnsupportedLayerError
 from .hookspecs import hookimpl
 from .masking import mask
@@ -104,6 +104,6 @@ __all__ = [
     "__version__", "hookimpl", "explain", "mask", "evaluate", "record", "list_methods", "list_domains",
     "list_maskers", "list_models", "list_metrics", "list_experiments", "get_method", "get_domain", "get_masker",
     "get_model", "get_metric", "get_experiment", "Experiment", "Metric", "Dataset", "stratified_split",
-    "stratified_kfold", "Param", "RelevanceMethod", "Masker", "Domain", "ModelSpec", "Source", "RelmaskError",
-    "ParameterError", "DataError", "PluginError", "UnknownNameError", "UnsupportedLayerError",
+    "nested_subsample", "stratified_kfold", "Param", "RelevanceMethod", "Masker", "Domain", "ModelSpec", "Source",
+    "RelmaskError", "ParameterError", "DataError", "PluginError", "UnknownNameError", "UnsupportedLayerError",
 ]

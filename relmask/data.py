@@ -112,6 +112,28 @@ def stratified_split(y: np.ndarray, fractions: Sequence[float], seed: int = 0) -
     return [np.sort(np.asarray(p, dtype=np.int64)) for p in parts]
 
 
+def nested_subsample(y: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+    """Sorted indices of ``n`` samples, stratified by label, and *nested*: for one ``seed`` the subset of a
+    smaller ``n`` lies inside that of every larger one, so a data-size sweep adds samples and never swaps them.
+
+    Each class is permuted (seeded); a sample's place in the class, (rank + 0.5) / class size, orders all
+    samples across classes (ties broken by a seeded random key), and the first ``n`` are taken: every class
+    keeps its share to within one sample. ``n`` 0 or at least ``len(y)``: all indices.
+    """
+    y = np.asarray(y)
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 0:
+        raise ValueError(f"nested_subsample(): n must be an integer >= 0, got {n!r}")
+    if n == 0 or n >= len(y):
+        return np.arange(len(y), dtype=np.int64)
+    rng = np.random.default_rng(seed)
+    place = np.empty(len(y))
+    for label in np.unique(y):
+        idx = rng.permutation(np.flatnonzero(y == label))
+        place[idx] = (np.arange(len(idx)) + 0.5) / len(idx)
+    order = np.lexsort((rng.random(len(y)), place))
+    return np.sort(order[:n]).astype(np.int64)
+
+
 def stratified_kfold(y: np.ndarray, k: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
     """(train, test) index pairs of a seeded stratified k-fold: scikit-learn's ``StratifiedKFold`` (shuffled,
     ``random_state=seed``), indices sorted. Every class is spread over the folds as evenly as it divides, and fold

