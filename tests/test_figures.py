@@ -209,3 +209,29 @@ def test_records_without_an_experiment_are_matched_by_notebook_file_name(tmp_pat
     assert figures.experiment_of(old).name == "whale"
     old["notebook"] = "/elsewhere/other.ipynb"
     assert figures.experiment_of(old) is None
+
+
+def test_fer_size_sweep_figure_table_and_verdict(tmp_path):
+    """The points of an n_train sweep become one figure and one table of the gain against the size (the
+    whole-split point at its real size), whose caption says where the interval lies above or below zero."""
+    runs = []
+    for n_train, train_size, lo in ((250, 250, 0.01), (1000, 1000, -0.02), (0, 6001, -0.09)):
+        fer = fer_results()
+        fer["split_sizes"] = {"source": 10000, "train": train_size, "val": 1997, "test": 2002}
+        fer["majority_rate"] = {"test": 0.253}
+        fer["params"] = {"train_mask_target": "predicted"}
+        fer["table"][0].update(eval="raw", test_acc_mean=0.4 + train_size / 1e5, test_acc_sd=0.01)
+        fer["effects"] = [{"variant": "keep", "against": "raw", "comparison": "raw data", "eval": "raw",
+                           "metric": m, "mean": lo + 0.02, "sd": 0.01, "lo": lo, "hi": lo + 0.04, "n": 3,
+                           "includes_zero": lo < 0 < lo + 0.04} for m in ("aulc", "test_acc")]
+        record = make_run(tmp_path, f"fer-sizes@n_train={n_train}", fer, synthetic=False, experiment="fer")
+        record["sweep"] = {"n_train": n_train}
+        runs.append(record)
+    paper = figures.build_paper(runs, tmp_path / "paper")
+    assert "fer_size_sweep" in paper.figures and "fer_size_sweep" in paper.tables
+    assert "fer_learning_curves" not in paper.figures  # the sweep's points are not drawn as curve rows
+    md = (tmp_path / "paper" / "tables" / "fer_size_sweep.md").read_text()
+    assert "| 6001 | keep | predicted | raw | -0.070 [-0.090, -0.050], n=3 |" in md
+    assert "| 250 | keep | predicted | raw | +0.030 [+0.010, +0.050], n=3 |" in md and "0.253" in md
+    assert "helps (interval above zero): keep/predicted/raw aulc at 250; keep/predicted/raw test_acc at 250" in md
+    assert "hurts (interval below zero): keep/predicted/raw aulc at 6001" in md

@@ -6,13 +6,23 @@ from relmask.figures import PaperWriter, cell, mean_sd_cell
 
 
 def paper_outputs(runs: list[tuple[dict, dict]], paper: PaperWriter) -> None:
-    """Figure fer_learning_curves, tables fer_learning and fer_effects, and each synthetic run's examples."""
+    """Figure fer_learning_curves, tables fer_learning and fer_effects, and each synthetic run's examples; for
+    the points of a sweep over the students' training-set size (``n_train``), figure and table fer_size_sweep
+    instead of one learning-curve row per point."""
     runs = [(r, res) for r, res in runs if res.get("curves")]
     if not runs:
         return
-    curves_figure(runs, paper)
-    learning_table(runs, paper)
-    effects_table(runs, paper)
+    sizes = [(r, res) for r, res in runs if "n_train" in (r.get("sweep") or {})]
+    others = [(r, res) for r, res in runs if (r, res) not in sizes]
+    if len(sizes) >= 2:
+        size_sweep_figure(sizes, paper)
+        size_sweep_table(sizes, paper)
+    else:
+        others = runs
+    if others:
+        curves_figure(others, paper)
+        learning_table(others, paper)
+        effects_table(others, paper)
     for record, results in runs:
         paper.example_figure(f"{record['name']}_examples", record, results)
 
@@ -57,16 +67,20 @@ def learning_table(runs, paper: PaperWriter) -> None:
                      if results.get("reach_level") is not None})
     header = ["data", "run", "variant", "eval set", "masker", "relevance", "control", "seeds",
               f"epochs to reach {'/'.join(levels) or 'level'}", f"acc. after k={'/'.join(ks) or 'k'} epochs",
-              "AULC", "final acc.", "test acc."]
+              "AULC", "final acc.", "test acc.", "majority class (test)", "trainer acc. (target val / test)"]
     rows = []
     for record, results in runs:
+        trainer = " / ".join(cell(results[k]) for k in ("trainer_accuracy", "trainer_test_accuracy") if k in results)
+        floors = [cell((results.get("majority_rate") or {}).get("test")), trainer or "–"]
         for r in results.get("table", []):
             rows.append(["synthetic" if record.get("synthetic") else "real", record["name"], cell(r.get("variant")),
                          r.get("eval", "masked"), cell(r.get("masker")), cell(r.get("relevance")),
                          cell(r.get("control")), cell(r.get("n_seeds")), mean_sd_cell(r, "epochs_to_reach"),
                          mean_sd_cell(r, "acc_after_k"), mean_sd_cell(r, "aulc"), mean_sd_cell(r, "final_acc"),
-                         mean_sd_cell(r, "test_acc")])
-    caption = ("Mean ± sd over seeds; AULC: area under the validation-accuracy curve (normalised). Eval set: masked "
+                         mean_sd_cell(r, "test_acc"), *floors])
+    caption = ("Mean ± sd over seeds; AULC: area under the validation-accuracy curve (normalised). The majority "
+               "class column is the test accuracy of always predicting the most frequent class; the trainer's "
+               "accuracy is on the raw target validation faces, which it never trained on. Eval set: masked "
                "(masks from the trainer's prediction or label-free maps: the trainer is needed at test time), raw "
                "(the student alone), label_free (masks from the mean map over all classes).")
     paper.table("fer_learning", runs, "Facial expression recognition, learning speed of the student", header, rows,
@@ -106,3 +120,124 @@ def effects_table(runs, paper: PaperWriter) -> None:
                "rules cannot leak).")
     paper.table("fer_effects", runs, "Facial expression recognition, effects with 95 % intervals", header, rows,
                 caption)
+
+
+# --- gain against the students' training-set size ----------------------------------------------------------
+
+#: the comparisons a size sweep draws: each masker against the raw-data student, per evaluation set
+SWEEP_METRICS = (("aulc", "Δ AULC"), ("test_acc", "Δ test accuracy"))
+
+
+def _train_size(record: dict, results: dict) -> int:
+    """The point's number of student training faces (``n_train`` 0 means the whole training split)."""
+    return int((results.get("split_sizes") or {}).get("train") or record["sweep"]["n_train"])
+
+
+def _mask_target(results: dict) -> str:
+    return (results.get("params") or {}).get("train_mask_target", "predicted")
+
+
+def sweep_gains(runs) -> list[dict]:
+    """One row per (size, masker, mask target, evaluation set, metric): the paired effect of the masked-data
+    student against the raw-data student at that size, read from each point's recorded ``effects``."""
+    rows = []
+    for record, results in runs:
+        size, target = _train_size(record, results), _mask_target(results)
+        raw = {r["eval"]: r for r in results.get("table", []) if r.get("variant") == "raw"}
+        for e in results.get("effects") or []:
+            if e["against"] == "raw" and e["metric"] in dict(SWEEP_METRICS):
+                rows.append({"size": size, "masker": e["variant"], "mask_target": target, "eval": e["eval"],
+                             "metric": e["metric"], "effect": e,
+                             "raw_test_acc": (raw.get(e["eval"]) or {}).get("test_acc_mean"),
+                             "majority": (results.get("majority_rate") or {}).get("test")})
+    return sorted(rows, key=lambda r: (r["mask_target"], r["masker"], r["eval"], r["metric"], r["size"]))
+
+
+def size_sweep_figure(runs, paper: PaperWriter) -> None:
+    """Δ AULC and Δ test accuracy against the training-set size (log axis), one line per masker and mask target,
+    one row per evaluation set, with the 95 % intervals as error bars."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from matplotlib.ticker import NullLocator
+
+    gains = sweep_gains(runs)
+    sizes = sorted({g["size"] for g in gains})
+    evals = [e for e in ("masked", "raw", "label_free") if any(g["eval"] == e for g in gains)]
+    if not evals:
+        return
+    fig, axes = plt.subplots(len(evals), len(SWEEP_METRICS), figsize=(7.2, 2.4 * len(evals)), squeeze=False,
+                             sharex=True, layout="constrained")
+    lines = sorted({(g["masker"], g["mask_target"]) for g in gains})
+    for row, e in zip(axes, evals):
+        for ax, (metric, label) in zip(row, SWEEP_METRICS):
+            for i, (masker, target) in enumerate(lines):
+                pts = [g for g in gains if (g["masker"], g["mask_target"], g["eval"], g["metric"])
+                       == (masker, target, e, metric)]
+                if not pts:
+                    continue
+                # a small horizontal offset per line keeps overlapping error bars apart on the log axis
+                x = np.array([g["size"] for g in pts]) * (1.0 + 0.04 * (i - (len(lines) - 1) / 2))
+                m = np.array([g["effect"]["mean"] for g in pts])
+                lo = np.array([g["effect"]["lo"] if g["effect"]["lo"] is not None else np.nan for g in pts])
+                hi = np.array([g["effect"]["hi"] if g["effect"]["hi"] is not None else np.nan for g in pts])
+                ax.errorbar(x, m, yerr=[m - lo, hi - m], marker="o", ms=3, capsize=2, lw=1,
+                            label=f"{masker} ({target} masks)")
+            ax.axhline(0.0, color="0.5", lw=0.8, ls=":")
+            ax.set_xscale("log")
+            ax.xaxis.set_minor_locator(NullLocator())  # the sizes themselves are the ticks
+            ax.set_xticks(sizes, [f"{n:,}" for n in sizes])
+            ax.set_title(f"{label}, {e} evaluation images", fontsize=8)
+            ax.tick_params(labelsize=7)
+        row[0].set_ylabel("masked − raw student", fontsize=8)
+    for ax in axes[-1]:
+        ax.set_xlabel("student training faces", fontsize=8)
+    axes[0][-1].legend(fontsize=6, frameon=False)
+    fig.suptitle(paper.title("Facial expression recognition: the gain of relevance-based masking against the "
+                             "size of the target training set", runs), fontsize=9)
+    caption = ("Paired per-seed difference of each masked-data student against the raw-data student trained on "
+               "the same faces with the same initial weights, at each size of the students' training set (nested "
+               "subsets; trainer, validation and test faces fixed): mean and 95 % interval (the wider of "
+               "bootstrap and t) over seeds; AULC over all epochs, test accuracy after the last; dotted: no gain.")
+    paper.figure("fer_size_sweep", runs, fig, caption)
+
+
+def size_sweep_verdict(gains: list[dict]) -> str:
+    """One sentence: at which sizes, for which masker, mask target and evaluation set, masking's interval lies
+    above zero (helps) or below zero (hurts); 'nowhere' when every interval includes zero."""
+    def where(sign: int) -> list[str]:
+        out = []
+        for g in gains:
+            e = g["effect"]
+            lo, hi = e.get("lo"), e.get("hi")
+            if lo is None or hi is None:
+                continue
+            if (sign > 0 and lo > 0) or (sign < 0 and hi < 0):
+                out.append(f"{g['masker']}/{g['mask_target']}/{g['eval']} {g['metric']} at {g['size']}")
+        return out
+
+    helps, hurts = where(+1), where(-1)
+    text = "Masking helps (interval above zero): " + ("; ".join(helps) if helps else "nowhere") + ". "
+    return text + "It hurts (interval below zero): " + ("; ".join(hurts) if hurts else "nowhere") + "."
+
+
+def size_sweep_table(runs, paper: PaperWriter) -> None:
+    from relmask.stats import format_effect
+
+    gains = sweep_gains(runs)
+    if not gains:
+        return
+    by = {(g["size"], g["masker"], g["mask_target"], g["eval"], g["metric"]): g for g in gains}
+    header = ["training faces", "masker", "mask target", "eval set", "Δ AULC (mean [95 % CI], seeds)",
+              "Δ test acc. (mean [95 % CI], seeds)", "raw student test acc.", "majority class (test)"]
+    rows = []
+    for key in dict.fromkeys(k[:4] for k in by):
+        cells = [format_effect(by[(*key, m)]["effect"]) if (*key, m) in by else "–" for m, _ in SWEEP_METRICS]
+        any_row = by.get((*key, "aulc")) or by.get((*key, "test_acc"))
+        rows.append([str(key[0]), key[1], key[2], key[3], *cells, cell(any_row["raw_test_acc"]),
+                     cell(any_row["majority"])])
+    caption = ("Each masked-data student against the raw-data student at each training-set size (nested subsets "
+               "of the target training split; the trainer, validation and test faces fixed): paired per-seed "
+               "differences, 95 % interval of the mean; 'within noise': the interval includes zero. "
+               + size_sweep_verdict(gains))
+    paper.table("fer_size_sweep", runs, "Facial expression recognition, gain of masking against the target "
+                "set's size", header, rows, caption)

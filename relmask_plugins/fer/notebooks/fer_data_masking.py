@@ -96,7 +96,9 @@ teacher = fer.get_trainer(cfg.trainer, splits["source"], cfg.trainer_model, epoc
 _ = relmask.record("trainer", teacher.origin if teacher else "none")
 _ = relmask.record("trainer_history", teacher.history if teacher else {})
 acc = relmask.record("trainer_accuracy", fer.trainer_accuracy(teacher, splits["val"]))
-print(f"trainer: {teacher.origin if teacher else 'none'}; accuracy on the raw target validation set {acc:.3f}")
+test_acc = relmask.record("trainer_test_accuracy", fer.trainer_accuracy(teacher, splits["test"]))
+print(f"trainer: {teacher.origin if teacher else 'none'}; accuracy on the raw target validation set {acc:.3f}, "
+      f"test set {test_acc:.3f}")
 
 # %% [markdown]
 # ## Relevance on the target splits, and the masked variants
