@@ -6,9 +6,12 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 export TF_ENABLE_ONEDNN_OPTS ?= 0
 export PYTHONHASHSEED ?= 0
 
-.PHONY: setup demo lint test test-slow test-real test-all test-browser benchmarks notebooks lab lab-setup clean
+.PHONY: help setup demo lint test test-slow test-real test-all test-browser benchmarks notebooks lab lab-setup clean
 
-setup: $(VENV)/.installed
+help:                       ## this list: every target with what it does
+	@awk -F ':.*## ' '/^[a-z-]+:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+setup: $(VENV)/.installed   ## create .venv and install relmask with its test and JAX extras
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,7 +39,7 @@ export RELMASK_REAL_DATA
 test-real: setup            ## the real-data tier: reproduce --config real (whale, fer) vs docs/results-real.md
 	$(BIN)/python -m pytest -q -m real
 
-test-all: setup
+test-all: setup             ## every tier except the GPU tests (slow, real-data, default)
 	$(BIN)/python -m pytest -q -m "not gpu"
 
 benchmarks: setup           ## speed targets, measured side by side (prints ratios; students.py: grouped training)
@@ -44,12 +47,13 @@ benchmarks: setup           ## speed targets, measured side by side (prints rati
 	$(BIN)/python benchmarks/spectrogram.py
 	$(BIN)/python benchmarks/fer_relevance.py
 	$(BIN)/python benchmarks/students.py
+	$(BIN)/python benchmarks/stats_coverage.py
 
 notebooks: setup            ## rewrite every .ipynb from its Jupytext .py source (experiments' notebooks, hello, tests)
 	$(BIN)/relmask notebooks
 	$(BIN)/relmask notebooks notebooks/hello_relmask.py tests/notebooks/tiny.py
 
-lab-setup: setup
+lab-setup: setup            ## install the `lab` extra and relmask's Jupyter server settings
 	$(BIN)/python -m pip install --quiet -e ".[lab]"
 	$(BIN)/python -c "import relmask.jupyter as j; j.install_server_config()"
 
@@ -64,5 +68,5 @@ test-browser: lab-setup     ## browser tier: the notebooks run in JupyterLab in 
 	command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 	$(BIN)/python -m pytest -q -m browser
 
-clean:
+clean:                      ## remove runs/ and the default relevance cache
 	rm -rf runs .relmask-cache

@@ -69,7 +69,7 @@ def evaluate(model, x, y, relevance, metric, *, method_params: dict | None = Non
     x = np.asarray(x, dtype=np.float32)
     if x.ndim < 2 or len(x) == 0:
         raise DataError(f"{owner}: x must be a non-empty batch (N, ...), got shape {x.shape}")
-    y = _as_labels(y, len(x), f"{owner}: y")
+    y = as_labels(y, len(x), f"{owner}: y")
     if "model" in m.needs and model is None:
         raise ParameterError(f"{owner} needs the trained model; got model=None")
     is_method = isinstance(relevance, (str, RelevanceMethod))
@@ -90,7 +90,7 @@ def evaluate(model, x, y, relevance, metric, *, method_params: dict | None = Non
         for x_name, y_name, maps_name in m.extra_maps:  # e.g. ROAR's test set, explained the same way
             if resolved.get(maps_name) is None and resolved.get(x_name) is not None:
                 xe = np.asarray(resolved[x_name], np.float32)
-                ye = _as_labels(resolved.get(y_name), len(xe), f"{owner}: {y_name}")
+                ye = as_labels(resolved.get(y_name), len(xe), f"{owner}: {y_name}")
                 resolved[maps_name] = explain(model, xe, relevance, targets=ye if label_targets else None,
                                               **method_params)
     else:
@@ -99,7 +99,8 @@ def evaluate(model, x, y, relevance, metric, *, method_params: dict | None = Non
     return _checked_output(m, m.compute(model, x, y, maps, **resolved))
 
 
-def _as_labels(y, n: int, what: str) -> np.ndarray:
+def as_labels(y, n: int, what: str) -> np.ndarray:
+    """``y`` checked as ``n`` integer class labels (int64); the errors name ``what`` (a metric's parameter)."""
     if y is None:
         raise ParameterError(f"{what} is required: one integer label per sample")
     y = np.asarray(y)

@@ -3,11 +3,11 @@
 Every comparison relmask reports (masked vs raw, fusion vs CNN₁, relevance vs a control) is paired: per seed the
 two systems share the split, the initial weights and the batch order, so the per-seed difference is the effect
 and its spread across seeds is the noise. :func:`paired_difference` gives its mean and a 95 % interval: the wider
-of the percentile bootstrap and Student's t interval. With the 3–5 seeds of the presets the bootstrap alone is too
-narrow (in 1,000 simulated null effects its "95 %" interval covered the truth 76 % of the time with 3 seeds, 83 %
-with 5; the t interval 94–95 %), so relmask never reports an interval narrower than t's. For two AUCs on the same test
-clips :func:`delong` gives the paired test over clips (DeLong, DeLong & Clarke-Pearson 1988, with the fast
-midrank algorithm of Sun & Xu 2014).
+of the percentile bootstrap and Student's t interval. With the 3–5 seeds of the presets the bootstrap alone covers
+the truth far less often than its nominal 95 % while t holds it (``benchmarks/stats_coverage.py`` measures both;
+its results are in ``benchmarks/results/``), so relmask never reports an interval narrower than t's. For two AUCs
+on the same test clips :func:`delong` gives the paired test over clips (DeLong, DeLong & Clarke-Pearson 1988,
+with the fast midrank algorithm of Sun & Xu 2014).
 """
 from __future__ import annotations
 

@@ -189,7 +189,7 @@ class RemoveAndRetrain(Metric):
                 fill, fill_value, blur_sigma):
         import relmask
         from relmask.masking import check_pair, shuffle_relevance
-        from relmask.metrics import _as_labels, retrain_accuracies
+        from relmask.metrics import as_labels, retrain_accuracies
 
         owner = f"metric {self.name!r}"
         if x_test is None or y_test is None:
@@ -203,7 +203,7 @@ class RemoveAndRetrain(Metric):
         if not seeds or not all(isinstance(s, int) for s in seeds):
             raise ParameterError(f"{owner}: seeds must be a non-empty list of ints, got {seeds}")
         x_test, test_maps = check_pair(x_test, test_relevance)
-        y_test = _as_labels(y_test, len(x_test), f"{owner}: y_test")
+        y_test = as_labels(y_test, len(x_test), f"{owner}: y_test")
         if x_test.shape[1:] != x.shape[1:]:
             raise DataError(f"{owner}: x_test samples have shape {x_test.shape[1:]}, x samples {x.shape[1:]}")
         n_classes = int(max(y.max(), y_test.max())) + 1
