@@ -125,13 +125,13 @@ def test_keras_callback_reports_epochs(monkeypatch, capsys):
     y = np.arange(16) % 2
     model = training.build_model("whale_cnn", x.shape[1:], 2, seed=0)
     seen = []
-    original = progress._Reporter.changed
+    original = progress.stages._Reporter.changed
 
     def spy(self, force=False, closed=False):
         seen.append(progress.status())
         return original(self, force=True, closed=closed)
 
-    monkeypatch.setattr(progress._Reporter, "changed", spy)
+    monkeypatch.setattr(progress.stages._Reporter, "changed", spy)
     with progress.stage("CNN₁"):
         training.fit(model, x, y, epochs=3, batch_size=8, callbacks=[progress.keras_callback()])
     assert any(s.startswith("CNN₁, epoch 3/3 (loss ") for s in seen)
