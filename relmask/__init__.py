@@ -22,7 +22,18 @@ from .progress import forward_warnings as _forward_warnings
 
 _forward_warnings()  # in a kernel that relmask run / reproduce follows: its warnings reach their console too
 
-from .components import Domain, Experiment, Masker, Metric, ModelSpec, Param, RelevanceMethod, Source
+from .components import (
+    Domain,
+    DomainDefaults,
+    Experiment,
+    Masker,
+    Metric,
+    ModelSpec,
+    Param,
+    RelevanceMethod,
+    ReproduceConfig,
+    Source,
+)
 from .data import Dataset, nested_subsample, stratified_kfold, stratified_split
 from .errors import DataError, ParameterError, PluginError, RelmaskError, UnknownNameError, UnsupportedLayerError
 from .hookspecs import hookimpl
@@ -105,5 +116,6 @@ __all__ = [
     "list_maskers", "list_models", "list_metrics", "list_experiments", "get_method", "get_domain", "get_masker",
     "get_model", "get_metric", "get_experiment", "Experiment", "Metric", "Dataset", "stratified_split",
     "nested_subsample", "stratified_kfold", "Param", "RelevanceMethod", "Masker", "Domain", "ModelSpec", "Source",
+    "DomainDefaults", "ReproduceConfig",
     "RelmaskError", "ParameterError", "DataError", "PluginError", "UnknownNameError", "UnsupportedLayerError",
 ]

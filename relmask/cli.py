@@ -15,7 +15,7 @@ from . import __version__
 
 KINDS = {"methods": "register_relevance_methods", "domains": "register_domains",
          "maskers": "register_maskers", "models": "register_models", "metrics": "register_metrics",
-         "experiments": "register_experiments"}
+         "experiments": "register_experiments", "configs": "register_reproduce_configs"}
 
 
 def _fail(message: str, code: int = 2) -> int:
@@ -98,7 +98,7 @@ def cmd_run(args) -> int:
             return 0
         return _fail("run: give a notebook or an experiment's name (`relmask list experiments`)")
     try:
-        nb = resolve_notebook(args.notebook)
+        nb, exp = resolve_notebook(args.notebook)
     except FileNotFoundError as exc:
         return _fail(str(exc))
     if not nb.exists():
@@ -106,21 +106,18 @@ def cmd_run(args) -> int:
     out = None
     try:
         if args.help:
-            print(describe_parameters(nb))
+            print(describe_parameters(nb, exp))
             print("\n" + args.parser.format_help())
             return 0
         files = list(args.parameters_file or [])
         if args.preset:  # a preset the notebook's experiment ships, applied before -f files and -p values
-            from .runner import experiment_for
-
-            exp = experiment_for(nb)
             if exp is None:
                 return _fail(f"--preset {args.preset}: {nb} is not a registered experiment's notebook (use -f FILE)")
             files.insert(0, str(exp.preset(args.preset)))
         params = collect_parameters(nb, args.parameters, files)
         # one folder per run: -o, else the output_dir the parameters (a preset, -f, -p) name, else runs/<stem>
         out = Path(args.output or params.get("output_dir") or Path("runs") / nb.stem)
-        result = _run_with_display(nb, params, out, args, progress=is_interactive())
+        result = _run_with_display(nb, exp, params, out, args, progress=is_interactive())
     except NotebookExecutionError as exc:  # a cell failed, or the run's headline results are not finite
         return _fail(str(exc), code=1)
     except (ParameterError, DataError, ValueError, FileNotFoundError, UnknownNameError, OutputBusyError) as exc:
@@ -138,7 +135,7 @@ def cmd_run(args) -> int:
     return 0
 
 
-def _run_with_display(nb: Path, params: dict, out: Path, args, progress: bool):
+def _run_with_display(nb: Path, exp, params: dict, out: Path, args, progress: bool):
     """``run_notebook`` with the kernel's stages shown live on a terminal (one line per stage otherwise) and its
     warnings relayed once each; SIGTERM ends it like Ctrl-C."""
     from .errors import sigterm_interrupts
@@ -149,7 +146,8 @@ def _run_with_display(nb: Path, params: dict, out: Path, args, progress: bool):
     try:
         with sigterm_interrupts():
             return run_notebook(nb, params, out, kernel_name=args.kernel, progress=progress and not display.live,
-                                log_output=args.log_output, on_progress=lambda event: display.event(nb.stem, event))
+                                log_output=args.log_output, on_progress=lambda event: display.event(nb.stem, event),
+                                experiment=exp)
     finally:
         display.close()
 

@@ -260,6 +260,11 @@ class Masker(Component):
     """
 
     kind = "masker"
+    #: where the maps go: ``"data"`` (``apply`` returns masked inputs) or ``"loss"`` (``apply`` returns
+    #: annotations of ``x``'s shape, 1 where a student's input gradient is penalised and 0 where it is free; the
+    #: student trains on the raw inputs with that penalty, weighted by the masker's ``weight`` parameter:
+    #: ``relmask.training.Member.input_penalty``)
+    encodes: ClassVar[str] = "data"
 
     def apply(self, x, relevance, rng, **params):  # pragma: no cover - interface
         raise NotImplementedError
@@ -308,11 +313,47 @@ class Source:
     sample_shape: Callable[..., tuple] | None = None
 
 
+@dataclass(frozen=True)
+class DomainDefaults:
+    """What an experiment that runs on any domain (the built-in ``faithfulness``) needs from a domain, so it names
+    none: the source it loads and the source parameter that sets the number of samples (``n_clips``, ``n``), a
+    small default for that number, the architecture it trains, the masker (and its parameters) it masks with,
+    the score of a model trained on masked data, and the number of classes (to build an untrained model for
+    checks before any data is loaded).
+
+    ``score`` is one of :data:`MASKING_SCORES`: ``accuracy`` (of the masked model on masked test data),
+    ``fusion_auc`` (two classes: ROC AUC of the masked model's probabilities averaged with the explained
+    model's) or ``aulc_gain`` (area under the masked model's validation learning curve minus that of a model
+    trained on raw data)."""
+
+    source: str
+    size_param: str
+    n_samples: int
+    model: str
+    masker: str
+    score: str
+    n_classes: int
+    masker_params: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.score not in MASKING_SCORES:
+            raise ParameterError(f"DomainDefaults: score must be one of {', '.join(MASKING_SCORES)}, "
+                                 f"got {self.score!r}")
+
+
+#: how a model trained on masked data is scored (:class:`DomainDefaults`)
+MASKING_SCORES = ("accuracy", "fusion_auc", "aulc_gain")
+
+
 class Domain(Component):
-    """A data domain (whale audio, faces). ``load(source, path=None, **params)`` returns a Dataset."""
+    """A data domain (whale audio, faces). ``load(source, path=None, **params)`` returns a Dataset.
+
+    ``defaults`` (a :class:`DomainDefaults`, None where not declared) is what an experiment that runs on any
+    domain needs to run on this one."""
 
     kind = "domain"
     sources: dict[str, Source] = {}
+    defaults: DomainDefaults | None = None
 
     def source(self, name: str) -> Source:
         if name not in self.sources:
@@ -346,6 +387,7 @@ class Domain(Component):
         meta = super().metadata()
         meta["sources"] = {n: {"description": s.description, "needs_path": s.needs_path,
                                "params": [p.to_dict() for p in s.params]} for n, s in self.sources.items()}
+        meta["defaults"] = None if self.defaults is None else dataclasses.asdict(self.defaults)
         return meta
 
 
@@ -428,13 +470,29 @@ def presets_in(folder: str | Path) -> dict[str, Path]:
     return {p.stem: p for p in sorted(Path(folder).glob("*.yaml"))}
 
 
+@dataclass
+class ReproduceConfig(Component):
+    """A ``relmask reproduce`` configuration that spans experiments (``quick`` runs whale, fer and faithfulness),
+    registered by the ``register_reproduce_configs`` hook: ``path`` is its YAML file, ``--config NAME`` finds it.
+    A config of one experiment is named by that experiment's :attr:`Experiment.reproduce_configs` instead."""
+
+    name: str = ""
+    path: Path = field(default=None)
+    description: str = ""
+    kind: ClassVar[str] = "reproduce config"
+
+    def metadata(self) -> dict:
+        return dict(super().metadata(), path=str(self.path))
+
+
 class Experiment(Component):
     """An experiment of a domain: its notebook, presets, parameters, pipeline and contribution to ``paper/``.
 
     ``config`` is a dataclass with one field per notebook parameter: the one declaration of the parameters.
-    :attr:`params` is derived from it, ``relmask run``/``reproduce`` check given values against it before a kernel
-    starts, and a test checks that the notebook's ``parameters`` cell names the same parameters with the same
-    defaults. The dataclass may define ``validate()`` (cross-field checks, names of methods and maskers), which
+    :attr:`params` is derived from it, ``relmask run``/``reproduce`` check given values against it (once, in
+    :meth:`configure`) before a kernel starts, and ``relmask notebooks`` generates the notebook's ``parameters``
+    cell from it (:func:`relmask.jupyter.parameters_cell`; ``--check`` fails where they disagree). The dataclass may
+    define ``validate()`` (cross-field checks, names of methods and maskers), which
     :meth:`configure` calls.
 
     ``notebook`` is the executed ``.ipynb``; its source is the Jupytext percent-format ``.py`` beside it.

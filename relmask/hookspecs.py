@@ -41,3 +41,9 @@ def register_metrics(register):
 def register_experiments(register):
     """Register experiments (:class:`relmask.components.Experiment` instances): a notebook with its presets,
     parameters and paper outputs, runnable by ``relmask run NAME`` and from ``relmask reproduce`` configs."""
+
+
+@hookspec
+def register_reproduce_configs(register):
+    """Register ``relmask reproduce`` configurations that span experiments
+    (:class:`relmask.components.ReproduceConfig` instances: a name and a YAML file)."""

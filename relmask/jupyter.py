@@ -9,9 +9,11 @@ private folder (mode 0700): no ports, nothing for others to reach, and no cause 
 
 **Sources.** A notebook's source is a Jupytext percent-format ``.py`` file (``# %%`` cells, the ``parameters``
 tag in the cell's metadata) paired with the ``.ipynb`` beside it (``jupytext: formats: ipynb,py:percent``), so
-diffs are readable and JupyterLab opens either file. :func:`sync_notebook` writes the ``.ipynb`` from its source
-deterministically (cell ids ``cell-00``…, no outputs); :func:`out_of_sync` says how a pair differs (a test runs
-it on every experiment's notebook); ``relmask notebooks [--check]`` runs either on the command line.
+diffs are readable and JupyterLab opens either file. A registered experiment's ``parameters`` cell is generated
+from its config dataclass (:func:`parameters_cell`), so each parameter is declared once. :func:`sync_notebook`
+writes the cell and then the ``.ipynb`` from its source deterministically (cell ids ``cell-00``…, no outputs);
+:func:`out_of_sync` says how a pair differs (a test runs it on every experiment's notebook); ``relmask notebooks
+[--check]`` runs either on the command line.
 
 **Saving.** A kernel reports its ``language_info`` including the Python version, and JupyterLab writes it into
 every notebook it saves. The notebooks are stored with the kernel's ``language_info`` minus ``version``
@@ -200,24 +202,116 @@ def notebook_from_source(source):
     return nb
 
 
+#: the first line of the ``parameters`` cell in a percent-format source
+PARAMETERS_MARKER = '# %% tags=["parameters"]'
+
+
+def _literal(value) -> str:
+    """``value`` as a Python literal the way the notebooks spell it: strings in double quotes, ``{"a": 1}``."""
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list):
+        return "[" + ", ".join(map(_literal, value)) + "]"
+    if isinstance(value, tuple):
+        return "(" + ", ".join(map(_literal, value)) + ("," if len(value) == 1 else "") + ")"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_literal(k)}: {_literal(v)}" for k, v in value.items()) + "}"
+    return repr(value)
+
+
+def _annotation_text(annotation) -> str:
+    if isinstance(annotation, str):  # `from __future__ import annotations`: the annotation as written
+        return annotation
+    if isinstance(annotation, type):
+        return annotation.__name__
+    return str(annotation).replace("typing.", "")
+
+
+def parameters_cell(config_class: type) -> str:
+    """The body of a notebook's ``parameters`` cell, generated from its experiment's config dataclass: one line
+    per field, in the dataclass's order, ``name: annotation = default  # help`` (papermill injects a run's values
+    after it; :func:`relmask.runner.parse_parameters` reads it back). ``relmask notebooks`` writes it into the
+    source, ``--check`` fails where they differ, so a parameter is declared once: in the dataclass."""
+    import dataclasses
+
+    from .components import config_params
+
+    defaults = {p.name: p for p in config_params(config_class)}
+    lines = []
+    for f in dataclasses.fields(config_class):
+        p = defaults[f.name]
+        line = f"{f.name}: {_annotation_text(f.type)} = {_literal(p.default)}"
+        lines.append(line + (f"  # {' '.join(p.help.split())}" if p.help else ""))
+    return "\n".join(lines)
+
+
+def _config_of(source) -> type | None:
+    """The config dataclass of the registered experiment whose notebook ``source`` is the source of (None: none)."""
+    from .runner import experiment_for
+
+    exp = experiment_for(paired_ipynb(source))
+    return None if exp is None else exp.config
+
+
+def _parameters_lines(lines: list[str], source) -> tuple[int, int]:
+    """(index of the parameters marker, index of the next cell's marker or the end) in a source's lines."""
+    from .errors import ParameterError
+
+    if PARAMETERS_MARKER not in lines:
+        raise ParameterError(f"{source}: no cell tagged parameters (a line {PARAMETERS_MARKER})")
+    start = lines.index(PARAMETERS_MARKER)
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("# %%")), len(lines))
+    while end > start + 1 and not lines[end - 1].strip():  # the blank lines before the next cell stay
+        end -= 1
+    return start, end
+
+
+def write_parameters_cell(source) -> bool:
+    """Rewrite the ``parameters`` cell of ``source`` from its experiment's config dataclass (:func:`parameters_cell`);
+    True where the file changed. A source that is no registered experiment's is left as it is."""
+    config = _config_of(source)
+    if config is None:
+        return False
+    path = Path(source)
+    text = path.read_text()
+    lines = text.splitlines()
+    start, end = _parameters_lines(lines, source)
+    new = "\n".join([*lines[:start + 1], *parameters_cell(config).splitlines(), *lines[end:]]) + "\n"
+    if new == text:
+        return False
+    path.write_text(new)
+    return True
+
+
 def sync_notebook(source):
-    """Write the ``.ipynb`` paired with the percent-format ``source``; returns its path."""
+    """Write the ``parameters`` cell of the percent-format ``source`` from its experiment's dataclass, then the
+    ``.ipynb`` paired with it; returns the ``.ipynb``'s path."""
     import nbformat
 
+    write_parameters_cell(source)
     target = paired_ipynb(source)
     nbformat.write(notebook_from_source(source), target)
     return target
 
 
 def out_of_sync(source) -> list[str]:
-    """How the ``.ipynb`` paired with ``source`` differs from it (cell kinds, sources, tags); empty when in sync."""
+    """How ``source`` and the ``.ipynb`` paired with it differ from what they should be: the source's ``parameters``
+    cell from its experiment's config dataclass (:func:`parameters_cell`), the ``.ipynb``'s cells (kinds, sources,
+    tags) from the source; empty when in sync."""
     import nbformat
 
     target = paired_ipynb(source)
-    if not target.exists():
-        return [f"{target} is missing: run `relmask notebooks {source}`"]
-    want, have = _cells(notebook_from_source(source)), _cells(nbformat.read(target, as_version=4))
     problems = []
+    lines = Path(source).read_text().splitlines()
+    config = _config_of(source)
+    if config is not None:
+        start, end = _parameters_lines(lines, source)
+        if lines[start + 1:end] != parameters_cell(config).splitlines():
+            problems.append(f"{Path(source).name}: its parameters cell differs from the fields of "
+                            f"{config.__module__}.{config.__qualname__} (the one declaration of the parameters)")
+    if not target.exists():
+        return [*problems, f"{target} is missing: run `relmask notebooks {source}`"]
+    want, have = _cells(notebook_from_source(source)), _cells(nbformat.read(target, as_version=4))
     for i, (w, h) in enumerate(zip(want, have)):
         if w != h:
             what = "kind" if w[0] != h[0] else "tags" if w[2] != h[2] else "source"
@@ -253,7 +347,8 @@ def cmd_notebooks(args) -> int:
         for p in problems:
             print(p)
         print(f"{len(sources)} notebook(s): " + ("in sync" if not problems else f"{len(problems)} difference(s); "
-                                                "run `relmask notebooks` to rewrite the .ipynb from the .py"))
+                                                "run `relmask notebooks` to rewrite the parameters cells from the "
+                                                "dataclasses and the .ipynb from the .py"))
         return 1 if problems else 0
     for s in sources:
         print(f"wrote {sync_notebook(s)}")
@@ -261,9 +356,11 @@ def cmd_notebooks(args) -> int:
 
 
 def add_subcommand(sub) -> None:
-    p = sub.add_parser("notebooks", help="write each notebook's .ipynb from its Jupytext .py source (or --check)",
-                       description="Notebook sources are Jupytext percent-format .py files paired with an .ipynb. "
-                                   "Without SOURCES: every registered experiment's notebook.")
+    p = sub.add_parser("notebooks", help="write each notebook's parameters cell from its experiment's dataclass and "
+                                         "its .ipynb from its Jupytext .py source (or --check)",
+                       description="Notebook sources are Jupytext percent-format .py files paired with an .ipynb; an "
+                                   "experiment's parameters cell is generated from its config dataclass. Without "
+                                   "SOURCES: every registered experiment's notebook.")
     p.add_argument("sources", nargs="*", metavar="SOURCE", help="percent-format .py notebook sources")
     p.add_argument("--check", action="store_true", help="only report pairs that are out of sync (exit 1)")
     p.set_defaults(func=cmd_notebooks)

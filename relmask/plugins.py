@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import pluggy
 
 from . import hookspecs
-from .components import Component, Domain, Experiment, Masker, Metric, ModelSpec, RelevanceMethod
+from .components import Component, Domain, Experiment, Masker, Metric, ModelSpec, RelevanceMethod, ReproduceConfig
 from .errors import DuplicateNameError, PluginError, UnknownNameError
 
 ENTRY_POINT_GROUP = "relmask"
@@ -40,6 +40,7 @@ HOOKS: dict[str, tuple[str, type]] = {
     "register_models": ("model", ModelSpec),
     "register_metrics": ("metric", Metric),
     "register_experiments": ("experiment", Experiment),
+    "register_reproduce_configs": ("reproduce config", ReproduceConfig),
 }
 
 

@@ -1,6 +1,6 @@
 """``relmask reproduce``: run every experiment notebook of a configuration, cached, then build ``paper/``.
 
-A configuration (``relmask/configs/quick.yaml``, ``full.yaml``, one an installed experiment ships, or a user file)
+A configuration (one a plugin registers, such as the built-in ``quick``, ``full`` and ``real``, or a user file)
 lists named runs; a run is an experiment (any installed plugin's, ``relmask list experiments``) or a notebook, with
 parameters (a preset, explicit values and an optional grid over values). Each run is keyed
 (:func:`relmask.cache.run_key`) and executes into ``<out>/runs/<name>-<key>/``; a ``done.json`` written last
@@ -36,7 +36,6 @@ from .errors import (
     sigterm_interrupts,
 )
 
-CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 #: notebooks, presets and configs name paths relative to the project checkout
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 #: parameters that only say where outputs go: not part of a run's identity
@@ -146,13 +145,16 @@ class Config:
 
 # -- configuration -----------------------------------------------------------------------------------
 def known_configs() -> dict[str, Path]:
-    """Config name -> file: relmask's own (``relmask/configs``) and those installed experiments ship."""
+    """Config name -> file: those plugins register (``register_reproduce_configs``: configs spanning experiments)
+    and those installed experiments ship (:attr:`~relmask.components.Experiment.reproduce_configs`). Core has no
+    config of its own."""
     from .plugins import registry
 
-    found = {f.stem: f for f in sorted(CONFIG_DIR.glob("*.yaml"))}
-    reg = registry("register_experiments")
-    for name in reg.names():
-        for cname, cpath in reg.get(name).reproduce_configs.items():
+    configs = registry("register_reproduce_configs")
+    found = {name: Path(configs.get(name).path) for name in configs.names()}
+    experiments = registry("register_experiments")
+    for name in experiments.names():
+        for cname, cpath in experiments.get(name).reproduce_configs.items():
             if cname in found and Path(found[cname]).resolve() != Path(cpath).resolve():
                 warnings.warn(f"reproduce config {cname!r} of experiment {name!r} is shadowed by {found[cname]}",
                               RuntimeWarning, stacklevel=2)
@@ -162,8 +164,7 @@ def known_configs() -> dict[str, Path]:
 
 
 def config_path(config: str | os.PathLike) -> Path:
-    """A config name (relmask's ``quick``, ``full``, ``real``, or one an installed experiment ships) or a YAML
-    file."""
+    """A config name (``relmask list configs``, or one an installed experiment ships) or a YAML file."""
     p = Path(config)
     if p.suffix in (".yaml", ".yml") or p.exists():
         if not p.exists():

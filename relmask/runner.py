@@ -151,31 +151,38 @@ def experiment_for(notebook: str | os.PathLike, by_file_name: bool = False):
     return None
 
 
-def resolve_notebook(notebook_or_experiment: str | os.PathLike) -> Path:
-    """A notebook path, or the notebook of the experiment of that name (``relmask run whale``)."""
+def resolve_notebook(notebook_or_experiment: str | os.PathLike):
+    """``(notebook, experiment)`` of a notebook path (its experiment, None for a notebook no experiment registers)
+    or of the name of an experiment (``relmask run whale``): the one place a name becomes an experiment, which
+    the callers then pass on (:func:`check_parameters`, :func:`describe_parameters`, :func:`run_notebook`)."""
     path = Path(notebook_or_experiment)
     if path.exists() or path.suffix:
-        return path
+        return path, experiment_for(path)
     from .plugins import registry
 
     reg = registry("register_experiments")
     try:
-        return Path(reg.get(str(notebook_or_experiment)).notebook)
+        exp = reg.get(str(notebook_or_experiment))
+        return Path(exp.notebook), exp
     except UnknownNameError:
         raise FileNotFoundError(f"notebook not found: {path} (nor an experiment of that name; experiments: "
                                 f"{', '.join(reg.names()) or '(none)'})") from None
 
 
-def check_parameters(notebook: str | os.PathLike, params: dict[str, Any]) -> dict[str, Any]:
+def check_parameters(notebook: str | os.PathLike, params: dict[str, Any], experiment=None) -> dict[str, Any]:
     """Reject unknown names and wrongly typed values (before any execution); returns ``params``.
 
-    A registered experiment's notebook is checked against the experiment's declared parameters as well
-    (choices, ranges and its ``validate()``), so a bad value fails here rather than in a cell minutes later.
+    A registered experiment's notebook (``experiment``, looked up where not given) is checked once, against the
+    experiment's declared parameters (:meth:`~relmask.components.Experiment.configure`: names, types, choices,
+    ranges and its ``validate()``), so a bad value fails here rather than in a cell minutes later; its parameters
+    cell is generated from the same declaration (``relmask notebooks --check``). Any other notebook is checked
+    against its ``parameters`` cell (names and annotated types).
     """
-    _check_against_cell(notebook, params)
-    exp = experiment_for(notebook)
-    if exp is not None:
+    exp = experiment if experiment is not None else experiment_for(notebook)
+    if exp is not None and exp.config is not None:
         exp.configure(params)
+    else:
+        _check_against_cell(notebook, params)
     return params
 
 
@@ -264,7 +271,7 @@ def failed_name(name: str) -> str:
 def run_notebook(notebook: str | os.PathLike, parameters: dict[str, Any] | None = None,
                  output_dir: str | os.PathLike = "runs", kernel_name: str | None = None,
                  progress: bool = False, log_output: bool = False,
-                 on_progress: Callable[[dict], Any] | None = None) -> RunResult:
+                 on_progress: Callable[[dict], Any] | None = None, experiment=None) -> RunResult:
     """Execute ``notebook`` into ``output_dir`` (executed notebook + results.json + whatever the notebook writes).
 
     Everything a run produces lands below ``output_dir``: it is the notebook's ``output_dir`` parameter where the
@@ -277,6 +284,7 @@ def run_notebook(notebook: str | os.PathLike, parameters: dict[str, Any] | None 
 
     Raises :class:`NotebookExecutionError` naming the failing cell. The kernel talks over IPC sockets
     (:mod:`relmask.jupyter`). ``on_progress`` receives the kernel's :mod:`relmask.progress` events live.
+    ``experiment``: the notebook's experiment where the caller has resolved it (:func:`resolve_notebook`).
     """
     notebook = Path(notebook)
     if not notebook.exists():
@@ -286,7 +294,7 @@ def run_notebook(notebook: str | os.PathLike, parameters: dict[str, Any] | None 
     declares_output = "output_dir" in parse_parameters(notebook)
     if declares_output:  # the run's folder wins over an output_dir a preset or a parameters file sets
         params["output_dir"] = str(out_dir)
-    check_parameters(notebook, params)
+    check_parameters(notebook, params, experiment)
     nb_out = out_dir / notebook.name
     if nb_out.exists() and nb_out.samefile(notebook):
         raise ParameterError(f"output directory {out_dir} is the notebook's own folder: the executed notebook "
@@ -475,10 +483,10 @@ def _source_cell_index(notebook: Path, executed_index: int, source: str) -> int 
     return min(hits, key=lambda i: (abs(executed_index - 1 - i), i))  # the copy nearest the shifted position
 
 
-def describe_parameters(notebook: str | os.PathLike) -> str:
+def describe_parameters(notebook: str | os.PathLike, experiment=None) -> str:
     """The text of ``relmask run NOTEBOOK --help``: an experiment's declared parameters (with choices and ranges)
-    and presets, else the notebook's ``parameters`` cell."""
-    exp = experiment_for(notebook)
+    and presets, else the notebook's ``parameters`` cell. ``experiment``: looked up where not given."""
+    exp = experiment if experiment is not None else experiment_for(notebook)
     if exp is not None and exp.params:
         rows = []
         for p in exp.params:

@@ -15,6 +15,13 @@ on TensorFlow and JAX). :func:`fit` is a group of one, so there is one training 
 Why branches and not ``vmap`` over stacked weights: the branch model works unchanged on every Keras backend, with
 every layer (BatchNorm, Dropout) and with per-member callbacks; what grouping gains where is measured by
 ``benchmarks/students.py`` (docs/training.md).
+
+**Input-gradient penalty.** A member may carry ``input_penalty = (annotations, weight)``: its loss then adds
+``weight · Σ_d (A ⊙ ∂(Σ_k log p_k)/∂x)²`` per sample, "right for the right reasons" (Ross, Hughes & Doshi-Velez,
+IJCAI 2017), where ``A`` (of ``x``'s shape) is 1 where the input gradient is penalised. It needs a second-order
+gradient, computed by a nested ``tf.GradientTape`` on TensorFlow and by ``jax.grad`` inside the stateless
+training step on JAX (:class:`ModelGroup` subclass built by :func:`_group_model`). Penalised members train in
+chunks of their own, so members without a penalty take exactly the path they took before.
 """
 from __future__ import annotations
 
@@ -35,6 +42,8 @@ MEMORY_SHARE = 0.25
 # Training steps per compiled call: amortises the per-step dispatch that dominates small models (most under JAX),
 # without changing a single update (benchmarks/students.py).
 STEPS_PER_EXECUTION = 8
+#: Keras backends on which a member's input-gradient penalty (``Member.input_penalty``) is implemented
+PENALTY_BACKENDS = ("tensorflow", "jax")
 
 
 def set_seed(seed: int) -> None:
@@ -80,7 +89,13 @@ class Member:
     """One model of a group: its built model (with its initial weights), its training data, the seed of its
     batch order, and optional validation data, class weights and Keras callbacks (called with ``self.model``
     set to this member's model and this member's logs: ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy``).
-    A callback that sets ``model.stop_training`` stops this member alone; its weights are kept as they were."""
+    A callback that sets ``model.stop_training`` stops this member alone; its weights are kept as they were.
+
+    ``input_penalty``: ``(annotations, weight)``, annotations of ``x``'s shape (1 where the input gradient of the
+    summed log-probabilities is penalised, 0 where it is free) and ``weight`` >= 0; the member's loss adds
+    ``weight`` times the squared annotated input gradient, summed over the sample's values and averaged over the
+    batch like the cross-entropy (class weights weigh both). Weight 0 is no penalty: the member trains exactly
+    as without one. Its history then also holds ``input_penalty`` (the penalty's part of ``loss``)."""
 
     model: Any
     x: np.ndarray
@@ -90,6 +105,12 @@ class Member:
     class_weight: dict | None = None
     callbacks: Sequence = ()
     name: str = ""
+    input_penalty: tuple[np.ndarray, float] | None = None
+
+    @property
+    def penalised(self) -> bool:
+        """True where the member trains with an input-gradient penalty of non-zero weight."""
+        return self.input_penalty is not None and float(self.input_penalty[1]) != 0.0
 
 
 @dataclass
@@ -122,7 +143,8 @@ def fit_group(members: Sequence[Member], *, epochs: int, batch_size: int = 64, l
     epoch))``, in batches of ``batch_size``, and is trained with Adam(``learning_rate``) on sparse categorical
     cross-entropy, exactly as :func:`fit` trains one model. Members are trained in chunks of ``chunk_size``
     (default: :func:`group_size_limit`); members of
-    one chunk must have as many samples as each other, so a group is first split by sample count.
+    one chunk must have as many samples as each other, so a group is first split by sample count, and members
+    with an input penalty (:class:`Member`) train in chunks of their own.
     """
     members = list(members)
     _check_group(members, epochs, batch_size, chunk_size)
@@ -132,10 +154,11 @@ def fit_group(members: Sequence[Member], *, epochs: int, batch_size: int = 64, l
     _deterministic_ops()
     size = chunk_size or group_size_limit(members[0].model, batch_size)
     results: list[MemberResult | None] = [None] * len(members)
-    by_count: dict[int, list[int]] = {}
+    # a penalised chunk compiles another training step; keeping the others out of it leaves their path unchanged
+    by_kind: dict[tuple[int, bool], list[int]] = {}
     for i, m in enumerate(members):
-        by_count.setdefault(len(m.x), []).append(i)
-    chunks = [ids[j:j + size] for ids in by_count.values() for j in range(0, len(ids), size)]
+        by_kind.setdefault((len(m.x), m.penalised), []).append(i)
+    chunks = [ids[j:j + size] for ids in by_kind.values() for j in range(0, len(ids), size)]
     for ids in chunks:
         for i, r in zip(ids, _fit_chunk([members[i] for i in ids], epochs, batch_size, learning_rate, verbose)):
             results[i] = r
@@ -193,6 +216,29 @@ def _check_group(members: list[Member], epochs: int, batch_size: int, chunk_size
         if m.validation_data is not None and len(m.validation_data[0]) != len(m.validation_data[1]):
             raise ParameterError(f"fit_group: {label}'s validation data have {len(m.validation_data[0])} inputs "
                                  f"but {len(m.validation_data[1])} labels")
+        if m.input_penalty is not None:
+            _check_input_penalty(m, label)
+
+
+def _check_input_penalty(m: Member, label: str) -> None:
+    import keras
+
+    penalty = m.input_penalty
+    if not isinstance(penalty, tuple) or len(penalty) != 2:
+        raise ParameterError(f"fit_group: {label}'s input_penalty must be a tuple (annotations, weight), "
+                             f"got {type(penalty).__name__}")
+    annotations, weight = penalty
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight) \
+            or weight < 0:
+        raise ParameterError(f"fit_group: {label}'s input_penalty weight must be a finite number >= 0, "
+                             f"got {weight!r}")
+    shape = np.shape(annotations)
+    if shape != np.shape(m.x):
+        raise ParameterError(f"fit_group: {label}'s input_penalty annotations have shape {shape}, its inputs "
+                             f"{np.shape(m.x)}; they must be the same")
+    if m.penalised and keras.backend.backend() not in PENALTY_BACKENDS:
+        raise ParameterError(f"fit_group: {label} has an input penalty, which is implemented for the Keras "
+                             f"backends {', '.join(PENALTY_BACKENDS)}, not {keras.backend.backend()!r}")
 
 
 def group_size_limit(model, batch_size: int) -> int:
@@ -267,6 +313,22 @@ def _keys(k: int) -> list[str]:
     return [f"m{i}" for i in range(k)]
 
 
+def _penalty_key(key: str) -> str:
+    """The group output (and loss) that carries member ``key``'s input penalty per sample."""
+    return f"{key}_penalty"
+
+
+def _annotation_key(key: str) -> str:
+    """The group input that carries member ``key``'s annotations, batched with its samples."""
+    return f"{key}_annotation"
+
+
+def _penalty_loss(y_true, y_pred):
+    """The loss of a penalty output: the per-sample penalty itself (``y_true`` is a placeholder), so Keras
+    averages it over the batch with the member's sample weights exactly as it averages the cross-entropy."""
+    return y_pred
+
+
 def _fit_chunk(members: list[Member], epochs: int, batch_size: int, learning_rate: float,
                verbose) -> list[MemberResult]:
     import keras
@@ -277,8 +339,10 @@ def _fit_chunk(members: list[Member], epochs: int, batch_size: int, learning_rat
     group = _group_model(members, keys)
     n = len(members[0].x)
     steps = max(1, math.ceil(n / batch_size))
+    penalised = [k for k, m in zip(keys, members) if m.penalised]
     group.compile(optimizer=keras.optimizers.Adam(learning_rate),
-                  loss={k: "sparse_categorical_crossentropy" for k in keys},
+                  loss={**{k: "sparse_categorical_crossentropy" for k in keys},
+                        **{_penalty_key(k): _penalty_loss for k in penalised}},
                   metrics={k: ["accuracy"] for k in keys}, steps_per_execution=min(STEPS_PER_EXECUTION, steps))
     results = [MemberResult(m.name, m.model) for m in members]
     active = [True] * len(members)
@@ -304,8 +368,12 @@ def _fit_chunk(members: list[Member], epochs: int, batch_size: int, learning_rat
             for i, (m, k) in enumerate(zip(members, keys)):
                 if not active[i]:
                     continue
-                prefix = f"{k}_" if len(members) > 1 else ""  # Keras drops the output's name for a single output
+                # Keras drops the output's name for a single output
+                prefix = f"{k}_" if len(members) + len(penalised) > 1 else ""
                 mlogs = {"loss": logs[f"{prefix}loss"], "accuracy": logs[f"{prefix}accuracy"]}
+                if k in penalised:  # the member's loss is what it minimises: cross-entropy + penalty
+                    mlogs["input_penalty"] = logs[f"{_penalty_key(k)}_loss"]
+                    mlogs["loss"] += mlogs["input_penalty"]
                 if m.validation_data is not None and len(m.validation_data[0]):
                     mlogs.update(_validation_logs(m.model, *m.validation_data, batch_size))
                 for name, value in mlogs.items():
@@ -348,27 +416,110 @@ def _validation_logs(model, x: np.ndarray, y: np.ndarray, batch_size: int) -> di
     return {"val_loss": float(-np.log(picked).mean()), "val_accuracy": float((p.argmax(axis=1) == y).mean())}
 
 
-_GROUP_CLASS = None
+_GROUP_CLASSES: dict[str, type] = {}
 
 
 def _group_model(members: list[Member], keys: list[str]):
-    """A Keras model whose branch ``keys[i]`` is ``members[i].model`` (its own weights, not copies)."""
-    global _GROUP_CLASS
-    if _GROUP_CLASS is None:
-        import keras
+    """A Keras model whose branch ``keys[i]`` is ``members[i].model`` (its own weights, not copies); with
+    penalised members, one that also outputs each one's input penalty per sample (``<key>_penalty``)."""
+    if not _GROUP_CLASSES:
+        _GROUP_CLASSES.update(_define_group_classes())
+    weights = {k: float(m.input_penalty[1]) for k, m in zip(keys, members) if m.penalised}
+    models = [m.model for m in members]
+    if not weights:
+        return _GROUP_CLASSES["plain"](models, keys, name="relmask_group")
+    return _GROUP_CLASSES["penalised"](models, keys, weights, name="relmask_group")
 
-        class ModelGroup(keras.Model):
-            """Independent models side by side: inputs and outputs are dicts keyed like the members."""
 
-            def __init__(self, models, keys, **kwargs):
-                super().__init__(**kwargs)
-                self.members, self.keys = list(models), list(keys)
+def _define_group_classes() -> dict[str, type]:
+    """The group model classes (defined on first use: importing relmask must not import Keras)."""
+    import keras
+    from keras import ops
 
-            def call(self, inputs, training=False):
-                return {k: m(inputs[k], training=training) for k, m in zip(self.keys, self.members)}
+    class ModelGroup(keras.Model):
+        """Independent models side by side: inputs and outputs are dicts keyed like the members."""
 
-        _GROUP_CLASS = ModelGroup
-    return _GROUP_CLASS([m.model for m in members], keys, name="relmask_group")
+        def __init__(self, models, keys, **kwargs):
+            super().__init__(**kwargs)
+            self.members, self.keys = list(models), list(keys)
+
+        def call(self, inputs, training=False):
+            return {k: m(inputs[k], training=training) for k, m in zip(self.keys, self.members)}
+
+    class InputPenaltyGroup(ModelGroup):
+        """A group in which the members ``penalty_weights`` names also output their input penalty per sample,
+        ``weight · Σ_d (A ⊙ ∂(Σ_k log p_k)/∂x)²``, with their annotations ``A`` as the extra input
+        ``<key>_annotation``. The gradient is that of the batch's summed log-probabilities (as Ross et al.
+        compute it), so where BatchNorm couples a batch in training, a sample's gradient includes its effect
+        through the batch statistics. TensorFlow computes it in :meth:`call`, under the training step's tape;
+        JAX in :meth:`stateless_call`, which its training step differentiates (``call`` cannot take a JAX
+        gradient there: the layers' state updates would leave the inner trace)."""
+
+        def __init__(self, models, keys, penalty_weights, **kwargs):
+            super().__init__(models, keys, **kwargs)
+            self.penalty_weights = dict(penalty_weights)
+
+        def call(self, inputs, training=False):
+            outputs = {}
+            for k, m in zip(self.keys, self.members):
+                if k not in self.penalty_weights:
+                    outputs[k] = m(inputs[k], training=training)
+                elif training and keras.backend.backend() == "tensorflow":
+                    outputs[k], gradient = _tensorflow_input_gradient(m, inputs[k])
+                    outputs[_penalty_key(k)] = self.penalty(k, gradient, inputs[_annotation_key(k)])
+                else:  # evaluation, shape inference, or JAX (where stateless_call replaces it)
+                    outputs[k] = m(inputs[k], training=training)
+                    outputs[_penalty_key(k)] = ops.zeros_like(outputs[k][:, 0])
+            return outputs
+
+        def stateless_call(self, trainable_variables, non_trainable_variables, inputs, return_losses=False,
+                           **kwargs):
+            plain_call = super().stateless_call
+            if not kwargs.get("training") or keras.backend.backend() != "jax":
+                return plain_call(trainable_variables, non_trainable_variables, inputs,
+                                  return_losses=return_losses, **kwargs)
+            import jax
+
+            def summed_log_probabilities(watched):
+                result = plain_call(trainable_variables, non_trainable_variables, {**inputs, **watched},
+                                    return_losses=return_losses, **kwargs)
+                return sum(_summed_log_probabilities(result[0][k]) for k in watched), result
+
+            watched = {k: inputs[k] for k in self.penalty_weights}
+            gradients, result = jax.grad(summed_log_probabilities, has_aux=True)(watched)
+            outputs = dict(result[0])
+            for k, gradient in gradients.items():
+                outputs[_penalty_key(k)] = self.penalty(k, gradient, inputs[_annotation_key(k)])
+            return (outputs, *result[1:])
+
+        def penalty(self, key, gradient, annotations):
+            """Member ``key``'s penalty per sample: its weight times the annotated squared input gradient."""
+            return self.penalty_weights[key] * ops.sum(ops.square(annotations * gradient),
+                                                       axis=tuple(range(1, len(gradient.shape))))
+
+    return {"plain": ModelGroup, "penalised": InputPenaltyGroup}
+
+
+def _summed_log_probabilities(probabilities):
+    """Σ over the batch and the classes of log p, probabilities clipped as Keras's cross-entropy clips them
+    (a class at probability 0 would give log 0)."""
+    import keras
+    from keras import ops
+
+    return ops.sum(ops.log(ops.clip(probabilities, keras.config.epsilon(), 1.0)))
+
+
+def _tensorflow_input_gradient(model, x):
+    """``model(x)`` in training and the gradient of its summed log-probabilities with respect to ``x``. The
+    inner tape runs under the training step's tape, which therefore records the gradient's own computation and
+    differentiates the penalty with respect to the weights (second order)."""
+    import tensorflow as tf
+
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        probabilities = model(x, training=True)
+        total = _summed_log_probabilities(probabilities)
+    return probabilities, tape.gradient(total, x)
 
 
 class _GroupData:
@@ -376,7 +527,10 @@ class _GroupData:
     batch ``i`` of each member's own order (samples gathered by index, never copied per epoch), class weights as
     sample weights. On TensorFlow a tf.data pipeline over tensors made once (a Python generator per step cost
     ~20 % of a small model's epoch on the 2-core CPU, ``benchmarks/students.py --previous``); on other backends
-    a :class:`keras.utils.PyDataset`."""
+    a :class:`keras.utils.PyDataset`.
+
+    A penalised member's annotations ride along as the input ``<key>_annotation``, gathered with its samples;
+    its penalty output gets placeholder targets (zeros) and the member's sample weights."""
 
     def __init__(self, members: list[Member], keys: list[str], batch_size: int):
         import keras
@@ -386,6 +540,9 @@ class _GroupData:
         ys = [np.asarray(m.y) for m in members]
         ws = [_sample_weights(m.y, m.class_weight) for m in members] if any(m.class_weight for m in members) \
             else None
+        # (column of the member in the batch index, annotations) per penalised member's key
+        annotations = {k: (j, np.asarray(m.input_penalty[0], np.float32))
+                       for j, (k, m) in enumerate(zip(keys, members)) if m.penalised}
         self.tensorflow = keras.backend.backend() == "tensorflow"
         if self.tensorflow:
             import tensorflow as tf
@@ -393,8 +550,22 @@ class _GroupData:
             self.xs = [tf.convert_to_tensor(x) for x in xs]
             self.ys = [tf.convert_to_tensor(y) for y in ys]
             self.ws = None if ws is None else [tf.convert_to_tensor(w) for w in ws]
+            self.annotations = {k: (j, tf.convert_to_tensor(a)) for k, (j, a) in annotations.items()}
         else:
-            self.xs, self.ys, self.ws = xs, ys, ws
+            self.xs, self.ys, self.ws, self.annotations = xs, ys, ws, annotations
+
+    def add_penalties(self, batch: tuple, columns: list, gather, zeros) -> tuple:
+        """``batch`` (inputs, targets[, sample weights]) with every penalised member's annotations, placeholder
+        targets and sample weights added; ``columns[j]`` indexes member ``j``'s samples of this batch."""
+        if not self.annotations:
+            return batch
+        xb, yb, *wb = batch
+        for k, (j, a) in self.annotations.items():
+            xb[_annotation_key(k)] = gather(a, columns[j])
+            yb[_penalty_key(k)] = zeros(columns[j])
+            if wb:
+                wb[0][_penalty_key(k)] = wb[0][k]
+        return (xb, yb, *wb)
 
     def epoch(self, orders: list[np.ndarray]):
         if not self.tensorflow:
@@ -403,13 +574,16 @@ class _GroupData:
 
         xs, ys, ws, keys = self.xs, self.ys, self.ws, self.keys
 
+        def zeros(column):
+            return tf.zeros(tf.shape(column), tf.float32)
+
         @tf.autograph.experimental.do_not_convert  # plain TensorFlow ops: nothing for AutoGraph to rewrite
         def gather(idx):  # idx: (batch, members)
             xb = {k: tf.gather(x, idx[:, j]) for j, (k, x) in enumerate(zip(keys, xs))}
             yb = {k: tf.gather(y, idx[:, j]) for j, (k, y) in enumerate(zip(keys, ys))}
-            if ws is None:
-                return xb, yb
-            return xb, yb, {k: tf.gather(w, idx[:, j]) for j, (k, w) in enumerate(zip(keys, ws))}
+            batch = (xb, yb) if ws is None else \
+                (xb, yb, {k: tf.gather(w, idx[:, j]) for j, (k, w) in enumerate(zip(keys, ws))})
+            return self.add_penalties(batch, [idx[:, j] for j in range(len(keys))], tf.gather, zeros)
 
         # a sequential map of whole batches: TensorFlow's op determinism (set_seed) rewrites a parallel map at
         # every iterator start and prints "NodeDef mentions attribute use_unbounded_threadpool"
@@ -440,9 +614,8 @@ def _py_dataset(data: _GroupData, orders: list[np.ndarray]):
                 idx = [o[part] for o in self.orders]
                 xb = {k: x[i] for k, x, i in zip(d.keys, d.xs, idx)}
                 yb = {k: y[i] for k, y, i in zip(d.keys, d.ys, idx)}
-                if d.ws is None:
-                    return xb, yb
-                return xb, yb, {k: w[i] for k, w, i in zip(d.keys, d.ws, idx)}
+                batch = (xb, yb) if d.ws is None else (xb, yb, {k: w[i] for k, w, i in zip(d.keys, d.ws, idx)})
+                return d.add_penalties(batch, idx, lambda a, i: a[i], lambda i: np.zeros(len(i), np.float32))
 
         _BATCHES_CLASS = EpochBatches
     return _BATCHES_CLASS(data, orders)
@@ -457,8 +630,10 @@ def _sample_weights(y: np.ndarray, class_weight: dict | None) -> np.ndarray:
 
 def fit(model, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int = 64, seed: int = 0,
         validation_data: tuple[np.ndarray, np.ndarray] | None = None, learning_rate: float = 1e-3,
-        class_weight: dict | None = None, callbacks: list | None = None, verbose: int | str = 0) -> dict:
-    """Train one model (Adam, sparse cross-entropy); returns its per-epoch history dict.
+        class_weight: dict | None = None, callbacks: list | None = None, verbose: int | str = 0,
+        input_penalty: tuple[np.ndarray, float] | None = None) -> dict:
+    """Train one model (Adam, sparse cross-entropy; ``input_penalty`` as in :class:`Member`); returns its
+    per-epoch history dict.
 
     A group of one (:func:`fit_group`): batches follow :func:`epoch_order` of ``seed``; ``callbacks`` may include
     :func:`relmask.progress.keras_callback` to report epochs. A loss that turns NaN raises
@@ -466,7 +641,8 @@ def fit(model, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int = 6
     """
     from .errors import TrainingError
 
-    (result,) = fit_group([Member(model, x, y, seed, validation_data, class_weight, callbacks or [])],
+    (result,) = fit_group([Member(model, x, y, seed, validation_data, class_weight, callbacks or [],
+                                  input_penalty=input_penalty)],
                           epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, chunk_size=1,
                           verbose=verbose)
     if result.error:

@@ -1,8 +1,9 @@
-"""The built-in maskers: the papers' keep, negative, mean and soft masking, and spectrogram band/frame masking.
+"""The built-in maskers: the papers' keep, negative, mean and soft masking, spectrogram band/frame masking, and
+``rrr``, which encodes the maps in the loss instead of the data.
 
 Every ``apply`` takes ``rng`` (:meth:`relmask.components.Masker.apply`'s signature: :func:`relmask.mask` passes a
-generator seeded by its ``seed``): the top-fraction maskers draw the ties at the cut with it; ``mean`` and
-``soft`` are deterministic and ignore it.
+generator seeded by its ``seed``): the top-fraction maskers (``rrr`` included) draw the ties at the cut with it;
+``mean`` and ``soft`` are deterministic and ignore it.
 """
 from __future__ import annotations
 
@@ -66,6 +67,30 @@ class SoftMasker(Masker):
         return x * (alpha + (1.0 - alpha) * normalize_relevance(relevance, normalize))
 
 
+class RightReasonsMasker(Masker):
+    """"Right for the right reasons" (Ross, Hughes & Doshi-Velez, IJCAI 2017): the maps go into the student's
+    loss, not its inputs. ``apply`` returns the annotation ``A``: 1 on the values outside the top ``fraction``
+    by relevance (the "irrelevant" region), 0 on the top ``fraction``. The student trains on the raw inputs with
+    the loss cross-entropy + ``weight`` · Σ_d (A ⊙ ∂(Σ_k log p_k)/∂x)² per sample
+    (:attr:`relmask.training.Member.input_penalty`), so it is pushed to decide from the relevant region without
+    that region being cut out of its data."""
+
+    name = "rrr"
+    encodes = "loss"
+    description = ("right for the right reasons (Ross et al. 2017): penalise the student's input gradient outside "
+                   "the top fraction by relevance; the student sees raw inputs")
+    params = (Param("fraction", float, 0.5, "share of each sample's values, most relevant first, where the input "
+                    "gradient is free (ties at the cut drawn at random with the seed)", low=0.0, high=1.0,
+                    low_open=True),
+              Param("weight", float, 1.0, "lambda: weight of the input-gradient penalty against the "
+                    "cross-entropy", low=0.0, low_open=True),
+              NORMALIZE_PARAM)
+
+    def apply(self, x, relevance, rng, fraction, weight, normalize):  # weight: read by the training, not here
+        allowed = top_fraction_mask(normalize_relevance(relevance, normalize), fraction, rng)
+        return (~allowed).astype(np.float32)
+
+
 class AxisMasker(Masker):
     """Spectrogram-aware masking: whole frequency bands (rows) or time frames (columns) at once.
 
@@ -103,3 +128,4 @@ def register_maskers(register):
     register(SoftMasker())
     register(AxisMasker("band", axis=0, what="frequency bands"))
     register(AxisMasker("frame", axis=1, what="time frames"))
+    register(RightReasonsMasker())

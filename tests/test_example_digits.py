@@ -48,9 +48,9 @@ def relmask_cli(env, *args, cwd=None, timeout=120) -> subprocess.CompletedProces
                           cwd=cwd, timeout=timeout)
 
 
-def in_subprocess(env, code: str):
+def in_subprocess(env, code: str, timeout: int = 120):
     """Run ``code`` (which prints one JSON document last) in a fresh interpreter; returns the document."""
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=timeout)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -216,3 +216,76 @@ def test_reproduce_config_digits_to_paper(installed):
     assert again.returncode == 0, again.stderr
     for rel in ("figures/digits_students.png", "figures/digits_students.pdf", "tables/digits_students.md"):
         assert (tmp / "paper-again" / rel).read_bytes() == (paper / rel).read_bytes(), rel
+
+
+def test_faithfulness_runs_on_the_digits_domain(installed):
+    """The built-in faithfulness experiment runs on the third-party digits domain without a code change: the domain
+    declares what it needs (relmask.DomainDefaults), and the default ``domains`` (None) takes every domain that
+    does. Tiny sizes: one method, one epoch, a few samples per metric."""
+    _, env = installed
+    report = in_subprocess(env, """
+import json
+from relmask_plugins.faithfulness import experiment as fa
+cfg = fa.FaithfulnessExperiment(domains=["digits"], methods=["gradient"], n_samples={"digits": 60}, model_epochs=1,
+                                epochs=1, n_eval=4, steps=2, road_steps=2, n_sanity=2)
+results = fa.run(cfg)
+rows = fa.table(results)
+print(json.dumps({"default_domains": fa.declaring_domains(),
+                  "rows": [[r["domain"], r["method"], r["mask_score"], r["mask_accuracy"]] for r in rows],
+                  "digits": {k: results["digits"][k] for k in ("n_train", "n_test", "n_classes", "model", "masker")},
+                  "table": fa.format_table(rows)}))
+""", timeout=600)
+    assert {"whale", "fer", "digits"} <= set(report["default_domains"])
+    assert [r[:2] for r in report["rows"]] == [["digits", "gradient"], ["digits", "random"]]
+    assert all(0.0 <= r[2] <= 1.0 and r[2] == r[3] for r in report["rows"])  # the digits score: masked accuracy
+    assert report["digits"] == {"n_train": 40, "n_test": 20, "n_classes": 10, "model": "digits_cnn", "masker": "keep"}
+    assert "(accuracy)" in report["table"]
+
+
+def test_a_new_parameter_is_declared_in_one_place(installed, tmp_path):
+    """A field added to the digits dataclass (here in a subclass, with the notebook's source copied to tmp_path) is
+    a notebook parameter: `relmask notebooks` writes it into the parameters cell (--check fails until then),
+    papermill's reader finds it, `relmask run --help` lists it and values are checked against its declaration."""
+    _, env = installed
+    report = in_subprocess(env, f"""
+from __future__ import annotations
+import contextlib, io, json, shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+import relmask
+from relmask.cli import main
+from relmask.jupyter import out_of_sync, sync_notebook
+from relmask.runner import parse_parameters
+from relmask_digits.experiment import DigitsExperiment
+
+@dataclass
+class WithWarmup(DigitsExperiment):
+    warmup_epochs: int = field(default=1, metadata={{"help": "epochs at a rising learning rate", "low": 0}})
+
+exp = relmask.get_experiment("digits")
+source = Path({str(tmp_path)!r}) / "digits_masking.py"
+shutil.copy(exp.notebook.with_suffix(".py"), source)
+exp.config, exp.notebook = WithWarmup, source.with_suffix(".ipynb")
+before = out_of_sync(source)
+sync_notebook(source)
+help_text = io.StringIO()
+with contextlib.redirect_stdout(help_text):
+    code = main(["run", str(source.with_suffix(".ipynb")), "--help"])
+try:
+    exp.configure({{"warmup_epochs": -1}})
+    refused = None
+except relmask.ParameterError as exc:
+    refused = str(exc)
+print(json.dumps({{"before": before, "after": out_of_sync(source), "help_code": code, "help": help_text.getvalue(),
+                  "line": [l for l in source.read_text().splitlines() if l.startswith("warmup_epochs")],
+                  "parsed": parse_parameters(source.with_suffix(".ipynb"))["warmup_epochs"].default,
+                  "refused": refused}}))
+""")
+    assert any("parameters cell differs" in p for p in report["before"])
+    assert report["after"] == []
+    assert report["line"] == ["warmup_epochs: int = 1  # epochs at a rising learning rate"]
+    assert report["parsed"] == 1
+    assert report["help_code"] == 0
+    assert any(line.split()[:3] == ["warmup_epochs", "int", ">="] and "epochs at a rising learning rate" in line
+               for line in report["help"].splitlines()), report["help"]
+    assert "'warmup_epochs'" in report["refused"] and ">= 0" in report["refused"]

@@ -203,22 +203,54 @@ def _docstring_ids(tree) -> set[int]:
     return ids
 
 
-def test_core_imports_no_plugin_and_names_no_domain():
-    """No module under relmask/ imports relmask_plugins, and no string outside a docstring names a domain or an
-    experiment (so nothing in core can branch on one)."""
+def _names_of_domains(path: Path, words=DOMAIN_WORDS) -> list[str]:
+    """Where a string outside a docstring of ``path`` matches ``words``, and where it imports relmask_plugins."""
+    tree = ast.parse(path.read_text())
+    docs = _docstring_ids(tree)
     problems = []
-    for path in sorted((ROOT / "relmask").rglob("*.py")):
-        tree = ast.parse(path.read_text())
-        docs = _docstring_ids(tree)
-        for node in ast.walk(tree):
-            if isinstance(node, (ast.Import, ast.ImportFrom)):
-                names = [a.name for a in node.names] + [getattr(node, "module", None) or ""]
-                if any(n.split(".")[0] == "relmask_plugins" for n in names):
-                    problems.append(f"{path.relative_to(ROOT)}:{node.lineno} imports relmask_plugins")
-            elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs \
-                    and DOMAIN_WORDS.search(node.value):
-                problems.append(f"{path.relative_to(ROOT)}:{node.lineno} names a domain: {node.value[:60]!r}")
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            names = [a.name for a in node.names] + [getattr(node, "module", None) or ""]
+            if any(n.split(".")[0] == "relmask_plugins" for n in names):
+                problems.append(f"{path.relative_to(ROOT)}:{node.lineno} imports relmask_plugins")
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs \
+                and words.search(node.value):
+            problems.append(f"{path.relative_to(ROOT)}:{node.lineno} names a domain: {node.value[:60]!r}")
+    return problems
+
+
+def test_core_imports_no_plugin_and_names_no_domain():
+    """No module under relmask/ imports relmask_plugins, no string outside a docstring names a domain or an
+    experiment (so nothing in core can branch on one), and no reproduce config (or other data file) lives there:
+    configs are domain knowledge and come from the plugins (``register_reproduce_configs``,
+    ``Experiment.reproduce_configs``)."""
+    problems = [p for path in sorted((ROOT / "relmask").rglob("*.py")) for p in _names_of_domains(path)]
+    problems += [f"{path.relative_to(ROOT)} is a config in core" for pattern in ("*.yaml", "*.yml", "*.json")
+                 for path in sorted((ROOT / "relmask").rglob(pattern))]
     assert problems == []
+
+
+def test_faithfulness_names_no_domain():
+    """The faithfulness experiment runs on whatever domains declare their defaults: no domain name in its code
+    (docstrings aside), so a third-party domain joins it without a code change (tests/test_example_digits.py)."""
+    words = re.compile(r"\b(whale|fer|faces|digits|n_clips)\b", re.I)
+    assert _names_of_domains(ROOT / "relmask_plugins" / "faithfulness" / "experiment.py", words) == []
+
+
+def test_builtin_reproduce_configs_come_from_a_plugin():
+    """quick, full and real are registered by the built-in configs plugin, fer-sizes by the fer experiment; the
+    names resolve to files that exist and parse."""
+    import relmask.reproduce as rp
+    from relmask.plugins import registry
+
+    configs = registry("register_reproduce_configs")
+    assert {"quick", "full", "real"} <= set(configs.names())
+    assert {configs.entries[n].plugin for n in ("quick", "full", "real")} == {"relmask_plugins.configs"}
+    known = rp.known_configs()
+    for name in ("quick", "full", "real", "fer-sizes"):
+        path = rp.config_path(name)
+        assert path == known[name] and path.is_file() and "relmask_plugins" in path.parts, name
+        assert rp.load_config(name).runs, name
 
 
 def test_run_by_experiment_name_help_and_presets(capsys):

@@ -24,8 +24,13 @@ def test_presets_match_the_declared_parameters():
     assert {n: p.default for n, p in params.items()} == {p.name: p.default for p in exp.params}
     assert sorted(exp.presets) == ["full", "quick"]
     quick = yaml.safe_load(exp.preset("quick").read_text())
-    assert {k: v for k, v in quick.items() if k != "output_dir"} == {p.name: p.default for p in exp.params
-                                                                     if p.name != "output_dir"}
+    # the quick preset pins the built-in domains at their default sizes (make demo stays the same whatever else
+    # is installed); the notebook's default runs every domain that declares its defaults
+    assert quick["domains"] == ["whale", "fer"] and exp.configure(quick).domains == ["whale", "fer"]
+    assert quick["n_samples"] == {d: relmask.get_domain(d).defaults.n_samples for d in quick["domains"]}
+    pinned = ("output_dir", "domains", "n_samples")
+    assert {k: v for k, v in quick.items() if k not in pinned} == {p.name: p.default for p in exp.params
+                                                                   if p.name not in pinned}
     full = yaml.safe_load(exp.preset("full").read_text())
     assert set(full) == set(params) and full["roar"] and not quick["roar"]
     check_parameters(NOTEBOOK, full)
@@ -46,9 +51,16 @@ def test_configure_rejects_bad_values_naming_them(given, words):
     assert all(w in str(info.value) for w in words), str(info.value)
 
 
-def test_settings_are_checked_before_anything_trains():
-    with pytest.raises(ParameterError, match="domains must be"):
+def test_settings_are_checked_before_anything_trains(monkeypatch):
+    with pytest.raises(UnknownNameError, match="audio"):
         fa.FaithfulnessExperiment(domains=["audio"]).validate()
+    with pytest.raises(ParameterError, match="not in the run's domains"):
+        fa.FaithfulnessExperiment(domains=["whale"], n_samples={"fer": 100}).validate()
+    monkeypatch.setattr(relmask.get_domain("fer"), "defaults", None)
+    with pytest.raises(ParameterError, match="domain 'fer' declares no defaults"):
+        fa.FaithfulnessExperiment(domains=["whale", "fer"]).validate()
+    assert "fer" not in fa.declaring_domains()
+    assert fa.FaithfulnessExperiment().validate().domains == fa.declaring_domains()  # None: every declaring one
     with pytest.raises(UnknownNameError, match="did you mean 'occlusion'"):
         fa.FaithfulnessExperiment(methods=["gradient"], method_params={"ocllusion": {"window": 4}}).validate()
     with pytest.raises(ParameterError, match="unknown parameter 'windw'"):
@@ -92,7 +104,8 @@ def test_table_and_figure_files(tmp_path):
 def test_notebook_runs_on_tiny_data(tmp_path):
     from relmask.runner import run_notebook
 
-    res = run_notebook(NOTEBOOK, {"methods": ["gradient", "lrp.epsilon"], "n_samples": {"whale": 60, "fer": 70},
+    res = run_notebook(NOTEBOOK, {"domains": ["whale", "fer"], "methods": ["gradient", "lrp.epsilon"],
+                                  "n_samples": {"whale": 60, "fer": 70},
                                   "epochs": 1, "n_eval": 8, "steps": 3, "road_steps": 2, "n_sanity": 4,
                                   "roar": True, "roar_fractions": [0.5], "roar_epochs": 1},
                        output_dir=tmp_path / "out")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -43,7 +44,8 @@ def test_third_party_plugin_discovered_and_broken_ones_reported(plugin_site):
                                 "register_relevance_methods": ["example_constant"],
                                 "register_domains": ["example_blobs"], "register_models": ["example_mlp"],
                                 "register_metrics": ["example_gini"],
-                                "register_experiments": ["example_masking"]}
+                                "register_experiments": ["example_masking"],
+                                "register_reproduce_configs": ["example"]}
     clash = plugins["relmask-broken:clash"]
     assert "DuplicateNameError" in clash["error"]
     assert "'relmask_plugins.maskers'" in clash["error"] and "'relmask-broken:clash'" in clash["error"]
@@ -68,6 +70,24 @@ def test_third_party_experiment_runs_by_name(plugin_site, tmp_path):
     assert ok.returncode == 0, ok.stderr
     results = json.loads((tmp_path / "ok" / "results.json").read_text())
     assert results["masked_fraction"] == pytest.approx(0.25, abs=0.05)
+
+
+def test_third_party_reproduce_config_is_found_by_name(plugin_site):
+    """register_reproduce_configs: a plugin's config is listed and ``--config NAME`` resolves to its file."""
+    listed = run_cli("list", "configs", env=plugin_site)
+    assert listed.returncode == 0, listed.stderr
+    assert "example — the example experiment on random inputs  [relmask-example]" in listed.stdout
+    assert "quick — " in listed.stdout and "[relmask_plugins.configs]" in listed.stdout  # the built-ins beside it
+    import os
+    import subprocess
+    import sys
+
+    code = "from relmask.reproduce import load_config; c = load_config('example'); print(c.path, c.runs[0].name)"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, **plugin_site})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == [str(Path(__file__).parent / "example_plugin" / "relmask_example" / "example.yaml"),
+                                   "example"]
 
 
 def test_load_plugins_env_selects_distributions(plugin_site):

@@ -1,16 +1,22 @@
 """Issue 16: how faithful is each relevance map, and does a more faithful map make a better mask?
 
-Per domain (synthetic whale clips, synthetic faces) one model is trained; every relevance method explains it on
-its training and test data (each map explaining the model's *predicted* class, so no mask sees a label). Then,
+Per domain (every registered domain that declares :class:`relmask.DomainDefaults`, or those named by
+``domains``: the built-in synthetic whale clips and faces, a third-party domain such as the digits example) one
+model of the domain's default architecture is trained on its default source; every relevance method explains it
+on its training and test data (each map explaining the model's *predicted* class, so no mask sees a label). Then,
 per method:
 
 * **faithfulness**: pixel flipping and ROAD on ``n_eval`` test samples (:func:`relmask.evaluate`; the fill of
   pixel flipping is the domain masker's fill, so both remove information the same way), the model-randomisation
   sanity check on ``n_sanity`` samples, and in the full preset ROAR with the random control;
-* **masking**: the domain's masker applied with the method's maps to the training and test data and a fresh
-  model of the same architecture trained on it with one fixed protocol — whale: CNN2 ROC AUC and the AUC of its
-  mean fusion with CNN1 (Paper B); faces: the student's learning curve on the masked test data against the raw
-  student's, as area-under-the-learning-curve gain and epochs to reach a level (Paper A).
+* **masking**: the domain's default masker applied with the method's maps to the training and test data and a
+  fresh model of the same architecture trained on it with one fixed protocol, scored by the domain's declared
+  score: ``fusion_auc`` (two classes: the masked model's ROC AUC and the AUC of its mean fusion with the explained
+  model, Paper B's whale protocol), ``aulc_gain`` (the masked model's learning curve on the masked test data
+  against a raw model's, as area-under-the-learning-curve gain and epochs to reach a level, Paper A's faces) or
+  ``accuracy`` (the masked model's accuracy on masked test data).
+
+No domain is named here: what the experiment needs of a domain is its ``defaults``.
 
 A ``random`` row (Gaussian-noise maps) is the reference for both: no faithfulness, and the masking result of
 removing information at random. :func:`table` sets everything side by side and :func:`plot_scores` draws the one
@@ -34,15 +40,25 @@ from relmask.components import Experiment, presets_in
 from relmask.errors import TrainingError, require
 
 RANDOM = "random"
-DOMAINS = ("whale", "fer")
-#: per domain: architecture, masker and its parameters (the two notebooks' quick-preset choices), and the
-#: masking score the figure plots
-PROTOCOL = {
-    "whale": {"model": "whale_cnn", "masker": "negative", "masker_params": {"fraction": 0.3, "fill": "zero"},
-              "mask_score": "fusion_auc"},
-    "fer": {"model": "fer_small_cnn", "masker": "keep", "masker_params": {"fraction": 0.5, "fill": "blur"},
-            "mask_score": "aulc_gain"},
-}
+
+
+def declaring_domains() -> list[str]:
+    """The registered domains that declare what this experiment needs (:class:`relmask.DomainDefaults`)."""
+    from relmask import get_domain, list_domains
+
+    return [d for d in list_domains() if get_domain(d).defaults is not None]
+
+
+def domain_defaults(domain: str):
+    """The :class:`relmask.DomainDefaults` of ``domain``; ParameterError where it declares none."""
+    from relmask import get_domain
+
+    defaults = get_domain(domain).defaults
+    require(defaults is not None, f"domains: domain {domain!r} declares no defaults (relmask.DomainDefaults: "
+            f"source, model, masker, score ...); domains that do: {', '.join(declaring_domains()) or 'none'}")
+    return defaults
+
+
 #: the faithfulness scores of the table and the figure: (key, label, higher is more faithful)
 SCORES = (("pf_aopc_gap", "pixel flipping AOPC gap", True),
           ("pf_accuracy_gap", "pixel flipping accuracy gap", True),
@@ -58,8 +74,8 @@ class FaithfulnessExperiment:
     derives its :class:`~relmask.components.Param` list from these fields; the notebook's ``parameters`` cell
     lists the same names with the same defaults, which are the ``quick`` preset)."""
 
-    domains: list[str] = field(default_factory=lambda: list(DOMAINS), metadata={
-        "help": "domains to run, on the synthetic data of each: whale, fer"})
+    domains: list[str] | None = field(default=None, metadata={
+        "help": "domains to run, each on its default source (None: every registered domain declaring defaults)"})
     methods: list[str] = field(default_factory=lambda: ["gradient", "gradcam", "occlusion", "lrp.epsilon",
                                                         "lrp.epsilon_plus"], metadata={
         "help": "relevance methods to score (relmask list methods)"})
@@ -67,8 +83,9 @@ class FaithfulnessExperiment:
         "help": "per-method parameters (relmask list methods); entries for methods outside the run are allowed"})
     random_control: bool = field(default=True, metadata={
         "help": "add a row of random (noise) maps: the reference for every score"})
-    n_samples: dict[str, int] = field(default_factory=lambda: {"whale": 400, "fer": 1000}, metadata={
-        "help": "synthetic samples per domain (split into train and test), at least 20 each"})
+    n_samples: dict[str, int] = field(default_factory=dict, metadata={
+        "help": "samples per domain (split into train and test), at least 20 each; a domain not named here uses "
+                "its default size", "low": 20})
     test_fraction: float = field(default=0.3, metadata={
         "help": "share of each domain's samples held out for testing", "low": 0, "high": 1, "low_open": True,
         "high_open": True})
@@ -89,7 +106,7 @@ class FaithfulnessExperiment:
     sanity_layers: int | None = field(default=None, metadata={
         "help": "layers re-initialised from the top (None: all weighted layers)", "low": 1})
     reach_level: float = field(default=0.3, metadata={
-        "help": "faces: the validation accuracy of \"epochs to reach\"", "low": 0, "high": 1})
+        "help": "score aulc_gain: the validation accuracy of \"epochs to reach\"", "low": 0, "high": 1})
     roar: bool = field(default=False, metadata={"help": "also run ROAR (retrains per share: the full preset)"})
     roar_fractions: list[float] = field(default_factory=lambda: [0.3, 0.7], metadata={
         "help": "ROAR: shares of the input removed, each in (0, 1)"})
@@ -103,12 +120,18 @@ class FaithfulnessExperiment:
         The per-field checks (types, choices, ranges) are the fields' declarations, so a config built in Python
         is held to the same rules as notebook parameters; the rest are checks across fields and registries.
         """
-        from relmask import get_domain, get_method, get_model
+        from relmask import get_domain, get_masker, get_method, get_model
         from relmask.components import check_declared, check_relevance_params
 
         check_declared(self, "experiment 'faithfulness'")
-        require(self.domains and all(d in DOMAINS for d in self.domains),
-                f"domains must be a non-empty subset of {list(DOMAINS)}, got {self.domains}")
+        if self.domains is None:
+            self.domains = declaring_domains()
+        require(self.domains, f"domains must name at least one domain; domains declaring defaults: "
+                f"{', '.join(declaring_domains()) or 'none'}")
+        require(len(set(self.domains)) == len(self.domains), f"domains must be distinct, got {self.domains}")
+        protocols = {d: domain_defaults(d) for d in self.domains}
+        unknown = sorted(set(self.n_samples) - set(self.domains))
+        require(not unknown, f"n_samples has entries for {unknown}, which are not in the run's domains {self.domains}")
         require(self.methods or self.random_control, "methods must name at least one relevance method")
         for m in self.methods:
             get_method(m)
@@ -117,23 +140,27 @@ class FaithfulnessExperiment:
         for m, p in self.method_params.items():
             require(isinstance(p, dict), f"method_params[{m!r}] must be a dict of parameters, got {p!r}")
             get_method(m).resolve_params(p)
-        for d in self.domains:  # each method of the run on each domain's synthetic samples and model
-            shape = get_domain(d).sample_shape("synthetic")
-            n_classes = 2 if d == "whale" else 7
+        for d, proto in protocols.items():  # each method of the run on each domain's samples and model
+            require(proto.score != "fusion_auc" or proto.n_classes == 2,
+                    f"domain {d!r}: score 'fusion_auc' needs two classes, the domain has {proto.n_classes}")
+            get_domain(d).check(proto.source, **{proto.size_param: self.domain_size(d)})
+            get_masker(proto.masker).resolve_params(proto.masker_params)
+            shape = get_domain(d).sample_shape(proto.source)
 
-            def model(d=d, shape=shape, n_classes=n_classes):  # untrained: built only to check layer names
-                return get_model(PROTOCOL[d]["model"]).build(shape, n_classes)
+            def model(proto=proto, shape=shape):  # untrained: built only to check layer names
+                return get_model(proto.model).build(shape, proto.n_classes)
 
             for m in self.methods:
-                check_relevance_params(m, self.method_params.get(m, {}), input_shape=shape, model=model,
+                check_relevance_params(m, self.method_params.get(m, {}), input_shape=shape,
+                                       model=model if shape is not None else None,
                                        owner=f"method_params[{m!r}] on domain {d!r}")
-        for d in self.domains:
-            n = self.n_samples.get(d)
-            require(isinstance(n, int) and not isinstance(n, bool) and n >= 20,
-                    f"n_samples must give each domain at least 20 samples, got {self.n_samples}")
         require(self.roar_fractions and all(isinstance(f, (int, float)) and 0 < f < 1 for f in self.roar_fractions),
                 f"roar_fractions must be shares in (0, 1), got {self.roar_fractions}")
         return self
+
+    def domain_size(self, domain: str) -> int:
+        """The number of samples of ``domain``: ``n_samples[domain]``, else the domain's default size."""
+        return self.n_samples.get(domain, domain_defaults(domain).n_samples)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -141,21 +168,26 @@ class FaithfulnessExperiment:
 
 # -- data and the trained model ----------------------------------------------------------------------------
 def load_domain(domain: str, n: int, seed: int, test_fraction: float):
-    """(train Dataset, test Dataset) of a domain's synthetic source, stratified and seeded."""
+    """(train Dataset, test Dataset) of ``n`` samples of a domain's default source, stratified and seeded (the
+    source's ``seed`` parameter, where it has one, is ``seed`` too)."""
     from relmask import get_domain
     from relmask.data import stratified_split
 
-    params = {"n_clips": n, "seed": seed} if domain == "whale" else {"n": n, "seed": seed}
-    ds = get_domain(domain).load("synthetic", **params)
+    proto = domain_defaults(domain)
+    params = {proto.size_param: n}
+    if "seed" in {p.name for p in get_domain(domain).source(proto.source).params}:
+        params["seed"] = seed
+    ds = get_domain(domain).load(proto.source, **params)
     train, test = stratified_split(ds.y, [1.0 - test_fraction, test_fraction], seed)
     return ds.subset(train), ds.subset(test)
 
 
 def member(domain: str, x: np.ndarray, y: np.ndarray, n_classes: int, seed: int, name: str, validation=None):
-    """A fresh model of the domain's architecture with its training data, as a member of a training group."""
+    """A fresh model of the domain's default architecture with its training data, as a member of a training
+    group."""
     from relmask.training import Member, build_model
 
-    model = build_model(PROTOCOL[domain]["model"], x.shape[1:], n_classes, seed=seed)
+    model = build_model(domain_defaults(domain).model, x.shape[1:], n_classes, seed=seed)
     return Member(model, x, y, seed=seed, validation_data=validation, name=name)
 
 
@@ -184,8 +216,9 @@ def run_domain(domain: str, cfg: FaithfulnessExperiment, progress: bool = False)
     from relmask.evaluation import accuracy, area_under_learning_curve, epochs_to_reach, fuse, roc_auc
     from relmask.training import predict_proba
 
-    proto = PROTOCOL[domain]
-    tr, te = load_domain(domain, cfg.n_samples[domain], cfg.seed, cfg.test_fraction)
+    proto = domain_defaults(domain)
+    fusion, learning_curve = proto.score == "fusion_auc", proto.score == "aulc_gain"
+    tr, te = load_domain(domain, cfg.domain_size(domain), cfg.seed, cfg.test_fraction)
     n_classes = int(max(tr.y.max(), te.y.max())) + 1
     t0 = time.perf_counter()
     (explained,) = train([member(domain, tr.x, tr.y, n_classes, cfg.seed, f"{domain} model")], cfg,
@@ -195,13 +228,13 @@ def run_domain(domain: str, cfg: FaithfulnessExperiment, progress: bool = False)
     model = explained.model
     p1 = predict_proba(model, te.x)
     out = {"domain": domain, "n_train": len(tr), "n_test": len(te), "n_classes": n_classes,
-           "model": proto["model"], "masker": proto["masker"], "masker_params": proto["masker_params"],
+           "model": proto.model, "masker": proto.masker, "masker_params": dict(proto.masker_params),
            "model_accuracy": accuracy(te.y, p1), "seconds": {"model": time.perf_counter() - t0},
            "methods": {}}
-    if domain == "whale":
+    if fusion:
         out["model_auc"] = roc_auc(te.y, p1[:, 1])
     n_eval, n_sanity = min(cfg.n_eval, len(te)), min(cfg.n_sanity, len(te))
-    fill = proto["masker_params"].get("fill", "zero")
+    fill = proto.masker_params.get("fill", "zero")
     methods = list(cfg.methods) + ([RANDOM] if cfg.random_control else [])
     students: list[tuple] = []  # (method or None for the raw student, member, its test inputs)
     for i, method in enumerate(methods):
@@ -238,7 +271,7 @@ def run_domain(domain: str, cfg: FaithfulnessExperiment, progress: bool = False)
         if cfg.roar:
             t0 = time.perf_counter()
             roar = evaluate(None, tr.x, tr.y, r_train, "roar", x_test=te.x, y_test=te.y, test_relevance=r_test,
-                            architecture=proto["model"], fractions=list(cfg.roar_fractions), epochs=cfg.roar_epochs,
+                            architecture=proto.model, fractions=list(cfg.roar_fractions), epochs=cfg.roar_epochs,
                             batch_size=cfg.batch_size, learning_rate=cfg.learning_rate, seeds=[cfg.seed],
                             fill=fill)
             sec["roar"] = time.perf_counter() - t0
@@ -248,17 +281,16 @@ def run_domain(domain: str, cfg: FaithfulnessExperiment, progress: bool = False)
 
         # the masking experiment: the domain's masker with this method's maps, one fresh model, one protocol;
         # every method's model (and the raw student) trains in one group after the loop
-        mp = proto["masker_params"]
-        x_tr = mask(tr.x, r_train, proto["masker"], seed=cfg.seed, **mp)
-        x_te = mask(te.x, r_test, proto["masker"], seed=cfg.seed, **mp)
+        x_tr = mask(tr.x, r_train, proto.masker, seed=cfg.seed, **proto.masker_params)
+        x_te = mask(te.x, r_test, proto.masker, seed=cfg.seed, **proto.masker_params)
         students.append((method, member(domain, x_tr, tr.y, n_classes, cfg.seed + 1, f"{domain} {method} student",
                                         (x_te, te.y)), x_te))
         res["scores"] = scores
         res["seconds"] = sec
         out["methods"][method] = res
     t0 = time.perf_counter()
-    if domain == "fer":  # the raw student: the reference of every masked student's learning curve
-        students.insert(0, (None, member(domain, tr.x, tr.y, n_classes, cfg.seed + 1, "fer raw student",
+    if learning_curve:  # the raw student: the reference of every masked student's learning curve
+        students.insert(0, (None, member(domain, tr.x, tr.y, n_classes, cfg.seed + 1, f"{domain} raw student",
                                          (te.x, te.y)), te.x))
     results = train([m for _, m, _ in students], cfg, f"{domain} students")
     out["seconds"]["students"] = time.perf_counter() - t0
@@ -273,10 +305,10 @@ def run_domain(domain: str, cfg: FaithfulnessExperiment, progress: bool = False)
             continue
         p2 = predict_proba(res.model, x_te)
         masking = {"accuracy": accuracy(te.y, p2)}
-        if domain == "whale":
+        if fusion:
             masking["cnn2_auc"] = roc_auc(te.y, p2[:, 1])
             masking["fusion_auc"] = roc_auc(te.y, fuse([p1, p2], "mean")[:, 1])
-        else:
+        elif learning_curve:
             masking.update(curve=curve, aulc=area_under_learning_curve(curve),
                            aulc_gain=area_under_learning_curve(curve) - out["raw_student"]["aulc"],
                            epochs_to_reach=epochs_to_reach(curve, cfg.reach_level))
@@ -308,7 +340,7 @@ def table(results: dict[str, dict]) -> list[dict]:
             for key in ("cnn2_auc", "fusion_auc", "aulc_gain", "epochs_to_reach", "accuracy"):
                 if key in masking:
                     row[f"mask_{key}"] = masking[key]
-            row["mask_score"] = masking[PROTOCOL[domain]["mask_score"]]
+            row["mask_score"] = masking[domain_defaults(domain).score]
             rows.append(row)
     return rows
 
@@ -339,7 +371,7 @@ def format_table(rows: Sequence[dict]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [r["domain"], r["method"]] + [f"{r[k]:.3f}" if np.isfinite(r[k]) else "–" for k in keys]
-        cells.append(f"{r['mask_score']:.3f} ({PROTOCOL[r['domain']]['mask_score']})")
+        cells.append(f"{r['mask_score']:.3f} ({domain_defaults(r['domain']).score})")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -385,7 +417,7 @@ def plot_scores(rows: Sequence[dict], stem: str | Path):
                                marker="x" if r["method"] == RANDOM else "o", label=r["method"])
             ax.set_xlabel(label)
             if j == 0:
-                ax.set_ylabel(f"{domain}: {PROTOCOL[domain]['mask_score']}")
+                ax.set_ylabel(f"{domain}: {domain_defaults(domain).score}")
     handles, labels = [], []
     for ax in axes.ravel():
         for h, lab in zip(*ax.get_legend_handles_labels()):
@@ -413,7 +445,7 @@ class RelevanceFaithfulness(Experiment):
 
     name = "faithfulness"
     description = ("Faithfulness of relevance maps (pixel flipping, ROAD, the randomisation sanity check, ROAR) "
-                   "beside the masking result of each method, on synthetic whale clips and faces")
+                   "beside the masking result of each method, on every domain that declares its defaults")
     config = FaithfulnessExperiment
     notebook = HERE / "notebooks" / "relevance_faithfulness.ipynb"
     presets = presets_in(HERE / "presets")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from relmask.components import Domain, Param, Source
+from relmask.components import Domain, DomainDefaults, Param, Source
 from relmask.data import Dataset, load_feature_arrays
 
 from . import loaders, synthetic
@@ -36,6 +36,10 @@ FOLDER_OBTAIN = ("Point data_path at a folder with one sub-folder of images per 
 class FerDomain(Domain):
     name = "fer"
     description = "facial expression recognition on 48×48 grayscale faces, 7 FER2013 classes"
+    #: for experiments that run on any domain (faithfulness): Paper A's protocol on small synthetic sets
+    defaults = DomainDefaults(source="synthetic", size_param="n", n_samples=1000, model="fer_small_cnn",
+                              masker="keep", masker_params={"fraction": 0.5, "fill": "blur"}, score="aulc_gain",
+                              n_classes=len(synthetic.CLASS_NAMES))
     sources = {
         "synthetic": Source(
             "synthetic", "procedurally drawn faces (seeded, no download), styles photo/sketch/cartoon",

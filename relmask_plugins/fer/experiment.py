@@ -429,7 +429,11 @@ MASK_ONLY = "mask_only"
 
 @dataclass
 class Variant:
-    """One training condition: its training inputs, its evaluation inputs by name, and how they were made."""
+    """One training condition: its training inputs, its evaluation inputs by name, and how they were made.
+
+    A variant of a loss-encoding masker (``rrr``) trains on the raw images with ``input_penalty`` =
+    (annotations, weight) (:class:`relmask.training.Member`); its ``masked_fraction`` is then the share of
+    values whose input gradient is penalised."""
 
     name: str
     x_train: np.ndarray
@@ -439,6 +443,7 @@ class Variant:
     relevance: str = "none"
     control: str | None = None
     masked_fraction: float = 0.0
+    input_penalty: tuple[np.ndarray, float] | None = None
 
 
 def per_masker_params(maskers: Sequence[str], masker_params: dict | None) -> dict[str, dict]:
@@ -467,13 +472,21 @@ def make_variants(splits: dict[str, Dataset], relevance: dict[str, np.ndarray], 
 
     Each variant carries its validation and test inputs for every set of :data:`EVALS`: ``raw`` is always the
     raw images; ``masked`` and ``label_free`` are masked with the evaluation maps and the ``all_classes`` maps
-    (for a control: those maps turned into the same control).
+    (for a control: those maps turned into the same control). A loss-encoding masker (``encodes == "loss"``,
+    e.g. ``rrr``) masks nothing: its variants train on the raw images with the annotations it makes from the
+    training maps (or their control) as an input-gradient penalty, and all their evaluation sets are the raw
+    images.
     """
+    from relmask import get_masker
+
     train, val, test = splits["train"], splits["val"], splits["test"]
     controls = check_controls(controls)
     variants = [Variant(RAW, train.x, {e: val.x for e in EVALS}, {e: test.x for e in EVALS})]
     roles = ("train", "val", "val_label_free", "test", "test_label_free")
     for m, params in per_masker_params(maskers, masker_params).items():
+        if get_masker(m).encodes == "loss":
+            variants += _loss_variants(splits, relevance["train"], m, params, relevance_name, seed, controls)
+            continue
         sources = [(m, {k: relevance[k] for k in roles}, None)]
         for i, c in enumerate(controls):
             sources.append((f"{m}_{c}", {k: control_relevance(relevance[k], c, seed + 10 * i + j)
@@ -494,6 +507,25 @@ def make_variants(splits: dict[str, Dataset], relevance: dict[str, np.ndarray], 
                                 {"masked": mask_only_inputs(relevance["test"])},
                                 None, relevance_name, MASK_ONLY, 1.0))
     return variants
+
+
+def _loss_variants(splits: dict[str, Dataset], train_relevance: np.ndarray, masker: str, params: dict,
+                   relevance_name: str, seed: int, controls: Sequence[str]) -> list[Variant]:
+    """The variants of a loss-encoding masker: raw images everywhere, the training maps (then each control of
+    them, seeded as a data masker's training-map controls are) turned into input-penalty annotations."""
+    from relmask import get_masker
+
+    train, val, test = splits["train"], splits["val"], splits["test"]
+    weight = get_masker(masker).resolve_params(params)["weight"]
+    sources = [(masker, train_relevance, None)]
+    sources += [(f"{masker}_{c}", control_relevance(train_relevance, c, seed + 10 * i), c)
+                for i, c in enumerate(controls)]
+    out = []
+    for name, r, control in sources:
+        annotations = mask(train.x, r, masker, seed=seed, **params)
+        out.append(Variant(name, train.x, {e: val.x for e in EVALS}, {e: test.x for e in EVALS}, masker,
+                           control or relevance_name, control, float(annotations.mean()), (annotations, weight)))
+    return out
 
 
 # --- students ------------------------------------------------------------------------------------------
@@ -531,8 +563,9 @@ def train_students(variants: Sequence[Variant], y_train: np.ndarray, y_val: np.n
     sets. Test rows ``{variant, seed, eval, test_accuracy}``: after the last epoch, on each test set (when
     ``y_test`` is given). Per seed, every variant starts from the same initial weights and sees the batches in
     the same order (:func:`relmask.training.epoch_order` of the seed), so the variants differ only in their
-    inputs. All students train together as groups (:func:`relmask.training.fit_all`); one that fails (its loss
-    turns NaN) is reported and left out, the others are kept.
+    inputs (a loss-encoding masker's variants: in their input-gradient penalty). All students train together
+    as groups (:func:`relmask.training.fit_all`); one that fails (its loss turns NaN) is reported and left out,
+    the others are kept.
     """
     import keras
 
@@ -549,7 +582,8 @@ def train_students(variants: Sequence[Variant], y_train: np.ndarray, y_val: np.n
         model.set_weights(initial[(seed, shape)])
         history: dict[str, list[float]] = {}
         members.append(Member(model, v.x_train, y_train, seed=seed, name=f"student {v.name}, seed {seed}",
-                              callbacks=[_multi_eval_callback(v.x_val, y_val, history)]))
+                              callbacks=[_multi_eval_callback(v.x_val, y_val, history)],
+                              input_penalty=v.input_penalty))
         histories.append(history)
     results = fit_all(members, description="students", epochs=epochs, batch_size=batch_size,
                       learning_rate=learning_rate)

@@ -24,7 +24,7 @@ from relmask.cache import (
     save_cached_array,
     save_cached_arrays,
 )
-from relmask.components import Domain, Param, Source
+from relmask.components import Domain, DomainDefaults, Param, Source
 from relmask.data import Dataset, fingerprint_arrays
 from relmask.errors import DataError, ParameterError
 from relmask.io import to_jsonable
@@ -296,6 +296,10 @@ class WhaleDomain(Domain):
     name = "whale"
     description = ("North Atlantic right-whale up-call detection: 2-s, 2-kHz hydrophone clips as log-magnitude "
                    "spectrograms (Paper B, Interspeech 2019)")
+    #: for experiments that run on any domain (faithfulness): Paper B's protocol on small synthetic sets
+    defaults = DomainDefaults(source="synthetic", size_param="n_clips", n_samples=400, model="whale_cnn",
+                              masker="negative", masker_params={"fraction": 0.3, "fill": "zero"},
+                              score="fusion_auc", n_classes=len(CLASS_NAMES))
     sources = {
         "synthetic": Source(
             "synthetic", "seeded generator of Kaggle-like clips: FM up-calls in coloured noise with confounders",

@@ -225,14 +225,16 @@ def make_splits(y: np.ndarray, seed: int, val_fraction: float = 0.1, test_fracti
 
 # -- models ------------------------------------------------------------------------------------------------
 def member(cfg: WhaleExperiment, x: np.ndarray, y: np.ndarray, seed: int, name: str,
-           validation: tuple[np.ndarray, np.ndarray] | None = None):
-    """A fresh ``cfg.model`` seeded by ``seed``, with its training data, as a member of a training group."""
+           validation: tuple[np.ndarray, np.ndarray] | None = None,
+           input_penalty: tuple[np.ndarray, float] | None = None):
+    """A fresh ``cfg.model`` seeded by ``seed``, with its training data (and, for a loss-encoding masker, its
+    input-gradient penalty: :class:`relmask.training.Member`), as a member of a training group."""
     from relmask.training import Member, balanced_class_weight, build_model
 
     model = build_model(cfg.model, x.shape[1:], 2, seed=seed, **cfg.model_params)
     val = validation if validation is not None and len(validation[0]) else None
     return Member(model, x, y, seed=seed, validation_data=val, name=name,
-                  class_weight=balanced_class_weight(y) if cfg.balanced else None)
+                  class_weight=balanced_class_weight(y) if cfg.balanced else None, input_penalty=input_penalty)
 
 
 def train_members(cfg: WhaleExperiment, members: list, description: str, log: bool = True) -> list:
@@ -268,6 +270,20 @@ def relevance(model, x: np.ndarray, method: str, targets: np.ndarray, params: di
 
     cache = (Path(cache_dir).expanduser() if cache_dir else default_cache_dir()) / "experiments"
     return cached_explain(model, x, method, targets=targets, cache_dir=str(cache), **(params or {}))
+
+
+def loss_encoded(masker: str) -> bool:
+    """True where ``masker`` encodes the maps in CNN2's loss (``rrr``), not in its inputs."""
+    from relmask import get_masker
+
+    return get_masker(masker).encodes == "loss"
+
+
+def free_region(x: np.ndarray, annotations: np.ndarray) -> np.ndarray:
+    """For the example figure of a loss-encoding masker: ``x`` where its input gradient is free, each clip's
+    minimum where it is penalised (what the penalty asks CNN2 to decide from; CNN2 itself sees ``x``)."""
+    low = x.reshape(len(x), -1).min(axis=1).reshape((-1,) + (1,) * (x.ndim - 1))
+    return np.where(annotations > 0, low, x).astype(np.float32)
 
 
 # -- scores ------------------------------------------------------------------------------------------------
@@ -454,6 +470,7 @@ def run_seed(ds: Dataset, cfg: WhaleExperiment, seed: int, sp: dict[str, np.ndar
              progress: bool | None = None, n_examples: int = 3) -> SeedResult:
     """Every system of one seed on the split ``sp`` (see the module doc). ``progress`` False silences the
     stage reports (:mod:`relmask.progress`)."""
+    from relmask import get_masker
     from relmask import progress as prog
     from relmask.masking import degenerate_maps, mask, masked_fraction
     from relmask.training import predict_proba
@@ -508,12 +525,22 @@ def run_seed(ds: Dataset, cfg: WhaleExperiment, seed: int, sp: dict[str, np.ndar
             for i, c in enumerate(cfg.controls):
                 maps[f"cnn2_{c}"] = (control_relevance(r_tr, c, seed + 10 * i),
                                      control_relevance(r_te, c, seed + 10 * i + 1))
+            weight = get_masker(masker).resolve_params(mparams)["weight"] if loss_encoded(masker) else None
             for system, (rt, re) in maps.items():
-                xm_tr = mask(x_tr, rt, masker, seed=seed, **mparams)
-                xm_te = mask(x_te, re, masker, seed=seed, **mparams)
-                jobs.append((f"{key}/{system}", member(cfg, xm_tr, y_tr, seed, f"CNN₂ {key} ({system})"),
-                             xm_te if cfg.eval_inputs == "masked" else x_te, (system, method, masker)))
-                fractions[f"{key}/{system}"] = masked_fraction(x_tr, xm_tr)
+                name = f"CNN₂ {key} ({system})"
+                if weight is None:
+                    xm_tr = mask(x_tr, rt, masker, seed=seed, **mparams)
+                    xm_te = mask(x_te, re, masker, seed=seed, **mparams)
+                    jobs.append((f"{key}/{system}", member(cfg, xm_tr, y_tr, seed, name),
+                                 xm_te if cfg.eval_inputs == "masked" else x_te, (system, method, masker)))
+                    fractions[f"{key}/{system}"] = masked_fraction(x_tr, xm_tr)
+                else:  # the maps go into CNN2's loss: it trains and is scored on raw clips, nothing is masked
+                    annotations = mask(x_tr, rt, masker, seed=seed, **mparams)
+                    jobs.append((f"{key}/{system}", member(cfg, x_tr, y_tr, seed, name,
+                                                           input_penalty=(annotations, weight)),
+                                 x_te, (system, method, masker)))
+                    fractions[f"{key}/{system}"] = float(annotations.mean())  # share under the penalty
+                    xm_te = free_region(x_te, mask(x_te, re, masker, seed=seed, **mparams))
                 if system == "cnn2":
                     examples["masked"][key] = xm_te[ex_idx]
                 elif system == f"cnn2_{cfg.controls[0]}":

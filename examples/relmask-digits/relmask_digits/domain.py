@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from relmask.components import Domain, Param, Source
+from relmask.components import Domain, DomainDefaults, Param, Source
 from relmask.data import Dataset, stratified_split
 from relmask.errors import ParameterError
 
@@ -37,6 +37,10 @@ def load_sklearn(path, n: int | None, seed: int) -> Dataset:
 class DigitsDomain(Domain):
     name = "digits"
     description = "handwritten digits 0-9, 8x8 grey images (scikit-learn's load_digits: real data, no download)"
+    #: what an experiment that runs on any domain (relmask's faithfulness) needs: which source, how its sample
+    #: size is named, the model, masker and score to use
+    defaults = DomainDefaults(source="sklearn", size_param="n", n_samples=500, model="digits_cnn", masker="keep",
+                              masker_params={"fraction": 0.3, "fill": "zero"}, score="accuracy", n_classes=10)
     sources = {
         "sklearn": Source(
             "sklearn", "the 1,797 images bundled with scikit-learn (UCI optical recognition of handwritten digits)",
@@ -44,7 +48,7 @@ class DigitsDomain(Domain):
                 Param("n", (int, type(None)), None, f"a stratified subset of this many images (None: all {N_DIGITS})",
                       low=10, high=N_DIGITS),
                 Param("seed", int, 0, "seed of the subset"),
-            )),
+            ), sample_shape=lambda path, **params: (8, 8, 1)),
     }
 
     def load(self, source: str = "sklearn", path=None, **params):

@@ -11,24 +11,27 @@
 # %% [markdown]
 # # How good is a relevance map? Faithfulness scores beside masking results
 #
-# Both papers rest on one assumption: the relevance map points at what the model uses. On both domains (synthetic
-# whale clips and synthetic faces) one model is trained and explained by every relevance method; each method's
-# maps are scored with **pixel flipping** (Samek et al. 2017), **ROAD** (Rong et al. 2022) and the
-# **model-randomisation sanity check** (Adebayo et al. 2018) — and **ROAR** (Hooker et al. 2019) in the `full`
-# preset — and, beside the scores, the same maps drive the domain's masking experiment: CNN2 and fusion AUC on
-# whale clips, the student's learning-curve gain on faces. A `random` row (noise maps) is the reference.
+# Both papers rest on one assumption: the relevance map points at what the model uses. On every domain that
+# declares its defaults (`relmask list domains`: the built-in synthetic whale clips and faces, and any installed
+# third-party domain such as the digits example; or those named by `domains`) one model is trained and explained
+# by every relevance method; each method's maps are scored with **pixel flipping** (Samek et al. 2017), **ROAD**
+# (Rong et al. 2022) and the **model-randomisation sanity check** (Adebayo et al. 2018) — and **ROAR** (Hooker et
+# al. 2019) in the `full` preset — and, beside the scores, the same maps drive the domain's masking experiment,
+# scored as the domain declares: CNN2 and fusion AUC on whale clips, the student's learning-curve gain on faces,
+# the masked model's accuracy on digits. A `random` row (noise maps) is the reference.
 # Does a more faithful map make a better mask?
 #
-# Defaults are the `quick` preset (a smoke test on small synthetic data, not a result); `relmask run faithfulness
-# --preset full` runs the full one (presets: `relmask_plugins/faithfulness/presets/*.yaml`). Parameters and logic:
+# Defaults are the `quick` preset's settings on every domain declaring defaults (a smoke test on small data, not a
+# result; the `quick` preset itself names whale and fer); `relmask run faithfulness --preset full` runs the full
+# one (presets: `relmask_plugins/faithfulness/presets/*.yaml`). Parameters and logic:
 # `relmask_plugins/faithfulness/experiment.py`; the metrics: `docs/metrics.md`.
 
 # %% tags=["parameters"]
-domains: list[str] = ["whale", "fer"]  # domains to run (synthetic data of each)
-methods: list[str] = ["gradient", "gradcam", "occlusion", "lrp.epsilon", "lrp.epsilon_plus"]  # relmask list methods
-method_params: dict[str, dict] = {"occlusion": {"window": 12}}  # per-method parameters (relmask list methods)
+domains: list[str] | None = None  # domains to run, each on its default source (None: every registered domain declaring defaults)
+methods: list[str] = ["gradient", "gradcam", "occlusion", "lrp.epsilon", "lrp.epsilon_plus"]  # relevance methods to score (relmask list methods)
+method_params: dict[str, dict] = {"occlusion": {"window": 12}}  # per-method parameters (relmask list methods); entries for methods outside the run are allowed
 random_control: bool = True  # add a row of random (noise) maps: the reference for every score
-n_samples: dict[str, int] = {"whale": 400, "fer": 1000}  # synthetic samples per domain (split train/test)
+n_samples: dict[str, int] = {}  # samples per domain (split into train and test), at least 20 each; a domain not named here uses its default size
 test_fraction: float = 0.3  # share of each domain's samples held out for testing
 model_epochs: int = 6  # training epochs of the explained model
 epochs: int = 3  # training epochs of every masked model (and of the raw face student)
@@ -41,11 +44,11 @@ patch_size: int | None = 4  # remove p x p patches (None: single values)
 road_steps: int = 5  # ROAD steps (up to 90 % removed)
 n_sanity: int = 12  # test samples of the model-randomisation check
 sanity_layers: int | None = None  # layers re-initialised from the top (None: all weighted layers)
-reach_level: float = 0.3  # faces: validation accuracy for "epochs to reach"
+reach_level: float = 0.3  # score aulc_gain: the validation accuracy of "epochs to reach"
 roar: bool = False  # also run ROAR (retrains per share: the full preset)
-roar_fractions: list[float] = [0.3, 0.7]  # ROAR: shares of the input removed
+roar_fractions: list[float] = [0.3, 0.7]  # ROAR: shares of the input removed, each in (0, 1)
 roar_epochs: int = 3  # ROAR: epochs of every retrained model
-output_dir: str = "runs/relevance_faithfulness"  # results.json and figures/ go here
+output_dir: str = "runs/relevance_faithfulness"  # where results.json and figures/ go
 
 # %%
 import time

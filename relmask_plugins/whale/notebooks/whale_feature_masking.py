@@ -24,16 +24,16 @@
 # `relmask_plugins/whale/experiment.py` (`WhaleExperiment`), where the logic lives too (see docs/whale.md).
 
 # %% tags=["parameters"]
-source: str = "synthetic"  # data source of the whale domain: synthetic, kaggle, features (.npz) or images
-data_path: str | None = None  # Kaggle folder, clips + CSV, an .npz of spectrograms or <class>/*.png; None: synthetic
-n_clips: int | None = 400  # synthetic: number of clips; kaggle: the first N; features/images: a subsample (None = all)
-on_error: str = "raise"  # kaggle/images: a bad file or label mismatch raises (naming the file) or is skipped: skip
-load_params: dict = {}  # extra data-source parameters, e.g. {"flip_frequency": True} for image-ordered rows
-relevance_methods: list[str] = ["gradcam"]  # relevance methods of CNN1 (relmask list methods)
-relevance_params: dict[str, dict] = {}  # per-method parameters, e.g. {"lrp.epsilon": {"epsilon": 0.01}}
-maskers: list[str] = ["negative"]  # maskers applied to the features (relmask list maskers)
-masker_params: dict[str, dict] = {}  # per-masker parameters, e.g. {"negative": {"fraction": 0.2, "fill": "zero"}}
-model: str = "whale_cnn"  # architecture of every CNN (whale_cnn, whale_cnn_bn, whale_conv1d)
+source: str = "synthetic"  # data source of the whale domain: synthetic, kaggle (clips + CSV), features (.npz of spectrograms) or images (<class>/*.png)
+data_path: str | None = None  # Kaggle folder, an .npz of spectrograms or a folder of <class>/*.png; None for synthetic
+n_clips: int | None = 400  # synthetic: number of clips; kaggle: the first N; features/images: a stratified subsample (None = all)
+on_error: str = "raise"  # kaggle/images: a bad file or label mismatch raises (naming the file) or is skipped
+load_params: dict = {}  # extra parameters of the data source, e.g. {flip_frequency: true} for image-ordered rows (relmask list domains)
+relevance_methods: list[str] = ["gradcam"]  # relevance methods explaining CNN1 (relmask list methods)
+relevance_params: dict[str, dict] = {}  # per-method parameters, e.g. {lrp.epsilon: {epsilon: 0.01}}
+maskers: list[str] = ["negative"]  # maskers applied to the spectrograms (relmask list maskers)
+masker_params: dict[str, dict] = {}  # per-masker parameters, e.g. {negative: {fraction: 0.2, fill: sample_mean}}
+model: str = "whale_cnn"  # architecture of every CNN: whale_cnn, whale_cnn_bn, whale_conv1d (relmask list models)
 model_params: dict = {}  # parameters of the architecture (relmask list models)
 epochs: int = 2  # training epochs of every CNN
 batch_size: int = 32  # training batch size
@@ -42,12 +42,12 @@ balanced: bool = True  # weight the classes inversely to their frequency in trai
 seeds: list[int] = [0, 1]  # one full run (split, CNN1, CNN2s) per seed; AUCs reported as mean and sd over seeds
 n_folds: int = 0  # 0: a seeded stratified split per seed; k >= 2: seed i runs fold i of one k-fold
 val_fraction: float = 0.1  # share of the clips held out for validation during training
-test_fraction: float = 0.2  # share of the clips held out for testing (ignored with n_folds)
-fusion_rules: list[str] = ["mean", "product", "max"]  # decision-level fusion of CNN1 with CNN2
-train_mask_target: str = "predicted"  # training masks: predicted, positive, or true (leaks the label)
-eval_mask_target: str = "predicted"  # class explained for test masks: predicted (CNN1's) or positive; never true
+test_fraction: float = 0.2  # share of the clips held out for testing (ignored with n_folds: one fold is the test part)
+fusion_rules: list[str] = ["mean", "product", "max"]  # decision-level fusion of CNN1 with CNN2: mean, product, max
+train_mask_target: str = "predicted"  # class the training masks explain: predicted (CNN1's), positive (the up-call), or true (leaks the label into the data)
+eval_mask_target: str = "predicted"  # class the test masks explain: predicted or positive; never the true label (it would leak the answer)
 eval_inputs: str = "masked"  # CNN2 is evaluated on masked (like its training data) or raw test spectrograms
-controls: list[str] = ["shuffled", "permuted", "smooth"]  # control maps per masker (relmask.controls)
+controls: list[str] = ["shuffled", "permuted", "smooth"]  # control maps per masker: shuffled, permuted, smooth (relmask.controls)
 mask_only: bool = True  # also train a CNN on the maps alone: do they carry the label?
 cache_dir: str | None = None  # cache of clips, spectrograms and relevance maps (None: the whale domain's cache folder)
 output_dir: str = "runs/whale_feature_masking"  # where results.json, auc_table.md and figures/ go

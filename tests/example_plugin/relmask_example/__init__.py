@@ -1,11 +1,23 @@
 """An example third-party plugin: one of each kind relmask's hooks register (masker, relevance method, domain,
-model, metric, experiment). A complete domain package with a real experiment is examples/relmask-digits."""
+model, metric, experiment, reproduce config). A complete domain package with a real experiment is
+examples/relmask-digits."""
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from relmask import Domain, Experiment, Masker, Metric, ModelSpec, Param, RelevanceMethod, Source, hookimpl
+from relmask import (
+    Domain,
+    Experiment,
+    Masker,
+    Metric,
+    ModelSpec,
+    Param,
+    RelevanceMethod,
+    ReproduceConfig,
+    Source,
+    hookimpl,
+)
 
 
 class InvertMasker(Masker):
@@ -112,3 +124,9 @@ class ExampleMasking(Experiment):
 @hookimpl
 def register_experiments(register):
     register(ExampleMasking())
+
+
+@hookimpl
+def register_reproduce_configs(register):
+    register(ReproduceConfig("example", Path(__file__).resolve().parent / "example.yaml",
+                             "the example experiment on random inputs"))

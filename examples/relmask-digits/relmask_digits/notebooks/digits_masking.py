@@ -32,14 +32,14 @@ model_params: dict = {}  # parameters of the architecture, e.g. {'filters': 8}
 method: str = "lrp.epsilon"  # relevance method explaining the teacher (relmask list methods)
 method_params: dict = {}  # parameters of the relevance method, e.g. {'epsilon': 0.01}
 masker: str = "keep"  # keep (the most relevant pixels stay) or negative (they are removed: remove-and-retrain)
-fractions: list = [0.1, 0.3]  # shares of the pixels the masker selects by relevance
+fractions: list[float] = [0.1, 0.3]  # shares of the pixels the masker selects by relevance
 fill: str = "zero"  # what replaces removed pixels (zero, dataset_mean, sample_mean, blur)
-controls: list = ["shuffled"]  # control maps, each masked the same way (shuffled, permuted, smooth)
+controls: list[str] = ["shuffled"]  # control maps, each masked the same way (shuffled, permuted, smooth)
 teacher_epochs: int = 6  # training epochs of the teacher
 student_epochs: int = 6  # training epochs of every student
 batch_size: int = 32  # training batch size
 learning_rate: float = 0.003  # Adam learning rate
-seeds: list = [0, 1]  # one split, teacher and set of students per seed
+seeds: list[int] = [0, 1]  # one split, teacher and set of students per seed
 output_dir: str = "runs/digits"  # where results.json and figures/ go
 
 # %%
