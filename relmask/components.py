@@ -7,6 +7,7 @@ domain and model rejects bad input with the same kind of message.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import math
@@ -45,6 +46,9 @@ class Param:
     high_open: bool = False
     finite: bool = False
     items: type | tuple[type, ...] | None = None
+    #: a further rule on the whole value (``seeds`` distinct, ``maskers`` not empty): ``rule(value)`` returns what is
+    #: wrong with it as a phrase after the name ("seeds must be distinct") or None; checked last, by :meth:`check`
+    rule: Callable[[Any], str | None] | None = field(default=None, compare=False, repr=False)
 
     @property
     def types(self) -> tuple[type, ...]:
@@ -86,6 +90,9 @@ class Param:
             raise ParameterError(f"{owner}: parameter {self.name!r} must be one of "
                                  f"{', '.join(map(repr, self.choices))}; got {value!r}")
         self._check_range(value, owner)
+        problem = self.rule(value) if self.rule is not None else None
+        if problem:
+            raise ParameterError(f"{owner}: {self.name} {problem}, got {value!r}")
         return value
 
     @property
@@ -168,17 +175,22 @@ def _out_of_range(p: Param, value: float) -> bool:
     return bad
 
 
-def resolve_params(params: tuple[Param, ...], given: dict[str, Any], owner: str) -> dict[str, Any]:
-    """Defaults filled in, unknown names rejected (with a did-you-mean), every value type-checked."""
-    known = {p.name: p for p in params}
+def refuse_unknown(params: tuple[Param, ...], given: dict[str, Any], owner: str) -> None:
+    """ParameterError (with a did-you-mean) for the first name in ``given`` that ``params`` does not declare."""
+    known = [p.name for p in params]
     unknown = [k for k in given if k not in known]
     if unknown:
         k = unknown[0]
-        hint = difflib.get_close_matches(k, list(known), n=1)
+        hint = difflib.get_close_matches(k, known, n=1)
         raise ParameterError(f"{owner}: unknown parameter {k!r}"
                              + (f" (did you mean {hint[0]!r}?)" if hint else "")
                              + f"; accepted: {', '.join(known) or '(none)'}")
-    return {name: p.check(given.get(name, p.default), owner) for name, p in known.items()}
+
+
+def resolve_params(params: tuple[Param, ...], given: dict[str, Any], owner: str) -> dict[str, Any]:
+    """Defaults filled in, unknown names rejected (with a did-you-mean), every value type-checked."""
+    refuse_unknown(params, given, owner)
+    return {p.name: p.check(given.get(p.name, p.default), owner) for p in params}
 
 
 class Component:
@@ -451,18 +463,155 @@ def config_params(config_class: type) -> tuple[Param, ...]:
         else:
             default = None
         extra = {k: v for k, v in f.metadata.items()
-                 if k in ("help", "choices", "low", "high", "low_open", "high_open", "finite")}
+                 if k in ("help", "choices", "low", "high", "low_open", "high_open", "finite", "rule")}
         if "choices" in extra:
             extra["choices"] = tuple(extra["choices"])
+        shared = SHARED_FIELDS.get(f.metadata.get("shared"))
+        if shared is not None and (f.name != shared.name or _param_types(hints[f.name]) != _param_types(
+                shared.type) or _item_types(hints[f.name]) != _item_types(shared.type)):
+            raise TypeError(f"{config_class.__name__}.{f.name}: the shared field {f.metadata['shared']!r} is "
+                            f"declared as {shared.name}: {_annotation_name(shared.type)} (relmask.components."
+                            "SHARED_FIELDS); annotate it so")
         out.append(Param(f.name, _param_types(hints[f.name]), default, items=_item_types(hints[f.name]), **extra))
     return tuple(out)
 
 
 def check_declared(config, owner: str) -> None:
-    """Apply a config dataclass's field declarations (types, choices, ranges) to its current values, so a config
-    built in Python is held to the same rules as notebook parameters; call it first in a config's ``validate()``."""
+    """Apply a config dataclass's field declarations (types, choices, ranges, rules) to its current values, so a
+    config built in Python is held to the same rules as notebook parameters. Values are stored back as checked
+    (an int where a float is declared becomes a float). :meth:`ExperimentConfig.validate` calls it."""
     values = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
-    resolve_params(config_params(type(config)), values, owner)
+    for name, value in resolve_params(config_params(type(config)), values, owner).items():
+        if value is not values[name]:
+            setattr(config, name, value)
+
+
+# -- the fields every experiment shares ------------------------------------------------------------------
+#: the default of a :class:`SharedField` that has none every experiment shares
+NO_DEFAULT = type("NoDefault", (), {"__repr__": lambda self: "NO_DEFAULT"})()
+
+
+@dataclass(frozen=True)
+class SharedField:
+    """A parameter many experiments have, declared once: its field name, annotation, help text, default (where
+    there is one everyone shares) and checks (range, ``rule``). :func:`shared_field` makes a dataclass field of it."""
+
+    name: str
+    type: Any
+    help: str
+    default: Any = None  # NO_DEFAULT: every experiment gives its own
+    checks: dict = field(default_factory=dict)
+
+
+def _not_empty(what: str):
+    return lambda value: None if value else f"must name at least one {what}"
+
+
+def _distinct_seeds(value) -> str | None:
+    if not value:
+        return "must list at least one seed"
+    return None if len(set(value)) == len(value) else "must be distinct"
+
+
+def _annotation_name(annotation) -> str:
+    return getattr(annotation, "__name__", None) if not typing.get_args(annotation) else str(annotation)
+
+
+#: The fields every experiment shares, one declaration each. The naming scheme:
+#:
+#: - ``relevance_methods`` (a list) where an experiment compares several relevance methods, with
+#:   ``relevance_params`` per method (``{method: {param: value}}``); ``relevance_method`` where it uses one, with
+#:   ``relevance_params`` that method's parameters (key ``"relevance_params (one method)"``);
+#: - ``maskers`` (a list) and ``masker_params`` per masker (``{masker: {param: value}}``), so a masking fraction is
+#:   always ``masker_params[m]["fraction"]``;
+#: - ``model`` and ``model_params``: the architecture of every model an experiment trains, where one serves all;
+#: - ``epochs``, ``batch_size``, ``learning_rate``: the schedule of the models trained on masked or raw data (a
+#:   model trained apart, to be explained, has ``<role>_epochs``: ``trainer_epochs``, ``teacher_epochs``);
+#: - ``seeds`` (a list) where an experiment repeats over seeds; a single ``seed`` of data and splits is no shared
+#:   field (an experiment that runs once keeps ``seed``);
+#: - ``output_dir`` (results.json and figures/) and ``cache_dir`` (where the experiment caches).
+SHARED_FIELDS: dict[str, SharedField] = {key: f for key, f in (
+    ("relevance_methods", SharedField("relevance_methods", list[str], "relevance methods to compare (relmask list "
+                                      "methods)", NO_DEFAULT)),
+    ("relevance_method", SharedField("relevance_method", str, "relevance method (relmask list methods)", NO_DEFAULT)),
+    ("relevance_params", SharedField("relevance_params", dict[str, dict], "parameters per relevance method: "
+                                     "{method: {param: value}}, e.g. {occlusion: {window: 12}}", {})),
+    ("relevance_params (one method)", SharedField("relevance_params", dict, "parameters of the relevance method "
+                                                  "(relmask list methods)", {})),
+    ("maskers", SharedField("maskers", list[str], "maskers to compare (relmask list maskers)", NO_DEFAULT,
+                            {"rule": _not_empty("masker")})),
+    ("masker_params", SharedField("masker_params", dict[str, dict], "parameters per masker: {masker: {param: "
+                                  "value}}, e.g. {keep: {fraction: 0.5, fill: blur}} (relmask list maskers)", {})),
+    ("model", SharedField("model", str, "architecture of every model trained (relmask list models)",
+                          NO_DEFAULT)),
+    ("model_params", SharedField("model_params", dict, "parameters of the architecture (relmask list models)", {})),
+    ("epochs", SharedField("epochs", int, "training epochs of every model the experiment compares (one "
+                           "schedule for all; a model trained apart to be explained has its own <role>_epochs)",
+                           NO_DEFAULT, {"low": 1})),
+    ("batch_size", SharedField("batch_size", int, "training batch size", 32, {"low": 1})),
+    ("learning_rate", SharedField("learning_rate", float, "Adam learning rate", 1e-3,
+                                  {"low": 0, "low_open": True})),
+    ("seeds", SharedField("seeds", list[int], "one repetition per seed: a seed fixes the initial weights shared by "
+                          "every condition (paired), results are reported over seeds",
+                          NO_DEFAULT, {"low": 0, "rule": _distinct_seeds})),
+    ("output_dir", SharedField("output_dir", str, "where results.json and figures/ go", NO_DEFAULT)),
+    ("cache_dir", SharedField("cache_dir", str | None, "cache folder of data and relevance maps (None: the "
+                              "experiment's default; relmask reproduce sets <out>/cache)", None)),
+)}
+
+
+def shared_field(key: str, default: Any = dataclasses.MISSING) -> Any:
+    """The dataclass field of shared field ``key`` (:data:`SHARED_FIELDS`): its help text and checks come from
+    there, its default from ``default`` or else the shared declaration. The field must be annotated as declared
+    (``maskers: list[str] = shared_field("maskers", ["keep"])``); :func:`config_params` refuses another type."""
+    if key not in SHARED_FIELDS:
+        raise KeyError(f"no shared field {key!r}; shared: {', '.join(SHARED_FIELDS)}")
+    shared = SHARED_FIELDS[key]
+    value = shared.default if default is dataclasses.MISSING else default
+    if value is NO_DEFAULT:
+        raise TypeError(f"shared field {key!r} has no common default: give one")
+    metadata = {"help": shared.help, "shared": key, **shared.checks}
+    if isinstance(value, (list, dict, set)):
+        return field(default_factory=lambda: copy.deepcopy(value), metadata=metadata)
+    return field(default=value, metadata=metadata)
+
+
+class ExperimentConfig:
+    """Base of an experiment's config dataclass (``@dataclass class WhaleExperiment(ExperimentConfig)``).
+
+    :meth:`validate` is where a value is checked, once: the fields' declarations (types, choices, ranges, rules:
+    :func:`check_declared`), then :meth:`check` (rules across fields and against the registries), which a config
+    defines. :meth:`check_first` may explain a refusal better than a field's generic message would (why the true
+    label is refused) and runs before both. A config that passed keeps the fact while its values stay the same, so
+    a pipeline function may call ``validate()`` on what it was given at no cost."""
+
+    #: the name the messages give (``experiment 'whale'``); the class name where empty
+    experiment_name: ClassVar[str] = ""
+
+    def check_first(self) -> None:
+        """Checks that must speak before the fields' declarations do (default: none)."""
+
+    def check(self) -> None:
+        """Checks across fields and against the registries; raise ParameterError naming the parameter."""
+
+    def validate(self):
+        state = _config_state(self)
+        if state is not None and self.__dict__.get("_validated_state") == state:
+            return self
+        self.check_first()
+        check_declared(self, f"experiment {self.experiment_name!r}" if self.experiment_name
+                       else type(self).__name__)
+        self.check()
+        self.__dict__["_validated_state"] = _config_state(self)
+        return self
+
+
+def _config_state(config) -> str | None:
+    """The values of a config as text, to tell whether they changed since it was validated (None: not telling)."""
+    try:
+        return repr([(f.name, getattr(config, f.name)) for f in dataclasses.fields(config)])
+    except Exception:  # noqa: BLE001 - a value without a repr is checked every time
+        return None
 
 
 def presets_in(folder: str | Path) -> dict[str, Path]:
@@ -516,8 +665,11 @@ class Experiment(Component):
         run its ``validate()``: everything is checked before anything trains. Returns the config."""
         if self.config is None:  # nothing declared: the notebook's parameters cell is all there is
             return dict(values)
-        resolved = self.resolve_params(values)
-        cfg = self.config(**resolved)
+        refuse_unknown(self.params, values, f"{self.kind} {self.name!r}")
+        cfg = self.config(**values)
+        if isinstance(cfg, ExperimentConfig):
+            return cfg.validate()  # the fields' declarations, then its check(): each value checked once
+        check_declared(cfg, f"{self.kind} {self.name!r}")  # a plain dataclass: its declarations, then validate()
         check = getattr(cfg, "validate", None)
         return (check() or cfg) if callable(check) else cfg
 

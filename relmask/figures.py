@@ -19,6 +19,7 @@ from typing import Any
 
 from .errors import DataError
 from .io import atomic_write, read_json, write_json
+from .run_records import PROJECT_ROOT, USABLE, name_list, point_label, unusable_reason
 
 SYNTHETIC_NOTE = ("Synthetic data: these numbers come from relmask's embedded data generators, not from the "
                   "papers' data sets; they show that the pipeline works, not what the papers report.")
@@ -42,13 +43,11 @@ class Paper:
 
 def incomplete_message(paper: Paper | None, missing: dict[str, str], where: str | os.PathLike = "paper") -> str:
     """One line: which runs ``paper`` (in ``where``) lacks and why, and which earlier outputs it kept for them."""
-    from .reproduce import _names
-
     why = "; ".join(f"{name}: {reason}" for name, reason in missing.items())
     text = f"{where} is incomplete: {len(missing)} run(s) cannot be drawn ({why})."
     kept = sorted(paper.kept) if paper is not None else []
     if kept:
-        text += f" Kept as an earlier build drew them: {_names(kept)}."
+        text += f" Kept as an earlier build drew them: {name_list(kept)}."
     elif paper is not None:
         text += " No earlier outputs of theirs to keep."
     else:
@@ -87,8 +86,6 @@ def find_runs(runs_dir: str | os.PathLike, config: str | None = None) -> tuple[l
     whose results were lost is a missing run); otherwise every ``done.json`` below, keeping the most recent run
     per name (nothing is known to be missing then).
     """
-    from .reproduce import USABLE, unusable_reason
-
     runs_dir = Path(runs_dir)
     summaries = sorted(runs_dir.glob(f"reproduce-{config or '*'}.json"), key=lambda p: p.stat().st_mtime)
     if summaries:
@@ -133,7 +130,6 @@ def run_provenance(record: dict, results: dict) -> dict:
     """What the manifest says about one run a figure was drawn from."""
     nb = Path(record["notebook"])
     try:
-        from .reproduce import PROJECT_ROOT
         nb_name = nb.resolve().relative_to(PROJECT_ROOT).as_posix()
     except ValueError:
         nb_name = str(nb)
@@ -400,8 +396,6 @@ def _restore_kept(out: Path, keep: dict, paper: Paper) -> None:
 def sweep_point(record: dict) -> str | None:
     """The label of a sweep point's run (``n_target=250`` for ``fer-sizes@n_target=250``), None for other runs:
     what paper code adds where several points of one sweep would otherwise look alike."""
-    from .reproduce import point_label
-
     values = record.get("sweep")
     return point_label(values) if values else None
 

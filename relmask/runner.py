@@ -360,9 +360,9 @@ def _execute(notebook: Path, params: dict, out_dir: Path, staging: Path, declare
 
 
 def output_lock(out_dir: Path):
-    """The lock of an output folder (:func:`relmask.cache.file_lock` on ``<out_dir>/.relmask-run.lock``), held by
+    """The lock of an output folder (:func:`relmask.locks.file_lock` on ``<out_dir>/.relmask-run.lock``), held by
     the run writing there; :class:`OutputBusyError` at once when another process holds it."""
-    from .cache import file_lock
+    from .locks import file_lock
 
     lock = out_dir / RUN_LOCK
 

@@ -6,7 +6,8 @@ import os
 import numpy as np
 
 from relmask import provenance
-from relmask.cache import DONE_MARKER, default_cache_dir, finished_run, mark_finished, relevance_key, run_key
+from relmask.cache import default_cache_dir, relevance_key
+from relmask.run_records import DONE_MARKER, finished_run, mark_finished, run_key
 
 
 def test_run_key_depends_on_every_input():

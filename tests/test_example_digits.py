@@ -159,9 +159,34 @@ print(json.dumps({
     assert "takes no path" in report["path_refused"]
 
 
+def test_shared_fields_are_the_builtin_experiments_ones(installed):
+    """The digits experiment spells the fields every experiment shares as whale, fer and faithfulness do: same name,
+    type and help text (relmask.components.SHARED_FIELDS), and its fraction sweep lives in masker_params."""
+    _, env = installed
+    report = in_subprocess(env, """
+import dataclasses, json
+import relmask
+from relmask.components import config_params
+def shared_fields(config):
+    params = {p.name: p for p in config_params(config)}
+    return {f.metadata["shared"]: [f.name, params[f.name].type_name, params[f.name].help]
+            for f in dataclasses.fields(config) if "shared" in f.metadata}
+print(json.dumps({name: shared_fields(relmask.get_experiment(name).config)
+                  for name in ("whale", "fer", "faithfulness", "digits")}))
+""")
+    by_key: dict = {}
+    for name, fields in report.items():
+        for key, declared in fields.items():
+            by_key.setdefault(key, {})[name] = declared
+    for key, declared in by_key.items():
+        assert len({tuple(v) for v in declared.values()}) == 1, f"{key} differs: {declared}"
+    assert {"relevance_method", "maskers", "masker_params", "model", "epochs", "seeds", "output_dir"} <= set(
+        report["digits"])
+
+
 def test_bad_parameter_is_refused_before_a_kernel_starts(installed):
     tmp, env = installed
-    done = relmask_cli(env, "run", "digits", "-p", "masker", "mean", "-o", str(tmp / "refused"))
+    done = relmask_cli(env, "run", "digits", "-p", "maskers", "[mean]", "-o", str(tmp / "refused"))
     assert done.returncode != 0
     assert "'mean' has no 'fraction' and 'fill' parameters" in done.stderr
     assert not (tmp / "refused" / "results.json").exists()
@@ -200,15 +225,17 @@ def test_reproduce_config_digits_to_paper(installed):
     results = json.loads((Path(run["run_dir"]) / "results.json").read_text())
     assert results["data"]["source"] == "sklearn.datasets.load_digits" and results["data"]["n"] == 500
     quick = results["params"]
-    cells = {(s["condition"], s["fraction"]) for s in results["summary"]}
-    assert cells == {("raw", None)} | {(c, f) for c in ("relevance", *quick["controls"]) for f in quick["fractions"]}
+    shares = quick["masker_params"]["keep"]["fraction"]  # the masking fraction is masker_params[m]["fraction"]
+    assert quick["maskers"] == ["keep"]
+    cells = {(s["masker"], s["condition"], s["fraction"]) for s in results["summary"]}
+    assert cells == {(None, "raw", None)} | {("keep", c, f) for c in ("relevance", *quick["controls"]) for f in shares}
     for s in results["summary"]:
         assert 0.0 <= s["accuracy_mean"] <= 1.0 and s["n_seeds"] == len(quick["seeds"])
-        assert len(s["curve_mean"]) == quick["student_epochs"]
+        assert len(s["curve_mean"]) == quick["epochs"]
     # the teacher learned something (chance is 0.1): the maps explain a model, not noise
     assert min(t["accuracy"] for t in results["teacher"]) > 0.3
     table_md = (paper / "tables" / "digits_students.md").read_text()
-    for f in quick["fractions"]:
+    for f in shares:
         assert f"| {f:g} |" in table_md
 
     # `relmask figures` redraws paper/ from the recorded runs alone, byte for byte (nothing is executed again)
@@ -226,8 +253,8 @@ def test_faithfulness_runs_on_the_digits_domain(installed):
     report = in_subprocess(env, """
 import json
 from relmask_plugins.faithfulness import experiment as fa
-cfg = fa.FaithfulnessExperiment(domains=["digits"], methods=["gradient"], n_samples={"digits": 60}, model_epochs=1,
-                                epochs=1, n_eval=4, steps=2, road_steps=2, n_sanity=2)
+cfg = fa.FaithfulnessExperiment(domains=["digits"], relevance_methods=["gradient"], n_samples={"digits": 60},
+                                model_epochs=1, epochs=1, n_eval=4, steps=2, road_steps=2, n_sanity=2)
 results = fa.run(cfg)
 rows = fa.table(results)
 print(json.dumps({"default_domains": fa.declaring_domains(),

@@ -125,6 +125,80 @@ def test_a_bad_value_is_refused_before_a_kernel_starts(experiment):
         check_parameters(experiment.notebook, {"no_such_parameter": 1})
 
 
+# -- the fields every experiment shares ---------------------------------------------------------------------
+def shared_fields(config_class) -> dict[str, list]:
+    """``{shared key: [name, type, help]}`` of a config dataclass's shared fields (tests/test_example_digits.py
+    repeats this with the digits plugin installed)."""
+    import dataclasses
+
+    params = {p.name: p for p in config_params(config_class)}
+    return {f.metadata["shared"]: [f.name, params[f.name].type_name, params[f.name].help]
+            for f in dataclasses.fields(config_class) if "shared" in f.metadata}
+
+
+def _configs() -> dict[str, type]:
+    configs = {name: relmask.get_experiment(name).config for name in BUILTIN_EXPERIMENTS}
+    if "digits" in relmask.list_experiments():  # the example plugin, where it is installed
+        configs["digits"] = relmask.get_experiment("digits").config
+    return configs
+
+
+def test_shared_fields_have_one_name_type_and_help():
+    """relevance method(s), maskers and their params, model, schedule, seeds and output: declared once in core
+    (relmask.components.SHARED_FIELDS) and spelled the same in every experiment; a field with a shared name is a
+    shared field. tests/test_example_digits.py runs the same comparison with the digits example installed."""
+    import dataclasses
+
+    from relmask.components import SHARED_FIELDS
+
+    shared_names = {f.name for f in SHARED_FIELDS.values()}
+    seen: dict[str, dict[str, list]] = {}
+    for name, config in _configs().items():
+        fields = shared_fields(config)
+        for key, declared in fields.items():
+            assert declared[0] == SHARED_FIELDS[key].name and declared[2] == SHARED_FIELDS[key].help
+            seen.setdefault(key, {})[name] = declared
+        own = {f.name for f in dataclasses.fields(config) if "shared" not in f.metadata}
+        assert not own & shared_names, f"{name}: {sorted(own & shared_names)} spelled outside the shared fields"
+        assert {"epochs", "batch_size", "learning_rate", "output_dir"} <= {v[0] for v in fields.values()}, name
+        assert {"relevance_methods", "relevance_method"} & set(fields), name
+    for key, declared in seen.items():
+        assert len({tuple(v) for v in declared.values()}) == 1, f"{key} is declared differently: {declared}"
+    assert set(seen["maskers"]) >= {"whale", "fer"} and set(seen["seeds"]) >= {"whale", "fer"}
+
+
+def test_a_shared_field_must_be_annotated_as_declared():
+    from relmask.components import shared_field
+
+    @dataclass
+    class Wrong:
+        seeds: list[str] = shared_field("seeds", [0])
+
+    with pytest.raises(TypeError, match="shared field 'seeds' is declared as seeds"):
+        config_params(Wrong)
+
+
+def test_a_config_checks_once_and_again_after_a_change():
+    """ExperimentConfig.validate() checks declarations then check(), once per set of values."""
+    from relmask.components import ExperimentConfig, shared_field
+
+    calls = []
+
+    @dataclass
+    class Cfg(ExperimentConfig):
+        seeds: list[int] = shared_field("seeds", [0, 1])
+
+        def check(self):
+            calls.append(list(self.seeds))
+
+    cfg = Cfg().validate()
+    cfg.validate()
+    assert calls == [[0, 1]]
+    cfg.seeds = [0, 0]
+    with pytest.raises(ParameterError, match="seeds must be distinct"):
+        cfg.validate()
+
+
 # -- the pair check catches drift --------------------------------------------------------------------------
 def test_out_of_sync_names_the_cell(tmp_path):
     src = tmp_path / "nb.py"

@@ -62,9 +62,11 @@ def test_settings_are_checked_before_anything_trains(monkeypatch):
     assert "fer" not in fa.declaring_domains()
     assert fa.FaithfulnessExperiment().validate().domains == fa.declaring_domains()  # None: every declaring one
     with pytest.raises(UnknownNameError, match="did you mean 'occlusion'"):
-        fa.FaithfulnessExperiment(methods=["gradient"], method_params={"ocllusion": {"window": 4}}).validate()
+        fa.FaithfulnessExperiment(relevance_methods=["gradient"],
+                                  relevance_params={"ocllusion": {"window": 4}}).validate()
     with pytest.raises(ParameterError, match="unknown parameter 'windw'"):
-        fa.FaithfulnessExperiment(methods=["occlusion"], method_params={"occlusion": {"windw": 4}}).validate()
+        fa.FaithfulnessExperiment(relevance_methods=["occlusion"],
+                                  relevance_params={"occlusion": {"windw": 4}}).validate()
     with pytest.raises(ParameterError, match="roar_fractions"):
         fa.FaithfulnessExperiment(roar_fractions=[0.0]).validate()
 
@@ -104,7 +106,7 @@ def test_table_and_figure_files(tmp_path):
 def test_notebook_runs_on_tiny_data(tmp_path):
     from relmask.runner import run_notebook
 
-    res = run_notebook(NOTEBOOK, {"domains": ["whale", "fer"], "methods": ["gradient", "lrp.epsilon"],
+    res = run_notebook(NOTEBOOK, {"domains": ["whale", "fer"], "relevance_methods": ["gradient", "lrp.epsilon"],
                                   "n_samples": {"whale": 60, "fer": 70},
                                   "epochs": 1, "n_eval": 8, "steps": 3, "road_steps": 2, "n_sanity": 4,
                                   "roar": True, "roar_fractions": [0.5], "roar_epochs": 1},

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from relmask import figures
-from relmask.cache import mark_finished
 from relmask.io import write_json
+from relmask.run_records import mark_finished
 
 
 def whale_results(auc: float) -> dict:

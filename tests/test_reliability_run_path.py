@@ -272,8 +272,9 @@ def test_gradcam_layer_is_checked_against_the_untrained_architecture():
     check_parameters(WHALE, {"relevance_methods": ["gradcam"], "relevance_params": {"gradcam": {"layer": "conv2"}}})
     from relmask_plugins.faithfulness.experiment import FaithfulnessExperiment
 
-    with pytest.raises(ParameterError, match=r"method_params\['occlusion'\] on domain 'fer'.*larger than the input"):
-        FaithfulnessExperiment(methods=["occlusion"], method_params={"occlusion": {"window": [60, 50]}}).validate()
+    with pytest.raises(ParameterError, match=r"relevance_params\['occlusion'\] on domain 'fer'.*larger than the input"):
+        FaithfulnessExperiment(relevance_methods=["occlusion"],
+                               relevance_params={"occlusion": {"window": [60, 50]}}).validate()
 
 
 def test_cli_refuses_bad_seeds_in_one_line_before_a_kernel_starts(tmp_path, monkeypatch, capsys):

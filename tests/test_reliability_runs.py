@@ -21,10 +21,11 @@ import pytest
 import yaml
 
 from relmask import reproduce as rp
-from relmask.cache import DONE_MARKER, file_lock, finished_run, mark_finished
 from relmask.cli import main
 from relmask.errors import NonFiniteResultError, NotebookExecutionError
+from relmask.locks import file_lock
 from relmask.results import headline_problems
+from relmask.run_records import DONE_MARKER, finished_run, mark_finished
 from relmask.runner import coerce_cli_value, run_notebook
 
 from .conftest import EXAMPLE_PLUGIN, wait_for, write_dist_info
@@ -286,7 +287,7 @@ def test_reproduce_config_jobs_and_output_errors_are_one_line(tmp_path, capsys):
 # -- 9: one process per run directory --------------------------------------------------------------------
 def test_file_lock_of_a_killed_process_is_released(tmp_path):
     lock = tmp_path / "run.lock"
-    code = (f"import sys, time; from relmask.cache import file_lock\n"
+    code = (f"import sys, time; from relmask.locks import file_lock\n"
             f"with file_lock({str(lock)!r}):\n    print('held', flush=True); time.sleep(60)")
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:

@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from relmask import reproduce as rp
-from relmask.cache import DONE_MARKER
 from relmask.errors import DataError
+from relmask.run_records import DONE_MARKER
 
 from .conftest import wait_for
 
@@ -130,7 +130,7 @@ def test_interrupted_reproduce_resumes_without_recomputing(tmp_path, monkeypatch
             raise KeyboardInterrupt  # Ctrl-C while the second notebook starts
         return real(spec)
 
-    monkeypatch.setattr(rp, "execute_run", interrupt_after_first)
+    monkeypatch.setattr(rp.execute, "execute_run", interrupt_after_first)
     with pytest.raises(KeyboardInterrupt):
         run(cfg, tmp_path)
     assert executions(tmp_path) == ["start 1", "end 1"]
@@ -141,7 +141,7 @@ def test_interrupted_reproduce_resumes_without_recomputing(tmp_path, monkeypatch
     Path(spec_b["run_dir"]).mkdir(parents=True)
     (Path(spec_b["run_dir"]) / "results.json").write_text('{"stale": 1}')
 
-    monkeypatch.setattr(rp, "execute_run", real)
+    monkeypatch.setattr(rp.execute, "execute_run", real)
     report = run(cfg, tmp_path)
     assert [r["status"] for r in report.records] == ["cached", "ok", "ok"]
     assert executions(tmp_path) == ["start 1", "end 1", "start 2", "end 2", "start 3", "end 3"]
@@ -482,7 +482,7 @@ def test_stopping_reproduce_ends_in_one_line_that_says_what_is_kept(tmp_path, mo
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), spec["run_dir"] + "/results.json")
         return real(spec)
 
-    monkeypatch.setattr(rp, "execute_run", stop_at_b)
+    monkeypatch.setattr(rp.execute, "execute_run", stop_at_b)
     args = ["reproduce", "--config", str(cfg), "--out", str(tmp_path / "out"), "--no-figures", "--force"]
     assert main(args) == code
     err = capsys.readouterr().err
@@ -499,7 +499,7 @@ def test_stopping_reproduce_ends_in_one_line_that_says_what_is_kept(tmp_path, mo
     assert main(args) == code
     assert "Traceback" in capsys.readouterr().err
 
-    monkeypatch.setattr(rp, "execute_run", real)
+    monkeypatch.setattr(rp.execute, "execute_run", real)
     monkeypatch.delenv("RELMASK_DEBUG")
     report = run(cfg, tmp_path)  # the same command resumes: a is reused
     assert [r["status"] for r in report.records] == ["cached", "ok", "ok"]
@@ -521,7 +521,7 @@ def test_a_full_disk_inside_a_notebook_stops_the_reproduction(tmp_path, monkeypa
                                          evalue=f"[Errno {errno.ENOSPC}] No space left on device: 'x.npy'")
         return real(spec)
 
-    monkeypatch.setattr(rp, "execute_run", kernel_disk_full)
+    monkeypatch.setattr(rp.execute, "execute_run", kernel_disk_full)
     with pytest.raises(rp.DiskFullError) as info:
         run(cfg, tmp_path)
     assert seen == ["a", "b"] and info.value.finished == ["a"] and info.value.unfinished == ["b", "c"]

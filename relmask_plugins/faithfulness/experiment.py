@@ -32,11 +32,11 @@ import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import ClassVar, Sequence
 
 import numpy as np
 
-from relmask.components import Experiment, presets_in
+from relmask.components import Experiment, ExperimentConfig, presets_in, shared_field
 from relmask.errors import TrainingError, require
 
 RANDOM = "random"
@@ -69,18 +69,21 @@ SCORES = (("pf_aopc_gap", "pixel flipping AOPC gap", True),
 
 
 @dataclass
-class FaithfulnessExperiment:
+class FaithfulnessExperiment(ExperimentConfig):
     """Every parameter of the experiment and its notebook, declared once (``relmask.get_experiment("faithfulness")``
-    derives its :class:`~relmask.components.Param` list from these fields; the notebook's ``parameters`` cell
-    lists the same names with the same defaults, which are the ``quick`` preset)."""
+    derives its :class:`~relmask.components.Param` list from these fields; ``relmask notebooks`` generates the
+    notebook's ``parameters`` cell from them; the defaults are the ``quick`` preset). The fields every experiment
+    shares are :func:`~relmask.components.shared_field` s: their help texts and checks are declared in core. It
+    trains one model per domain once, so it has one ``seed``, not ``seeds``."""
+
+    experiment_name: ClassVar[str] = "faithfulness"
 
     domains: list[str] | None = field(default=None, metadata={
         "help": "domains to run, each on its default source (None: every registered domain declaring defaults)"})
-    methods: list[str] = field(default_factory=lambda: ["gradient", "gradcam", "occlusion", "lrp.epsilon",
-                                                        "lrp.epsilon_plus"], metadata={
-        "help": "relevance methods to score (relmask list methods)"})
-    method_params: dict[str, dict] = field(default_factory=lambda: {"occlusion": {"window": 12}}, metadata={
-        "help": "per-method parameters (relmask list methods); entries for methods outside the run are allowed"})
+    relevance_methods: list[str] = shared_field("relevance_methods", ["gradient", "gradcam", "occlusion",
+                                                                     "lrp.epsilon", "lrp.epsilon_plus"])
+    # entries for methods outside the run are allowed here (the default tunes occlusion): each is still checked
+    relevance_params: dict[str, dict] = shared_field("relevance_params", {"occlusion": {"window": 12}})
     random_control: bool = field(default=True, metadata={
         "help": "add a row of random (noise) maps: the reference for every score"})
     n_samples: dict[str, int] = field(default_factory=dict, metadata={
@@ -90,10 +93,9 @@ class FaithfulnessExperiment:
         "help": "share of each domain's samples held out for testing", "low": 0, "high": 1, "low_open": True,
         "high_open": True})
     model_epochs: int = field(default=6, metadata={"help": "training epochs of the explained model", "low": 1})
-    epochs: int = field(default=3, metadata={
-        "help": "training epochs of every masked model (and of the raw face student)", "low": 1})
-    batch_size: int = field(default=32, metadata={"help": "training batch size", "low": 1})
-    learning_rate: float = field(default=1e-3, metadata={"help": "Adam learning rate", "low": 0, "low_open": True})
+    epochs: int = shared_field("epochs", 3)  # every masked model (and a raw model where the score needs one)
+    batch_size: int = shared_field("batch_size", 32)
+    learning_rate: float = shared_field("learning_rate", 1e-3)
     seed: int = field(default=0, metadata={
         "help": "seed of the data, the split, the models and the metrics", "low": 0})
     n_eval: int = field(default=32, metadata={"help": "test samples scored by pixel flipping and ROAD", "low": 1})
@@ -111,19 +113,15 @@ class FaithfulnessExperiment:
     roar_fractions: list[float] = field(default_factory=lambda: [0.3, 0.7], metadata={
         "help": "ROAR: shares of the input removed, each in (0, 1)"})
     roar_epochs: int = field(default=3, metadata={"help": "ROAR: epochs of every retrained model", "low": 1})
-    output_dir: str = field(default="runs/relevance_faithfulness", metadata={
-        "help": "where results.json and figures/ go"})
+    output_dir: str = shared_field("output_dir", "runs/relevance_faithfulness")
 
-    def validate(self) -> "FaithfulnessExperiment":
-        """Check every value, name and range before anything trains; ParameterError names the parameter.
-
-        The per-field checks (types, choices, ranges) are the fields' declarations, so a config built in Python
-        is held to the same rules as notebook parameters; the rest are checks across fields and registries.
-        """
+    def check(self) -> None:
+        """Checks across fields and against the registries, after the fields' own declarations (types, choices,
+        ranges, the shared fields' rules: :meth:`~relmask.components.ExperimentConfig.validate`), before anything
+        trains; ParameterError names the parameter."""
         from relmask import get_domain, get_masker, get_method, get_model
-        from relmask.components import check_declared, check_relevance_params
+        from relmask.components import check_relevance_params
 
-        check_declared(self, "experiment 'faithfulness'")
         if self.domains is None:
             self.domains = declaring_domains()
         require(self.domains, f"domains must name at least one domain; domains declaring defaults: "
@@ -132,13 +130,13 @@ class FaithfulnessExperiment:
         protocols = {d: domain_defaults(d) for d in self.domains}
         unknown = sorted(set(self.n_samples) - set(self.domains))
         require(not unknown, f"n_samples has entries for {unknown}, which are not in the run's domains {self.domains}")
-        require(self.methods or self.random_control, "methods must name at least one relevance method")
-        for m in self.methods:
+        require(self.relevance_methods or self.random_control,
+                "relevance_methods must name at least one relevance method (or random_control be true)")
+        for m in self.relevance_methods:
             get_method(m)
         # entries for registered methods outside the run are allowed (the default tunes occlusion, which a
         # run without occlusion need not clear); each is still checked, so a typo never passes silently
-        for m, p in self.method_params.items():
-            require(isinstance(p, dict), f"method_params[{m!r}] must be a dict of parameters, got {p!r}")
+        for m, p in self.relevance_params.items():  # each a dict: the field's declaration
             get_method(m).resolve_params(p)
         for d, proto in protocols.items():  # each method of the run on each domain's samples and model
             require(proto.score != "fusion_auc" or proto.n_classes == 2,
@@ -150,13 +148,12 @@ class FaithfulnessExperiment:
             def model(proto=proto, shape=shape):  # untrained: built only to check layer names
                 return get_model(proto.model).build(shape, proto.n_classes)
 
-            for m in self.methods:
-                check_relevance_params(m, self.method_params.get(m, {}), input_shape=shape,
+            for m in self.relevance_methods:
+                check_relevance_params(m, self.relevance_params.get(m, {}), input_shape=shape,
                                        model=model if shape is not None else None,
-                                       owner=f"method_params[{m!r}] on domain {d!r}")
+                                       owner=f"relevance_params[{m!r}] on domain {d!r}")
         require(self.roar_fractions and all(isinstance(f, (int, float)) and 0 < f < 1 for f in self.roar_fractions),
                 f"roar_fractions must be shares in (0, 1), got {self.roar_fractions}")
-        return self
 
     def domain_size(self, domain: str) -> int:
         """The number of samples of ``domain``: ``n_samples[domain]``, else the domain's default size."""
@@ -235,12 +232,12 @@ def run_domain(domain: str, cfg: FaithfulnessExperiment, progress: bool = False)
         out["model_auc"] = roc_auc(te.y, p1[:, 1])
     n_eval, n_sanity = min(cfg.n_eval, len(te)), min(cfg.n_sanity, len(te))
     fill = proto.masker_params.get("fill", "zero")
-    methods = list(cfg.methods) + ([RANDOM] if cfg.random_control else [])
+    methods = list(cfg.relevance_methods) + ([RANDOM] if cfg.random_control else [])
     students: list[tuple] = []  # (method or None for the raw student, member, its test inputs)
     for i, method in enumerate(methods):
         if progress:
             print(f"[{domain}] {method} ({i + 1}/{len(methods)})", flush=True)
-        params = cfg.method_params.get(method, {})
+        params = cfg.relevance_params.get(method, {})
         sec, res = {}, {}
         t0 = time.perf_counter()
         r_train = relevance(model, tr.x, method, params, cfg.seed + 11)

@@ -30,12 +30,12 @@ import inspect
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import ClassVar, Sequence
 
 import numpy as np
 
 from relmask.cache import cached_explain
-from relmask.components import Experiment, presets_in
+from relmask.components import Experiment, ExperimentConfig, presets_in, shared_field
 from relmask.controls import CONTROLS, check_controls, control_relevance, leak_verdict, mask_only_inputs
 from relmask.data import Dataset, nested_subsample, stratified_split
 from relmask.errors import DataError, ParameterError, require
@@ -59,10 +59,13 @@ SPLIT_SET = {"n": "n_source / n_target", "seed": "seed", "style": "source_style 
 
 
 @dataclass
-class FerExperiment:
+class FerExperiment(ExperimentConfig):
     """Every parameter of the experiment and its notebook, declared once (``relmask.get_experiment("fer")``
-    derives its :class:`~relmask.components.Param` list from these fields; the notebook's ``parameters`` cell
-    lists the same names with the same defaults, which are the ``quick`` preset)."""
+    derives its :class:`~relmask.components.Param` list from these fields; ``relmask notebooks`` generates the
+    notebook's ``parameters`` cell from them; the defaults are the ``quick`` preset). The fields every experiment
+    shares are :func:`~relmask.components.shared_field` s: their help texts and checks are declared in core."""
+
+    experiment_name: ClassVar[str] = "fer"
 
     source: str = field(default="synthetic", metadata={
         "help": "data: synthetic, fer2013 (Kaggle csv or image folders), folder or features (.npz)",
@@ -92,10 +95,8 @@ class FerExperiment:
     trainer_holdout: float = field(default=0.15, metadata={
         "help": "share of the source set held out to keep the trainer's best epoch (0: last)", "low": 0,
         "high": 1, "high_open": True})
-    relevance_method: str = field(default="gradcam", metadata={
-        "help": "relevance method (relmask list methods), or external (maps from files)"})
-    relevance_params: dict = field(default_factory=dict, metadata={
-        "help": 'parameters of the relevance method; external: {"source": "maps.npz"}'})
+    relevance_method: str = shared_field("relevance_method", "gradcam")  # or external: maps from files
+    relevance_params: dict = shared_field("relevance_params (one method)", {})  # external: {"source": "maps.npz"}
     train_mask_target: str = field(default="predicted", metadata={
         "help": "training masks explain: predicted, all_classes, or true (leaks the label)",
         "choices": TRAIN_MASK_TARGETS})
@@ -104,10 +105,8 @@ class FerExperiment:
         "choices": EVAL_MASK_TARGETS})
     load_params: dict = field(default_factory=dict, metadata={
         "help": 'extra data-source parameters, e.g. {"on_error": "skip"} or {"difficulty": 1.5}'})
-    maskers: list[str] = field(default_factory=lambda: ["keep"], metadata={
-        "help": "maskers to compare (relmask list maskers)"})
-    masker_params: dict[str, dict] = field(default_factory=lambda: {"keep": {"fraction": 0.5, "fill": "blur"}},
-                                           metadata={"help": "per masker: {name: {param: value}}"})
+    maskers: list[str] = shared_field("maskers", ["keep"])
+    masker_params: dict[str, dict] = shared_field("masker_params", {"keep": {"fraction": 0.5, "fill": "blur"}})
     controls: list[str] = field(default_factory=lambda: list(CONTROLS), metadata={
         "help": "control maps per masker (relmask.controls)"})
     mask_only: bool = field(default=True, metadata={
@@ -116,14 +115,10 @@ class FerExperiment:
         "help": "student architecture, e.g. fer_small_cnn, fer_deep_cnn, fer_mobilenetv2"})
     student_params: dict = field(default_factory=dict, metadata={
         "help": "parameters of the student architecture"})
-    epochs: int = field(default=3, metadata={
-        "help": "training epochs of every student (identical schedule)", "low": 1})
-    batch_size: int = field(default=32, metadata={
-        "help": "batch size of students, trainer and fine-tuning", "low": 1})
-    learning_rate: float = field(default=1e-3, metadata={
-        "help": "Adam learning rate of students, trainer and fine-tuning", "low": 0, "low_open": True})
-    seeds: list[int] = field(default_factory=lambda: [0, 1, 2], metadata={
-        "help": "student seeds (same initial weights for every variant of a seed)"})
+    epochs: int = shared_field("epochs", 3)  # of every student
+    batch_size: int = shared_field("batch_size", 32)  # of students, trainer and fine-tuning
+    learning_rate: float = shared_field("learning_rate", 1e-3)  # of students, trainer and fine-tuning
+    seeds: list[int] = shared_field("seeds", [0, 1, 2])  # student seeds; the data's is `seed`
     reach_level: float = field(default=0.3, metadata={
         "help": 'validation accuracy for "epochs to reach"', "low": 0, "high": 1, "low_open": True,
         "high_open": True})
@@ -131,26 +126,24 @@ class FerExperiment:
         "help": "report the validation accuracy after k epochs (1..epochs)", "low": 1})
     finetune_baseline: bool = field(default=True, metadata={
         "help": "also fine-tune a copy of the trainer on the raw target data"})
-    output_dir: str = field(default="runs/fer_data_masking", metadata={
-        "help": "results.json and figures/ go here"})
-    cache_dir: str | None = field(default=None, metadata={
-        "help": "relevance-map cache folder (None: no cache; relmask reproduce: <out>/cache)"})
+    output_dir: str = shared_field("output_dir", "runs/fer_data_masking")
+    cache_dir: str | None = shared_field("cache_dir", None)  # None: no cache
 
-    def validate(self) -> FerExperiment:
-        """Check every value, name and range before anything trains; ParameterError names the parameter.
+    def check_first(self) -> None:
+        if self.eval_mask_target == "true":  # the declared choices refuse it too, without saying why
+            check_mask_targets(TRAIN_MASK_TARGETS[0], self.eval_mask_target)
 
-        The per-field checks (types, choices, ranges) are the fields' declarations, re-applied here so that a
-        config built in Python is held to the same rules as notebook parameters; the rest are checks across
-        fields and against the registries (data sources, models, relevance methods, maskers).
-        """
+    def check(self) -> None:
+        """Checks across fields and against the registries (data sources, models, relevance methods, maskers),
+        after the fields' own declarations (types, choices, ranges, the shared fields' rules:
+        :meth:`~relmask.components.ExperimentConfig.validate`), before anything trains; ParameterError names the
+        parameter."""
         from relmask import get_domain, get_model
-        from relmask.components import check_declared, check_relevance_params, resolve_params
+        from relmask.components import check_relevance_params, resolve_params
         from relmask.relevance import explain
 
         from .synthetic import CLASS_NAMES
 
-        check_mask_targets(self.train_mask_target, self.eval_mask_target)  # says why 'true' is refused
-        check_declared(self, "experiment 'fer'")
         domain = get_domain("fer")
         source = domain.source(self.source)
         given = dict(self.load_params)
@@ -185,15 +178,10 @@ class FerExperiment:
                                owner="relevance_params")
         require(self.relevance_method != "external" or self.relevance_params.get("source"),
                 "relevance_method 'external' needs relevance_params={source: PATH} (a .npz or a folder of maps)")
-        require(self.maskers, "maskers must name at least one masker")
         per_masker_params(self.maskers, self.masker_params)
         check_controls(self.controls)
         get_model(self.student).resolve_params(self.student_params)
-        require(self.seeds and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in self.seeds),
-                f"seeds must list at least one seed, each an integer >= 0; got {self.seeds}")
-        require(len(set(self.seeds)) == len(self.seeds), f"seeds must be distinct, got {self.seeds}")
         check_schedule(self.epochs, self.k, self.reach_level, self.seeds)
-        return self
 
 
 # --- data ----------------------------------------------------------------------------------------------

@@ -25,11 +25,11 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-from relmask.components import Experiment, presets_in
+from relmask.components import Experiment, ExperimentConfig, presets_in, shared_field
 from relmask.controls import CONTROLS, check_controls, control_relevance, leak_verdict, mask_only_inputs
 from relmask.data import Dataset, stratified_kfold, stratified_split
 from relmask.errors import ParameterError, TrainingError, require
@@ -49,10 +49,13 @@ ROC_POINTS = 400
 
 
 @dataclass
-class WhaleExperiment:
+class WhaleExperiment(ExperimentConfig):
     """Every parameter of the experiment and its notebook, declared once (``relmask.get_experiment("whale")``
-    derives its :class:`~relmask.components.Param` list from these fields; the notebook's ``parameters`` cell
-    lists the same names with the same defaults, which are the ``quick`` preset)."""
+    derives its :class:`~relmask.components.Param` list from these fields; ``relmask notebooks`` generates the
+    notebook's ``parameters`` cell from them; the defaults are the ``quick`` preset). The fields every experiment
+    shares are :func:`~relmask.components.shared_field` s: their help texts and checks are declared in core."""
+
+    experiment_name: ClassVar[str] = "whale"
 
     source: str = field(default="synthetic", metadata={
         "help": "data source of the whale domain: synthetic, kaggle (clips + CSV), features (.npz of "
@@ -68,25 +71,18 @@ class WhaleExperiment:
     load_params: dict = field(default_factory=dict, metadata={
         "help": "extra parameters of the data source, e.g. {flip_frequency: true} for image-ordered rows "
                 "(relmask list domains)"})
-    relevance_methods: list[str] = field(default_factory=lambda: ["gradcam"], metadata={
-        "help": "relevance methods explaining CNN1 (relmask list methods)"})
-    relevance_params: dict[str, dict] = field(default_factory=dict, metadata={
-        "help": "per-method parameters, e.g. {lrp.epsilon: {epsilon: 0.01}}"})
-    maskers: list[str] = field(default_factory=lambda: ["negative"], metadata={
-        "help": "maskers applied to the spectrograms (relmask list maskers)"})
-    masker_params: dict[str, dict] = field(default_factory=dict, metadata={
-        "help": "per-masker parameters, e.g. {negative: {fraction: 0.2, fill: sample_mean}}"})
-    model: str = field(default="whale_cnn", metadata={
-        "help": "architecture of every CNN: whale_cnn, whale_cnn_bn, whale_conv1d (relmask list models)"})
-    model_params: dict = field(default_factory=dict, metadata={
-        "help": "parameters of the architecture (relmask list models)"})
-    epochs: int = field(default=2, metadata={"help": "training epochs of every CNN", "low": 1})
-    batch_size: int = field(default=32, metadata={"help": "training batch size", "low": 1})
-    learning_rate: float = field(default=1e-3, metadata={"help": "Adam learning rate", "low": 0, "low_open": True})
+    relevance_methods: list[str] = shared_field("relevance_methods", ["gradcam"])
+    relevance_params: dict[str, dict] = shared_field("relevance_params", {})
+    maskers: list[str] = shared_field("maskers", ["negative"])
+    masker_params: dict[str, dict] = shared_field("masker_params", {})
+    model: str = shared_field("model", "whale_cnn")  # whale_cnn, whale_cnn_bn, whale_conv1d
+    model_params: dict = shared_field("model_params", {})
+    epochs: int = shared_field("epochs", 2)
+    batch_size: int = shared_field("batch_size", 32)
+    learning_rate: float = shared_field("learning_rate", 1e-3)
     balanced: bool = field(default=True, metadata={
         "help": "weight the classes inversely to their frequency in training (up-calls are the minority)"})
-    seeds: list[int] = field(default_factory=lambda: [0, 1], metadata={
-        "help": "one full run (split, CNN1, CNN2s) per seed; AUCs reported as mean and sd over seeds", "low": 0})
+    seeds: list[int] = shared_field("seeds", [0, 1])  # one full run (split, CNN1, CNN2s) per seed
     n_folds: int = field(default=0, metadata={
         "help": "0: a seeded stratified split per seed; k >= 2: seed i runs fold i of one k-fold", "low": 0})
     val_fraction: float = field(default=0.1, metadata={
@@ -111,27 +107,24 @@ class WhaleExperiment:
         "help": "control maps per masker: shuffled, permuted, smooth (relmask.controls)"})
     mask_only: bool = field(default=True, metadata={
         "help": "also train a CNN on the maps alone: do they carry the label?"})
-    cache_dir: str | None = field(default=None, metadata={
-        "help": "cache of clips, spectrograms and relevance maps (None: the whale domain's cache folder)"})
-    output_dir: str = field(default="runs/whale_feature_masking", metadata={
-        "help": "where results.json, auc_table.md and figures/ go"})
+    cache_dir: str | None = shared_field("cache_dir", None)  # None: the whale domain's cache folder
+    output_dir: str = shared_field("output_dir", "runs/whale_feature_masking")  # also auc_table.md
 
-    def validate(self) -> "WhaleExperiment":
-        """Check every value, name and range before any training starts; ParameterError names the parameter.
-
-        The per-field checks (types, choices, ranges) are the fields' declarations, so a config built in Python
-        is held to the same rules as notebook parameters; the rest are checks across fields and registries.
-        """
-        from relmask import get_domain, get_masker, get_model
-        from relmask.components import check_declared, check_relevance_params, resolve_params
-
-        from .domain import CLASS_NAMES
-
+    def check_first(self) -> None:
         require(self.eval_mask_target in EVAL_TARGETS,
                 f"eval_mask_target must be one of {EVAL_TARGETS}, got {self.eval_mask_target!r}"
                 + (" (masks of evaluation data must not use the true label: the mask would leak the answer)"
                    if self.eval_mask_target == "true" else ""))
-        check_declared(self, "experiment 'whale'")
+
+    def check(self) -> None:
+        """Checks across fields and against the registries, after the fields' own declarations (types, choices,
+        ranges, the shared fields' rules: :meth:`~relmask.components.ExperimentConfig.validate`), before any
+        training starts; ParameterError names the parameter."""
+        from relmask import get_domain, get_masker, get_model
+        from relmask.components import check_relevance_params, resolve_params
+
+        from .domain import CLASS_NAMES
+
         domain = get_domain("whale")
         source = domain.source(self.source)
         resolve_params(source.params, self.load_params, f"load_params of whale source {self.source!r}")
@@ -146,9 +139,6 @@ class WhaleExperiment:
         except ParameterError as exc:
             raise ParameterError(f"load_params: {exc}") from None
         require(self.relevance_methods, "relevance_methods must name at least one method")
-        require(self.maskers, "maskers must name at least one masker")
-        require(self.seeds, "seeds must list at least one seed")
-        require(len(set(self.seeds)) == len(self.seeds), f"seeds must be distinct, got {self.seeds}")
         for name, given, known in (("relevance_params", self.relevance_params, self.relevance_methods),
                                    ("masker_params", self.masker_params, self.maskers)):
             extra = sorted(set(given) - set(known))
@@ -176,7 +166,6 @@ class WhaleExperiment:
         require(not self.n_folds or self.val_fraction < 1 - 1 / self.n_folds,
                 f"val_fraction must be < 1 - 1/n_folds = {1 - 1 / max(self.n_folds, 1):.3g} with n_folds "
                 f"{self.n_folds}, got {self.val_fraction}")
-        return self
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -3,9 +3,11 @@
 Per seed, on a stratified train/test split of scikit-learn's handwritten digits:
 
 1. a **teacher** (``digits_cnn``) is trained on the raw digits and explained on the training and test images
-   (``method``, e.g. LRP-ε). Every map explains the teacher's *predicted* class, so no map carries the label;
-2. for every ``fraction`` the ``masker`` encodes the maps in the images (``keep``: only the most relevant
-   ``fraction`` of the pixels is left, the rest filled; ``negative``: exactly those are removed, i.e.
+   (``relevance_method``, e.g. LRP-ε). Every map explains the teacher's *predicted* class, so no map carries the
+   label;
+2. for every masker of ``maskers`` and every share of its ``masker_params[m]["fraction"]`` (a share, or a list of
+   shares: the sweep of the figure's x axis) the masker encodes the maps in the images (``keep``: only the most
+   relevant ``fraction`` of the pixels is left, the rest filled; ``negative``: exactly those are removed, i.e.
    remove-and-retrain), and a **student** of the same architecture, fresh weights, is trained on the masked
    training images and scored on the masked test images;
 3. the same masker runs on **control** maps (:mod:`relmask.controls`: ``shuffled`` keeps each map's values but
@@ -22,12 +24,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
-from relmask.components import Experiment, presets_in
+from relmask.components import Experiment, ExperimentConfig, presets_in, shared_field
 from relmask.errors import ParameterError
-from relmask.masking import FILL_MODES
 
 HERE = Path(__file__).resolve().parent
 #: a student's initial weights come from seed + this, the teacher's from seed: the raw student is not the teacher
@@ -39,70 +41,89 @@ N_EXAMPLES = 6
 
 
 @dataclass
-class DigitsExperiment:
-    """Every parameter of the notebook, in its order, with its defaults (= the ``quick`` preset)."""
+class DigitsExperiment(ExperimentConfig):
+    """Every parameter of the notebook, in its order, with its defaults (= the ``quick`` preset). The fields every
+    experiment shares (relevance method, maskers and their parameters, model, schedule, seeds, output) are
+    relmask's :func:`~relmask.components.shared_field` s: name, type, help text and checks come from relmask."""
+
+    experiment_name: ClassVar[str] = "digits"
 
     n_digits: int | None = field(default=500, metadata={
         "help": "digits used: a stratified subset of the 1,797 (None: all)", "low": 100, "high": 1797})
     test_fraction: float = field(default=0.3, metadata={
         "help": "share of the digits held out to score the students", "low": 0.0, "high": 1.0,
         "low_open": True, "high_open": True})
-    model: str = field(default="digits_cnn", metadata={
-        "help": "architecture of the teacher and every student (relmask list models)"})
-    model_params: dict = field(default_factory=dict, metadata={
-        "help": "parameters of the architecture, e.g. {'filters': 8}"})
-    method: str = field(default="lrp.epsilon", metadata={
-        "help": "relevance method explaining the teacher (relmask list methods)"})
-    method_params: dict = field(default_factory=dict, metadata={
-        "help": "parameters of the relevance method, e.g. {'epsilon': 0.01}"})
-    masker: str = field(default="keep", metadata={
-        "help": "keep (the most relevant pixels stay) or negative (they are removed: remove-and-retrain)"})
-    fractions: list[float] = field(default_factory=lambda: [0.1, 0.3], metadata={
-        "help": "shares of the pixels the masker selects by relevance"})
-    fill: str = field(default="zero", metadata={
-        "help": "what replaces removed pixels (zero, dataset_mean, sample_mean, blur)", "choices": FILL_MODES})
+    model: str = shared_field("model", "digits_cnn")  # the teacher and every student
+    model_params: dict = shared_field("model_params", {})  # e.g. {filters: 8}
+    relevance_method: str = shared_field("relevance_method", "lrp.epsilon")  # explains the teacher
+    relevance_params: dict = shared_field("relevance_params (one method)", {})  # e.g. {epsilon: 0.01}
+    # keep (the most relevant pixels stay) or negative (they are removed: remove-and-retrain); the digits sweep the
+    # share: masker_params[m]["fraction"] may be a list of shares, each a point of the figure
+    maskers: list[str] = shared_field("maskers", ["keep"])
+    masker_params: dict[str, dict] = shared_field("masker_params", {"keep": {"fraction": [0.1, 0.3], "fill": "zero"}})
     controls: list[str] = field(default_factory=lambda: ["shuffled"], metadata={
         "help": "control maps, each masked the same way (shuffled, permuted, smooth)"})
     teacher_epochs: int = field(default=6, metadata={"help": "training epochs of the teacher", "low": 1})
-    student_epochs: int = field(default=6, metadata={"help": "training epochs of every student", "low": 1})
-    batch_size: int = field(default=32, metadata={"help": "training batch size", "low": 1})
-    learning_rate: float = field(default=0.003, metadata={
-        "help": "Adam learning rate", "low": 0.0, "low_open": True})
-    seeds: list[int] = field(default_factory=lambda: [0, 1], metadata={
-        "help": "one split, teacher and set of students per seed"})
-    output_dir: str = field(default="runs/digits", metadata={
-        "help": "where results.json and figures/ go"})
+    epochs: int = shared_field("epochs", 6)  # every student's
+    batch_size: int = shared_field("batch_size", 32)
+    learning_rate: float = shared_field("learning_rate", 0.003)
+    seeds: list[int] = shared_field("seeds", [0, 1])  # one split, teacher and set of students per seed
+    output_dir: str = shared_field("output_dir", "runs/digits")
 
-    def validate(self) -> "DigitsExperiment":
-        """Names of registered components and cross-field rules, checked before anything trains."""
+    def check(self) -> None:
+        """Names of registered components and cross-field rules, after the fields' own declarations (types,
+        ranges, the shared fields' rules), checked before anything trains."""
         from relmask import get_masker, get_method, get_model
         from relmask.controls import check_controls
 
         get_model(self.model).resolve_params(self.model_params)
-        get_method(self.method).resolve_params(self.method_params)
-        masker = get_masker(self.masker)
-        accepted = {p.name for p in masker.params}
-        if not {"fraction", "fill"} <= accepted:
-            raise ParameterError(f"masker: {self.masker!r} has no 'fraction' and 'fill' parameters (it takes "
-                                 f"{', '.join(sorted(accepted)) or 'none'}); the digits experiment selects a share of "
-                                 "the pixels: use keep or negative")
-        if not self.fractions or len(set(self.fractions)) != len(self.fractions):
-            raise ParameterError(f"fractions must be a non-empty list of distinct shares, got {self.fractions}")
-        for f in self.fractions:
-            if isinstance(f, bool) or not isinstance(f, (int, float)) or not 0.0 < f < 1.0:
-                raise ParameterError(f"fractions: every share must lie in (0, 1), got {f!r}")
-            masker.resolve_params({"fraction": float(f), "fill": self.fill})
-        self.fractions = [float(f) for f in self.fractions]
+        get_method(self.relevance_method).resolve_params(self.relevance_params)
+        for m in self.maskers:
+            accepted = {p.name for p in get_masker(m).params}
+            if not {"fraction", "fill"} <= accepted:
+                raise ParameterError(f"maskers: {m!r} has no 'fraction' and 'fill' parameters (it takes "
+                                     f"{', '.join(sorted(accepted)) or 'none'}); the digits experiment selects a "
+                                     "share of the pixels: use keep or negative")
+        extra = sorted(set(self.masker_params) - set(self.maskers))
+        if extra:
+            raise ParameterError(f"masker_params has entries for {extra}, which are not in maskers {self.maskers}; "
+                                 "give parameters per masker, e.g. {'negative': {'fraction': [0.1, 0.3]}}")
+        for m in self.maskers:
+            shares = fractions(self, m)
+            if not shares or len(set(shares)) != len(shares):
+                raise ParameterError(f"masker_params[{m!r}]['fraction'] must be a share or a non-empty list of "
+                                     f"distinct shares, got {shares}")
+            for f in shares:
+                if isinstance(f, bool) or not isinstance(f, (int, float)) or not 0.0 < f < 1.0:
+                    raise ParameterError(f"masker_params[{m!r}]['fraction']: every share must lie in (0, 1), "
+                                         f"got {f!r}")
+                try:  # the masker's own declarations (fill, ...), as relmask.mask will apply them
+                    get_masker(m).resolve_params(mask_params(self, m, f))
+                except ParameterError as exc:
+                    raise ParameterError(f"masker_params[{m!r}]: {exc}") from None
         check_controls(self.controls)
-        if not self.seeds or len(set(self.seeds)) != len(self.seeds) or not all(
-                isinstance(s, int) and not isinstance(s, bool) for s in self.seeds):
-            raise ParameterError(f"seeds must be a non-empty list of distinct integers, got {self.seeds}")
-        return self
 
     @property
     def conditions(self) -> list[str]:
         """The masked conditions of every fraction: the real maps, then each control."""
         return [RELEVANCE, *self.controls]
+
+
+def fractions(cfg: DigitsExperiment, masker: str) -> list:
+    """The shares masker ``masker`` sweeps: ``masker_params[masker]["fraction"]`` as a list (a single share is a
+    list of one; none given: the masker's default)."""
+    from relmask import get_masker
+
+    given = cfg.masker_params.get(masker, {})
+    if "fraction" not in given:
+        return [next(p.default for p in get_masker(masker).params if p.name == "fraction")]
+    value = given["fraction"]
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def mask_params(cfg: DigitsExperiment, masker: str, fraction: float) -> dict:
+    """The parameters of ``masker`` at one share of its sweep."""
+    return {**cfg.masker_params.get(masker, {}), "fraction": float(fraction)}
 
 
 # -- data ------------------------------------------------------------------------------------------------------
@@ -140,14 +161,14 @@ def _train(cfg: DigitsExperiment, x, y, n_classes: int, init_seed: int, epochs: 
     return model, history
 
 
-def _student(cfg, seed, condition, fraction, x_train, train, x_test, test) -> dict:
+def _student(cfg, seed, masker, condition, fraction, x_train, train, x_test, test) -> dict:
     """Train one student on ``x_train`` and score it on ``x_test``: a result row."""
     from relmask.evaluation import accuracy
     from relmask.training import predict_proba
 
-    model, history = _train(cfg, x_train, train.y, train.n_classes, seed + STUDENT_SEED_OFFSET, cfg.student_epochs,
+    model, history = _train(cfg, x_train, train.y, train.n_classes, seed + STUDENT_SEED_OFFSET, cfg.epochs,
                             seed, validation=(x_test, test.y))
-    return {"seed": seed, "condition": condition, "fraction": fraction,
+    return {"seed": seed, "masker": masker, "condition": condition, "fraction": fraction,
             "accuracy": accuracy(test.y, predict_proba(model, x_test)),
             # the share of the test images' ink the student still sees: keep-masking random pixels of a digit
             # leaves less ink than keeping its relevant ones, which a reader should see beside the accuracy
@@ -159,7 +180,7 @@ def run_seed(cfg: DigitsExperiment, data, seed: int) -> dict:
     """Teacher, maps, controls and every student of one seed.
 
     Returns ``rows`` (one per student), ``teacher_accuracy`` and ``examples`` (the first test digits with their
-    map and their masked versions at the smallest fraction, for :func:`plot_examples`).
+    map and their masked versions at the first masker's smallest fraction, for :func:`plot_examples`).
     """
     import relmask
     from relmask import progress
@@ -171,65 +192,78 @@ def run_seed(cfg: DigitsExperiment, data, seed: int) -> dict:
     with progress.stage("teacher"):
         teacher, _ = _train(cfg, train.x, train.y, train.n_classes, seed, cfg.teacher_epochs, seed)
     teacher_acc = accuracy(test.y, predict_proba(teacher, test.x))
-    with progress.stage(f"{cfg.method} maps"):
+    with progress.stage(f"{cfg.relevance_method} maps"):
         # targets=None: each map explains the teacher's prediction, so the label cannot reach the student
-        maps = {RELEVANCE: (relmask.explain(teacher, train.x, cfg.method, **cfg.method_params),
-                            relmask.explain(teacher, test.x, cfg.method, **cfg.method_params))}
+        maps = {RELEVANCE: (relmask.explain(teacher, train.x, cfg.relevance_method, **cfg.relevance_params),
+                            relmask.explain(teacher, test.x, cfg.relevance_method, **cfg.relevance_params))}
     for c in cfg.controls:
         maps[c] = tuple(control_relevance(r, c, seed) for r in maps[RELEVANCE])
 
     with progress.stage("student raw"):
-        rows = [_student(cfg, seed, RAW, None, train.x, train, test.x, test)]
-    smallest = min(cfg.fractions)
+        rows = [_student(cfg, seed, None, RAW, None, train.x, train, test.x, test)]
+    first = cfg.maskers[0]
+    smallest = min(fractions(cfg, first))
     examples = {"x": test.x[:N_EXAMPLES], "y": test.y[:N_EXAMPLES], "relevance": maps[RELEVANCE][1][:N_EXAMPLES],
-                "fraction": smallest, "masked": {}}
-    for fraction in cfg.fractions:
-        for condition in cfg.conditions:
-            r_train, r_test = maps[condition]
-            kw = {"fraction": fraction, "fill": cfg.fill}
-            x_train = relmask.mask(train.x, r_train, cfg.masker, seed=seed, **kw)
-            x_test = relmask.mask(test.x, r_test, cfg.masker, seed=seed, **kw)
-            if fraction == smallest:
-                examples["masked"][condition] = x_test[:N_EXAMPLES]
-            with progress.stage(f"student {condition} {fraction:g}"):
-                rows.append(_student(cfg, seed, condition, fraction, x_train, train, x_test, test))
+                "masker": first, "fraction": smallest, "masked": {}}
+    for masker in cfg.maskers:
+        for fraction in fractions(cfg, masker):
+            kw = mask_params(cfg, masker, fraction)
+            for condition in cfg.conditions:
+                r_train, r_test = maps[condition]
+                x_train = relmask.mask(train.x, r_train, masker, seed=seed, **kw)
+                x_test = relmask.mask(test.x, r_test, masker, seed=seed, **kw)
+                if masker == first and fraction == smallest:
+                    examples["masked"][condition] = x_test[:N_EXAMPLES]
+                stage = f"student {condition} {fraction:g}" if len(cfg.maskers) == 1 else \
+                    f"student {masker} {condition} {fraction:g}"
+                with progress.stage(stage):
+                    rows.append(_student(cfg, seed, masker, condition, kw["fraction"], x_train, train, x_test, test))
     return {"rows": rows, "teacher_accuracy": teacher_acc, "n_train": len(train), "n_test": len(test),
             "examples": examples}
 
 
 # -- summaries -------------------------------------------------------------------------------------------------
 def summarise(rows: list[dict]) -> list[dict]:
-    """Per condition and fraction: accuracy and ink kept as mean ± sd over seeds (sd with ddof 1, as everywhere in
-    relmask; 0 for one seed), and the learning curves' mean ± sd per epoch, the same spread."""
+    """Per masker, condition and fraction: accuracy and ink kept as mean ± sd over seeds (sd with ddof 1, as
+    everywhere in relmask; 0 for one seed), and the learning curves' mean ± sd per epoch, the same spread."""
     from relmask.evaluation import mean_sd
 
     out = []
-    keys = list(dict.fromkeys((r["condition"], r["fraction"]) for r in rows))
-    for condition, fraction in keys:
-        sub = [r for r in rows if r["condition"] == condition and r["fraction"] == fraction]
+    keys = list(dict.fromkeys((r["masker"], r["condition"], r["fraction"]) for r in rows))
+    for masker, condition, fraction in keys:
+        sub = [r for r in rows if (r["masker"], r["condition"], r["fraction"]) == (masker, condition, fraction)]
         acc_m, acc_s = mean_sd([r["accuracy"] for r in sub])
         ink_m, _ = mean_sd([r["ink_kept"] for r in sub])
         curve_mean, curve_sd = mean_sd([r["curve"] for r in sub], axis=0)
-        out.append({"condition": condition, "fraction": fraction, "n_seeds": len(sub), "accuracy_mean": acc_m,
+        out.append({"masker": masker, "condition": condition, "fraction": fraction, "n_seeds": len(sub),
+                    "accuracy_mean": acc_m,
                     "accuracy_sd": acc_s, "ink_kept_mean": ink_m, "curve_mean": curve_mean.tolist(),
                     "curve_sd": curve_sd.tolist()})
     return out
 
 
 def effects(rows: list[dict], controls: list[str]) -> list[dict]:
-    """Per fraction: relevance − each control and relevance − raw, paired over seeds, with a 95 % interval."""
+    """Per masker and fraction: relevance − each control and relevance − raw, paired over seeds, with a 95 %
+    interval."""
     from relmask.stats import format_effect, paired_difference
 
-    def by_seed(condition, fraction):
-        return {r["seed"]: r["accuracy"] for r in rows if r["condition"] == condition and r["fraction"] == fraction}
+    def by_seed(masker, condition, fraction):
+        return {r["seed"]: r["accuracy"] for r in rows
+                if (r["masker"], r["condition"], r["fraction"]) == (masker, condition, fraction)}
 
     out = []
-    for fraction in dict.fromkeys(r["fraction"] for r in rows if r["fraction"] is not None):
-        for other, other_fraction in [*((c, fraction) for c in controls), (RAW, None)]:
-            e = paired_difference(by_seed(RELEVANCE, fraction), by_seed(other, other_fraction))
-            out.append({"fraction": fraction, "versus": other, **{k: e[k] for k in
+    for masker, fraction in dict.fromkeys((r["masker"], r["fraction"]) for r in rows if r["fraction"] is not None):
+        for other, other_masker, other_fraction in [*((c, masker, fraction) for c in controls), (RAW, None, None)]:
+            e = paired_difference(by_seed(masker, RELEVANCE, fraction), by_seed(other_masker, other, other_fraction))
+            out.append({"masker": masker, "fraction": fraction, "versus": other, **{k: e[k] for k in
                         ("mean", "lo", "hi", "n", "includes_zero")}, "text": format_effect(e)})
     return out
+
+
+def of_masker(summary: list[dict], masker: str) -> list[dict]:
+    """The rows of ``summary`` (or of the effects) that a figure or table of ``masker`` shows: its own, and the raw
+    student's."""
+    return [s for s in summary if s.get("masker") in (masker, None)]
 
 
 # -- figures and tables (the notebook's and paper/'s) --------------------------------------------------------
@@ -241,11 +275,13 @@ def fraction_label(masker: str) -> str:
 def plot_results(summary: list[dict], masker: str, title: str = ""):
     """Two panels: test accuracy against the masker's share (relevance and control maps, mean ± sd over seeds as
     error bars; the raw student as a dashed line and band), and the students' learning curves at the smallest
-    share. Drawn from :func:`summarise`'s rows only, so the notebook and ``paper/`` draw the same figure."""
+    share. Drawn from :func:`summarise`'s rows (those of ``masker``) only, so the notebook and ``paper/`` draw the
+    same figure."""
     import matplotlib.pyplot as plt
 
     from relmask.plotting import PALETTE, apply_style
 
+    summary = of_masker(summary, masker)
     apply_style()
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(8.0, 3.2))
     raw = next((s for s in summary if s["condition"] == RAW), None)
@@ -317,9 +353,11 @@ def plot_examples(examples: dict, masker: str):
 
 
 def table(summary: list[dict], effect_rows: list[dict], masker: str) -> tuple[list[str], list[list[str]]]:
-    """(header, rows): per fraction the ink each condition's students see, the accuracy of each condition
-    (mean ± sd) and relevance − each control and − raw as paired effects; the raw student last."""
+    """(header, rows) of ``masker``: per fraction the ink each condition's students see, the accuracy of each
+    condition (mean ± sd) and relevance − each control and − raw as paired effects; the raw student last."""
     from relmask.figures import mean_sd_cell
+
+    summary, effect_rows = of_masker(summary, masker), of_masker(effect_rows, masker)
 
     conditions = list(dict.fromkeys(s["condition"] for s in summary if s["condition"] != RAW))
     controls = [c for c in conditions if c != RELEVANCE]

@@ -14,21 +14,24 @@ def paper_outputs(runs: list[tuple[dict, dict]], paper) -> None:
     runs = [(r, res) for r, res in runs if res.get("summary")]
     for record, results in runs:
         one = [(record, results)]
-        # one run (the usual case) gives plain stems; several (e.g. quick and full in one config) get their names
-        stem = "digits_students" if len(runs) == 1 else f"digits_students_{record['name']}"
         params, data = results["params"], results.get("data") or {}
-        setting = (f"{data.get('n', '?')} digits of scikit-learn's load_digits, {len(params['seeds'])} seeds, "
-                   f"{params['method']} maps of a {params['model']} teacher, {params['masker']} masking "
-                   f"(fill {params['fill']}), {params['student_epochs']} student epochs")
-        fig = plot_results(results["summary"], params["masker"],
-                           title=paper.title("Students on relevance-masked digits", one))
-        paper.figure(stem, one, fig,
-                     f"Left: test accuracy of students trained and scored on digits masked with the teacher's "
-                     f"relevance maps, with control maps ({', '.join(params['controls']) or 'none'}: the same "
-                     f"masker, maps of the same values placed elsewhere) and on raw digits (dashed); error bars and "
-                     f"bands: ± sd over seeds. Right: their learning curves at the smallest share. {setting}.")
-        header, rows = table(results["summary"], results["effects"], params["masker"])
-        paper.table(stem, one, "Students on relevance-masked digits", header, rows,
-                    "Accuracy mean ± sd over seeds; ink kept: share of the test images' summed intensity the "
-                    "students of each condition see; relevance − control and relevance − raw: paired per-seed "
-                    f"differences with their 95 % interval (within noise: the interval includes zero). {setting}.")
+        for masker in params["maskers"]:
+            # one run of one masker (the usual case) gives plain stems; several get their names
+            stem = "digits_students" + ("" if len(runs) == 1 else f"_{record['name']}") + (
+                "" if len(params["maskers"]) == 1 else f"_{masker}")
+            fill = params["masker_params"].get(masker, {}).get("fill")
+            setting = (f"{data.get('n', '?')} digits of scikit-learn's load_digits, {len(params['seeds'])} seeds, "
+                       f"{params['relevance_method']} maps of a {params['model']} teacher, {masker} masking"
+                       + (f" (fill {fill})" if fill else "") + f", {params['epochs']} student epochs")
+            fig = plot_results(results["summary"], masker,
+                               title=paper.title("Students on relevance-masked digits", one))
+            paper.figure(stem, one, fig,
+                         f"Left: test accuracy of students trained and scored on digits masked with the teacher's "
+                         f"relevance maps, with control maps ({', '.join(params['controls']) or 'none'}: the same "
+                         f"masker, maps of the same values placed elsewhere) and on raw digits (dashed); error bars "
+                         f"and bands: ± sd over seeds. Right: their learning curves at the smallest share. {setting}.")
+            header, rows = table(results["summary"], results["effects"], masker)
+            paper.table(stem, one, "Students on relevance-masked digits", header, rows,
+                        "Accuracy mean ± sd over seeds; ink kept: share of the test images' summed intensity the "
+                        "students of each condition see; relevance − control and relevance − raw: paired per-seed "
+                        f"differences with their 95 % interval (within noise: the interval includes zero). {setting}.")

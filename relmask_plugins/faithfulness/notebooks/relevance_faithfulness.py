@@ -28,13 +28,13 @@
 
 # %% tags=["parameters"]
 domains: list[str] | None = None  # domains to run, each on its default source (None: every registered domain declaring defaults)
-methods: list[str] = ["gradient", "gradcam", "occlusion", "lrp.epsilon", "lrp.epsilon_plus"]  # relevance methods to score (relmask list methods)
-method_params: dict[str, dict] = {"occlusion": {"window": 12}}  # per-method parameters (relmask list methods); entries for methods outside the run are allowed
+relevance_methods: list[str] = ["gradient", "gradcam", "occlusion", "lrp.epsilon", "lrp.epsilon_plus"]  # relevance methods to compare (relmask list methods)
+relevance_params: dict[str, dict] = {"occlusion": {"window": 12}}  # parameters per relevance method: {method: {param: value}}, e.g. {occlusion: {window: 12}}
 random_control: bool = True  # add a row of random (noise) maps: the reference for every score
 n_samples: dict[str, int] = {}  # samples per domain (split into train and test), at least 20 each; a domain not named here uses its default size
 test_fraction: float = 0.3  # share of each domain's samples held out for testing
 model_epochs: int = 6  # training epochs of the explained model
-epochs: int = 3  # training epochs of every masked model (and of the raw face student)
+epochs: int = 3  # training epochs of every model the experiment compares (one schedule for all; a model trained apart to be explained has its own <role>_epochs)
 batch_size: int = 32  # training batch size
 learning_rate: float = 0.001  # Adam learning rate
 seed: int = 0  # seed of the data, the split, the models and the metrics

