@@ -103,6 +103,6 @@ def test_bad_values_fail_before_a_kernel_starts(tmp_path):
     """``relmask run`` checks the values against the experiment, so a bad one never costs a training run."""
     with pytest.raises(ParameterError, match="k .*must lie in 1..epochs=3"):
         run_notebook(NOTEBOOK, {"k": 4}, output_dir=tmp_path / "out")
-    with pytest.raises(ParameterError, match="'eval_mask_target' must be one of 'predicted', 'all_classes'"):
+    with pytest.raises(ParameterError, match=r"eval_mask_target must be one of \('predicted', 'all_classes'\)"):
         run_notebook(NOTEBOOK, {"eval_mask_target": "true"}, output_dir=tmp_path / "out")
     assert not (tmp_path / "out").exists()
