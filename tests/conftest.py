@@ -36,6 +36,17 @@ def wait_for(predicate, timeout: float) -> bool:
     return False
 
 
+def run_on_jax(script: str):
+    """Run a Python ``script`` in a subprocess on Keras's JAX backend (CPU) and return the JSON value it printed
+    last; the test fails with the subprocess's stderr when it exits non-zero."""
+    import json
+
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None, timeout: float = 300):
     """``python -m relmask ARGS`` in a fresh process; returns the CompletedProcess (text)."""
     full_env = {**os.environ, **(env or {})}

@@ -8,10 +8,7 @@ last batch counts as a whole one in the *reported* loss; the updates are the sam
 """
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
@@ -206,11 +203,9 @@ JAX_SCRIPT = textwrap.dedent("""
 
 def test_a_group_trains_each_member_as_alone_on_jax():
     pytest.importorskip("jax")
-    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
-    script = JAX_SCRIPT.format(tests=os.path.dirname(__file__))
-    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    from .conftest import run_on_jax  # here: the JAX scripts import this module outside the package
+
+    result = run_on_jax(JAX_SCRIPT.format(tests=os.path.dirname(__file__)))
     assert result["backend"] == "jax"
     for m in result["members"]:
         assert m["diff"] <= WEIGHT_TOL
@@ -250,10 +245,8 @@ def train_from_numpy_weights() -> list[list[float]]:
 def test_tensorflow_and_jax_train_a_group_to_the_same_weights():
     """Same initial weights and data: the two backends end within float rounding of each other (1e-4)."""
     pytest.importorskip("jax")
-    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
-    done = subprocess.run([sys.executable, "-c", CROSS_SCRIPT.format(tests=os.path.dirname(__file__))], env=env,
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    on_jax = json.loads(done.stdout.strip().splitlines()[-1])
+    from .conftest import run_on_jax  # here: the JAX scripts import this module outside the package
+
+    on_jax = run_on_jax(CROSS_SCRIPT.format(tests=os.path.dirname(__file__)))
     for a, b in zip(train_from_numpy_weights(), on_jax):
         np.testing.assert_allclose(a, b, atol=1e-4)

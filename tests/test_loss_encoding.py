@@ -8,10 +8,7 @@ in tests/test_grouped_training.py: 1e-5 on one backend (float rounding of anothe
 """
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
@@ -151,11 +148,9 @@ JAX_SCRIPT = textwrap.dedent("""
 
 def test_jax_trains_with_the_same_penalty():
     pytest.importorskip("jax")
-    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
-    done = subprocess.run([sys.executable, "-c", JAX_SCRIPT.format(tests=os.path.dirname(__file__))], env=env,
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    on_jax = json.loads(done.stdout.strip().splitlines()[-1])
+    from .conftest import run_on_jax  # here: the JAX scripts import this module outside the package
+
+    on_jax = run_on_jax(JAX_SCRIPT.format(tests=os.path.dirname(__file__)))
     assert on_jax["backend"] == "jax"
     for m, weights, penalty in zip(group(), on_jax["weights"], on_jax["penalty"]):
         expected, penalties = reference(m, epochs=2)
