@@ -110,8 +110,8 @@ def _explainer(label: str, model, x, precision: str):
         return lambda: relmask.explain(model, x, name, targets=0, batch_size=len(x), progress=False,
                                        precision=precision, **params)
     # tf-explain's public API, called the way its README shows (functional model, explicit layer name)
-    from relmask.relevance.gradcam import default_layer
-    from relmask.relevance.tfexplain import functional
+    from relmask_plugins.relevance.gradcam import default_layer
+    from relmask_plugins.relevance.tfexplain import functional
 
     fmodel = functional(model)
     if name == "GradCAM":

@@ -88,9 +88,9 @@ def main() -> None:
     import relmask
     from relmask.evaluation import roc_auc
     from relmask.masking import degenerate_maps
-    from relmask.relevance.gradcam import default_layer
     from relmask.relevance.graph import all_layers, logits
     from relmask.training import predict_proba
+    from relmask_plugins.relevance.gradcam import default_layer
     from relmask_plugins.whale import experiment as whale
 
     exp = relmask.get_experiment("whale")

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from . import __version__
 
-KINDS = {"methods": "register_relevance_methods", "domains": "register_domains",
+KINDS = {"methods": "register_relevance_methods", "rules": "register_lrp_rules",
+         "canonizers": "register_canonizers", "domains": "register_domains",
          "maskers": "register_maskers", "models": "register_models", "metrics": "register_metrics",
          "experiments": "register_experiments", "configs": "register_reproduce_configs"}
 

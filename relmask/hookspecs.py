@@ -18,6 +18,18 @@ def register_relevance_methods(register):
 
 
 @hookspec
+def register_lrp_rules(register):
+    """Register LRP rules (:class:`relmask.relevance.rules.LrpRule` instances: a modified gradient of one linear map),
+    which LRP composites name per layer type or layer name."""
+
+
+@hookspec
+def register_canonizers(register):
+    """Register canonizers (:class:`relmask.relevance.rules.Canonizer` instances: a rewrite of the model graph applied
+    before LRP, such as folding BatchNormalization into the layer before it)."""
+
+
+@hookspec
 def register_domains(register):
     """Register data domains (:class:`relmask.components.Domain` instances)."""
 

@@ -26,6 +26,7 @@ import pluggy
 from . import hookspecs
 from .components import Component, Domain, Experiment, Masker, Metric, ModelSpec, RelevanceMethod, ReproduceConfig
 from .errors import DuplicateNameError, PluginError, UnknownNameError
+from .relevance.rules import Canonizer, LrpRule
 
 ENTRY_POINT_GROUP = "relmask"
 #: relmask's own plugin modules (relmask_plugins.*): always loaded, listed as built-in
@@ -35,6 +36,8 @@ LOAD_ENV = "RELMASK_LOAD_PLUGINS"
 #: hook name -> (registry kind, the class every registered object must be)
 HOOKS: dict[str, tuple[str, type]] = {
     "register_relevance_methods": ("relevance method", RelevanceMethod),
+    "register_lrp_rules": ("LRP rule", LrpRule),
+    "register_canonizers": ("LRP canonizer", Canonizer),
     "register_domains": ("domain", Domain),
     "register_maskers": ("masker", Masker),
     "register_models": ("model", ModelSpec),

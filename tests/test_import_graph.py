@@ -23,10 +23,6 @@ KNOWN_BACK_EDGES = {
     # _config_of pairs a notebook with its experiment, while runner starts kernels with jupyter's kernel manager
     ("relmask.jupyter", "relmask.runner"): "jupyter._config_of -> runner.experiment_for",
 }
-#: the built-in relevance methods' registry objects (relmask/relevance/methods.py) import the method modules
-#: lazily while those read shared constants from methods: removed when the methods move to relmask_plugins/relevance
-#: (branch wip/relevance-registry); until then methods' lazy imports inside relmask.relevance are not counted
-KNOWN_LAZY_IMPORTER = "relmask.relevance.methods"
 
 
 def module_names() -> dict[str, Path]:
@@ -150,8 +146,6 @@ def test_relmask_has_no_import_cycle():
     graph = import_graph()
     for importer, imported in KNOWN_BACK_EDGES:
         graph[importer].discard(imported)
-    graph[KNOWN_LAZY_IMPORTER] = {m for m in graph.get(KNOWN_LAZY_IMPORTER, set())
-                                  if not m.startswith("relmask.relevance.")}
     cycles = [a_cycle(graph, c) for c in strongly_connected(graph)]
     assert not cycles, "import cycles in relmask/ (lazy imports count):\n" + "\n".join(
         "  " + " -> ".join(path) for path in cycles)

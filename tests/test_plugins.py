@@ -45,7 +45,9 @@ def test_third_party_plugin_discovered_and_broken_ones_reported(plugin_site):
                                 "register_domains": ["example_blobs"], "register_models": ["example_mlp"],
                                 "register_metrics": ["example_gini"],
                                 "register_experiments": ["example_masking"],
-                                "register_reproduce_configs": ["example"]}
+                                "register_reproduce_configs": ["example"],
+                                "register_lrp_rules": ["example_epsilon"],
+                                "register_canonizers": ["example_fold_rescaling"]}
     clash = plugins["relmask-broken:clash"]
     assert "DuplicateNameError" in clash["error"]
     assert "'relmask_plugins.maskers'" in clash["error"] and "'relmask-broken:clash'" in clash["error"]
@@ -88,6 +90,26 @@ def test_third_party_reproduce_config_is_found_by_name(plugin_site):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == [str(Path(__file__).parent / "example_plugin" / "relmask_example" / "example.yaml"),
                                    "example"]
+
+
+def test_third_party_lrp_rule_and_canonizer_used_by_a_composite(plugin_site):
+    """register_lrp_rules and register_canonizers: lrp.composite names the plugin's rule and canonizer (the
+    in-process checks of both are in tests/test_relevance_registry.py)."""
+    code = ("import numpy as np, keras, relmask; "
+            "m = keras.Sequential([keras.Input((5,)), keras.layers.Dense(4), keras.layers.Rescaling(-1.5, 0.2), "
+            "keras.layers.ReLU(), keras.layers.Dense(3)]); x = np.random.default_rng(0).normal(size=(2, 5)); "
+            "r = lambda rule, c: relmask.explain(m, x, 'lrp.composite', targets=0, rules={'Dense': rule}, "
+            "canonizers=c); "
+            "print(np.allclose(r('example_epsilon', []), r('epsilon', []), rtol=1e-6, atol=1e-7), "
+            "np.allclose(r('z_plus', ['example_fold_rescaling']), r('z_plus', []), rtol=1e-3))")
+    import os
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, **plugin_site, "RELMASK_LOAD_PLUGINS": "relmask-example"})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["True", "False"]
 
 
 def test_load_plugins_env_selects_distributions(plugin_site):
@@ -164,6 +186,20 @@ def test_list_command_shows_parameters():
     keep = {p["name"]: p for p in maskers["keep"]["params"]}
     assert keep["fraction"]["default"] == 0.3 and keep["fill"]["choices"][0] == "zero"
     assert maskers["negative"]["aliases"] == ["negative_masking"]
+
+
+def test_list_command_covers_every_registry(capsys):
+    """`relmask list` names every kind of component a plugin can register, LRP rules and canonizers included."""
+    from relmask import hookspecs
+    from relmask.cli import KINDS, main
+
+    hooks = {n for n in dir(hookspecs) if n.startswith("register_")}
+    assert set(KINDS.values()) == hooks
+    assert main(["list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert set(listed) == set(KINDS)
+    assert {"epsilon", "z_plus", "flat", "zb"} <= set(listed["rules"])
+    assert listed["canonizers"]["batchnorm"]["plugin"] == "relmask_plugins.relevance"
 
 
 def test_public_get_and_list_api():

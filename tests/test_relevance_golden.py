@@ -10,7 +10,7 @@ import pytest
 pytest.importorskip("keras")
 
 import relmask  # noqa: E402,F401  (registers the built-in methods the golden maps cover)
-from relmask.relevance.methods import COMPAT  # noqa: E402
+from relmask_plugins.relevance.lrp import COMPAT  # noqa: E402
 from tests.golden import regenerate as golden  # noqa: E402
 
 #: registered built-ins without a golden map, and why (a new method must be added to one of the two lists)
@@ -33,7 +33,7 @@ def stored():
 
 
 def test_every_builtin_method_has_a_golden_map(stored):
-    from relmask.relevance.methods import builtin_methods
+    from relmask_plugins.relevance import builtin_methods
 
     covered = {golden.method_name(k) for k in stored}
     missing = {m.name for m in builtin_methods()} - covered - set(NOT_GOLDEN)

@@ -82,8 +82,8 @@ def test_gradcam_equals_tfexplain_raw_gradcam():
     map equals ReLU of tf-explain's raw-gradient (use_guided_grads=False) CAM, both bilinearly upsampled."""
     import tensorflow as tf
 
-    from relmask.relevance.gradcam import gradcam_maps, upsample
-    from relmask.relevance.tfexplain import gradcam as tfx_gradcam
+    from relmask_plugins.relevance.gradcam import gradcam_maps, upsample
+    from relmask_plugins.relevance.tfexplain import gradcam as tfx_gradcam
 
     keras.utils.set_random_seed(0)
     m = keras.Sequential([keras.Input((16, 16, 3)), L.Conv2D(4, 3, activation="relu", padding="same"),
@@ -137,7 +137,7 @@ def test_explain_turns_tensorfloat32_off_while_it_runs(model):
     (On a CPU TF32 changes no number, so this checks the switch; the effect is measured on a GPU, see docs.)"""
     import tensorflow as tf
 
-    from relmask.relevance.methods import BuiltinMethod
+    from relmask_plugins.relevance.methods import BuiltinMethod
 
     seen = []
 
@@ -182,8 +182,8 @@ def test_explain_keeps_no_model_alive(method):
     assert functions, "explain() compiled nothing for the model"
     np.testing.assert_array_equal(relmask.explain(model, x, method), first)
     assert engine.compiled_functions(model) == functions  # the second call reused the compiled functions
-    assert graph._functional_of(model) in graph._plans  # every method walks the graph (to strip the softmax)
-    ref, walked, plans = weakref.ref(model), weakref.ref(graph._functional_of(model)), len(graph._plans)
+    assert graph.functional_graph(model) in graph._plans  # every method walks the graph (to strip the softmax)
+    ref, walked, plans = weakref.ref(model), weakref.ref(graph.functional_graph(model)), len(graph._plans)
     del model, functions
     gc.collect()
     assert ref() is None, "explain() keeps a reference to the model"

@@ -1,4 +1,4 @@
-"""SmoothGrad's device-side noise (relmask.relevance.noise) against a naive NumPy re-implementation, its
+"""SmoothGrad's device-side noise (relmask_plugins.relevance.noise) against a naive NumPy re-implementation, its
 statistics, and the looped-in-graph SmoothGrad / integrated gradients against host loops of the gradient."""
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from scipy import stats  # noqa: E402
 import relmask  # noqa: E402
 from relmask import testing  # noqa: E402
 from relmask.relevance.engine import gradient_fn  # noqa: E402
-from relmask.relevance.noise import mix, sample_keys, standard_normal  # noqa: E402
+from relmask_plugins.relevance.gradients import baseline_of  # noqa: E402
+from relmask_plugins.relevance.noise import mix, sample_keys, standard_normal  # noqa: E402
 
 MASK = 0xFFFFFFFF
 
@@ -97,7 +98,7 @@ def test_smoothgrad_is_the_mean_gradient_over_the_documented_noise(model):
 def test_integrated_gradients_is_the_midpoint_sum(model):
     x = testing.tiny_input()
     t = np.full(len(x), 2, np.int32)
-    ref = relmask.relevance.gradients.baseline_of(x, "mean")
+    ref = baseline_of(x, "mean")
     grad = gradient_fn(model)
     want = (x - ref) * sum(grad(ref + a * (x - ref), t) for a in (np.arange(6, dtype=np.float32) + 0.5) / 6) / 6
     got = relmask.explain(model, x, "integrated_gradients", targets=t, steps=6, baseline="mean")

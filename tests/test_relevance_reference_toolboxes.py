@@ -16,7 +16,7 @@ keras = pytest.importorskip("keras")
 
 import relmask  # noqa: E402
 from relmask.errors import ParameterError  # noqa: E402
-from relmask.relevance.methods import COMPAT  # noqa: E402
+from relmask_plugins.relevance.lrp import COMPAT  # noqa: E402
 from tests.conftest import ROOT  # noqa: E402
 from tests.reference_toolboxes import check  # noqa: E402
 from tests.test_relevance_lrp import _dense_model, _params, _stab  # noqa: E402

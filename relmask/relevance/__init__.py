@@ -1,11 +1,13 @@
 """The relevance engine: ``explain(model, x, method, targets=None, batch_size=64, **params)``.
 
-Methods are registered through the ``register_relevance_methods`` hook (the built-ins by
-``relmask_plugins.relevance``). :func:`explain` (in :mod:`relmask.relevance.explain`) checks the input, the
-targets and the parameters, cuts the input into batches of ``batch_size`` (the last one padded, so compiled
-methods trace once) and returns a float32 array of ``x``'s shape. Targets reach a method as an int32 array; -1
-("the predicted class") only reaches methods with ``resolves_predicted = True``, the others get the predicted
-class filled in.
+The engine only: methods are registered through the ``register_relevance_methods`` hook, LRP rules and
+canonizers (:mod:`relmask.relevance.rules`, run by :mod:`relmask.relevance.lrp`) through ``register_lrp_rules``
+and ``register_canonizers``; the built-ins by ``relmask_plugins.relevance``.
+
+:func:`explain` (in :mod:`relmask.relevance.explain`) checks the input, the targets and the parameters, cuts the
+input into batches of ``batch_size`` (the last one padded, so compiled methods trace once) and returns a float32
+array of ``x``'s shape. Targets reach a method as an int32 array; -1 ("the predicted class") only reaches methods
+with ``resolves_predicted = True``, the others get the predicted class filled in.
 
 Note: the package attribute ``relmask.relevance.explain`` is the function; the module is
 ``sys.modules["relmask.relevance.explain"]`` (``importlib.import_module`` finds it).
@@ -13,8 +15,6 @@ Note: the package attribute ``relmask.relevance.explain`` is the function; the m
 from __future__ import annotations
 
 from .explain import explain
-
-#: explain()'s ``precision`` values (here, not in the backend module, so command lines can offer them without Keras)
-PRECISIONS = ("highest", "default")
+from .precision import PRECISIONS
 
 __all__ = ["PRECISIONS", "explain"]

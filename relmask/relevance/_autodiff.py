@@ -24,7 +24,7 @@ import keras
 import numpy as np
 
 from ..errors import ParameterError
-from . import PRECISIONS
+from .precision import PRECISIONS
 
 
 def backend() -> str:

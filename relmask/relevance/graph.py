@@ -2,10 +2,11 @@
 
 :func:`run_graph` executes a Sequential or Functional model (nested models included) node by node and hands
 every layer call to a *handler*; the plain handler reproduces the model but stops at the pre-activation logit
-(final softmax/sigmoid stripped). The LRP rules (:mod:`relmask.relevance.lrp`) and Grad-CAM use other handlers.
+(final softmax/sigmoid stripped). LRP (:mod:`relmask.relevance.lrp`) and Grad-CAM use other handlers.
 
-Also here: the linear pieces of the supported layers (kernel, bias, and the op that applies them), with
-BatchNormalization folded into the preceding linear layer (the canonizer), and the elementwise affine layers.
+Also here: the linear pieces of the supported layers (kernel, bias, and the op that applies them), and the
+elementwise affine layers. Canonizers (:class:`relmask.relevance.rules.Canonizer`) fold a layer into the linear
+layer before it: :func:`run_graph` finds where they apply and tells the handler through :class:`Ctx`.
 """
 from __future__ import annotations
 
@@ -86,10 +87,10 @@ class Ctx:
 
     #: this call produces the model's output (its softmax/sigmoid is stripped)
     is_output: bool = False
-    #: a BatchNormalization layer folded into this linear layer's kernel and bias
-    fold_bn: object = None
-    #: this BatchNormalization was folded into the preceding linear layer: pass its input through
-    folded: bool = False
+    #: (canonizer, layer) where a canonizer folds that layer into this linear layer's last linear map
+    merge: tuple | None = None
+    #: a canonizer folded this layer into the linear layer before it: pass its input through
+    absorbed: bool = False
     #: the first linear layer met on the way from the input (LRP's first-layer rules apply here)
     first_linear: bool = False
 
@@ -97,8 +98,8 @@ class Ctx:
 Handler = Callable[[object, tuple, dict, Ctx], object]
 
 
-def _nodes(model):
-    """(node, layer) pairs of a functional graph in execution order."""
+def graph_nodes(model):
+    """The nodes of a functional graph in execution order."""
     by_depth = model._nodes_by_depth
     for depth in sorted(by_depth, reverse=True):
         for node in by_depth[depth]:
@@ -106,44 +107,60 @@ def _nodes(model):
                 yield node
 
 
-def _functional_of(model):
+def functional_graph(model):
+    """The functional graph of ``model`` (a built Sequential's inner one), or None for an unbuilt Sequential."""
     if isinstance(model, keras.Sequential):
         return getattr(model, "_functional", None)
     return model
 
 
+@dataclass
+class _Merges:
+    """Where a tuple of canonizers applies in one graph."""
+
+    into: dict        # id(linear node) -> (canonizer, the layer folded into it)
+    absorbed: set     # id(node) of each folded layer
+
+
 class _Plan:
-    """Per-model analysis: BatchNormalization layers that fold into their producer."""
+    """Per-model analysis: the nodes in order, who produces and who reads each tensor, and, per tuple of
+    canonizers, the layers they fold into their producer."""
 
     def __init__(self, graph):
-        nodes = list(_nodes(graph))
-        consumers: dict[int, int] = {}
-        producer: dict[int, object] = {}
+        nodes = list(graph_nodes(graph))
+        self.consumers: dict[int, int] = {}
+        self.producer: dict[int, object] = {}
         for node in nodes:
             for t in node.input_tensors:
-                consumers[id(t)] = consumers.get(id(t), 0) + 1
+                self.consumers[id(t)] = self.consumers.get(id(t), 0) + 1
             for t in node.outputs:
-                producer[id(t)] = node
+                self.producer[id(t)] = node
         for t in graph.outputs:
-            consumers[id(t)] = consumers.get(id(t), 0) + 1
+            self.consumers[id(t)] = self.consumers.get(id(t), 0) + 1
         self.nodes = nodes
-        self.fold: dict[int, object] = {}      # id(linear node) -> BN layer
-        self.folded: set[int] = set()          # id(BN node)
-        for node in nodes:
-            bn = node.operation
-            if not isinstance(bn, L.BatchNormalization) or len(node.input_tensors) != 1:
-                continue
-            if bn.axis not in (-1, len(node.input_tensors[0].shape) - 1):
+        self.output_ids = {id(t) for t in graph.outputs}
+        self._merges: dict[tuple, _Merges] = {}
+
+    def merges(self, canonizers: tuple) -> _Merges:
+        if canonizers not in self._merges:
+            self._merges[canonizers] = self._find_merges(canonizers)
+        return self._merges[canonizers]
+
+    def _find_merges(self, canonizers: tuple) -> _Merges:
+        merges = _Merges({}, set())
+        for node in self.nodes:
+            if len(node.input_tensors) != 1:
                 continue
             t = node.input_tensors[0]
-            prod = producer.get(id(t))
-            if (prod is None or not isinstance(prod.operation, LINEAR) or consumers.get(id(t)) != 1
-                    or prod.operation.activation is not keras.activations.linear
-                    or id(prod) in self.fold):
+            canonizer = next((c for c in canonizers if c.absorbs(node.operation, tuple(t.shape))), None)
+            prod = self.producer.get(id(t))
+            if (canonizer is None or prod is None or not isinstance(prod.operation, LINEAR)
+                    or self.consumers.get(id(t)) != 1 or prod.operation.activation is not keras.activations.linear
+                    or id(prod) in merges.into):
                 continue
-            self.fold[id(prod)] = bn
-            self.folded.add(id(node))
-        self.output_ids = {id(t) for t in graph.outputs}
+            merges.into[id(prod)] = (canonizer, node.operation)
+            merges.absorbed.add(id(node))
+        return merges
 
 
 #: each walked graph's plan, keyed weakly: a model's plan goes when the model goes (a plan holds the graph's
@@ -163,10 +180,16 @@ class _State:
         self.seen_linear = False
 
 
-def run_graph(model, x, handler: Handler, _is_output: bool = True, _state: _State | None = None):
-    """Run ``model`` on ``x`` calling ``handler(layer, args, kwargs, ctx)`` for every layer call."""
+def run_graph(model, x, handler: Handler, canonizers: tuple = (), _is_output: bool = True,
+              _state: _State | None = None):
+    """Run ``model`` on ``x`` calling ``handler(layer, args, kwargs, ctx)`` for every layer call.
+
+    ``canonizers`` (:class:`relmask.relevance.rules.Canonizer` objects) say which layers fold into the linear
+    layer before them (``ctx.merge`` on the linear layer, ``ctx.absorbed`` on the folded one); the handler applies
+    the fold.
+    """
     state = _state or _State()
-    graph = _functional_of(model)
+    graph = functional_graph(model)
     if graph is None:  # a Sequential that was never built on a known input shape: plain layer order
         if not isinstance(model, keras.Sequential):
             raise UnsupportedLayerError(f"model {model.name!r} ({type(model).__name__}) is a subclassed model; "
@@ -174,33 +197,35 @@ def run_graph(model, x, handler: Handler, _is_output: bool = True, _state: _Stat
                                         "model")
         layers = list(model.layers)
         for i, layer in enumerate(layers):
-            x = _call(layer, (x,), {}, Ctx(is_output=_is_output and i == len(layers) - 1), handler, state)
+            x = _call(layer, (x,), {}, Ctx(is_output=_is_output and i == len(layers) - 1), handler, canonizers,
+                      state)
         return x
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
         raise UnsupportedLayerError(f"model {model.name!r} has {len(graph.inputs)} inputs and "
                                     f"{len(graph.outputs)} outputs; relmask explains single-input, "
                                     "single-output models")
     plan = _plan(graph)
+    merges = plan.merges(tuple(canonizers))
     values = {id(graph.inputs[0]): x}
     for node in plan.nodes:
         if any(id(t) not in values for t in node.input_tensors):
             continue
         args, kwargs = node.arguments.fill_in(values)
         ctx = Ctx(is_output=_is_output and any(id(t) in plan.output_ids for t in node.outputs),
-                  fold_bn=plan.fold.get(id(node)), folded=id(node) in plan.folded)
-        out = _call(node.operation, args, kwargs, ctx, handler, state)
+                  merge=merges.into.get(id(node)), absorbed=id(node) in merges.absorbed)
+        out = _call(node.operation, args, kwargs, ctx, handler, canonizers, state)
         outs = out if isinstance(out, (list, tuple)) else [out]
         for t, v in zip(node.outputs, outs):
             values[id(t)] = v
     return values[id(graph.outputs[0])]
 
 
-def _call(layer, args, kwargs, ctx: Ctx, handler: Handler, state: _State):
+def _call(layer, args, kwargs, ctx: Ctx, handler: Handler, canonizers: tuple, state: _State):
     if is_graph_model(layer):
-        return run_graph(layer, args[0], handler, _is_output=ctx.is_output, _state=state)
+        return run_graph(layer, args[0], handler, canonizers, _is_output=ctx.is_output, _state=state)
     if isinstance(layer, LINEAR) and not state.seen_linear:
         state.seen_linear = True
-        ctx = Ctx(ctx.is_output, ctx.fold_bn, ctx.folded, first_linear=True)
+        ctx = Ctx(ctx.is_output, ctx.merge, ctx.absorbed, first_linear=True)
     return handler(layer, args, kwargs, ctx)
 
 
@@ -254,8 +279,8 @@ def _depthwise_op(layer):
     return op
 
 
-def linear_parts(layer, fold_bn=None) -> list[Linear]:
-    """The linear maps a layer applies in order (two for separable convolutions), BN folded into the last."""
+def linear_parts(layer) -> list[Linear]:
+    """The linear maps a layer applies in order (two for separable convolutions)."""
     _channels_last(layer)
     if isinstance(layer, L.Dense):
         parts = [Linear(lambda a, k: ops.matmul(a, k), layer.kernel, layer.bias)]
@@ -272,20 +297,8 @@ def linear_parts(layer, fold_bn=None) -> list[Linear]:
         parts = [Linear(_conv_op(layer), layer.kernel, layer.bias)]
     else:  # pragma: no cover - guarded by callers
         raise UnsupportedLayerError(f"layer {layer.name!r} ({type(layer).__name__}) is not a linear layer")
-    parts = [Linear(p.op, ops.convert_to_tensor(p.kernel),
-                    None if p.bias is None else ops.convert_to_tensor(p.bias)) for p in parts]
-    if fold_bn is not None:
-        scale, shift = affine_of(fold_bn)
-        last = parts[-1]
-        kernel = last.kernel
-        if isinstance(layer, (L.DepthwiseConv1D, L.DepthwiseConv2D)):
-            # output channel c*multiplier + m comes from kernel[..., c, m]
-            kernel = kernel * ops.reshape(scale, kernel.shape[-2:])
-        else:
-            kernel = kernel * scale
-        bias = shift if last.bias is None else last.bias * scale + shift
-        parts[-1] = Linear(last.op, kernel, bias)
-    return parts
+    return [Linear(p.op, ops.convert_to_tensor(p.kernel), None if p.bias is None else ops.convert_to_tensor(p.bias))
+            for p in parts]
 
 
 def _conv_op_pointwise(layer):
@@ -382,7 +395,7 @@ def logits(model, x):
 
 def _operations(model) -> list:
     """Every layer and keras.ops node in execution order, nested models flattened."""
-    graph = _functional_of(model)
+    graph = functional_graph(model)
     ops_ = [n.operation for n in _plan(graph).nodes] if graph is not None else list(model.layers)
     out = []
     for op in ops_:

@@ -1,5 +1,5 @@
 """An example third-party plugin: one of each kind relmask's hooks register (masker, relevance method, domain,
-model, metric, experiment, reproduce config). A complete domain package with a real experiment is
+model, metric, experiment, reproduce config, LRP rule, canonizer). A complete domain package with a real experiment is
 examples/relmask-digits."""
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +18,7 @@ from relmask import (
     Source,
     hookimpl,
 )
+from relmask.relevance.rules import Canonizer, LrpRule
 
 
 class InvertMasker(Masker):
@@ -130,3 +131,45 @@ def register_experiments(register):
 def register_reproduce_configs(register):
     register(ReproduceConfig("example", Path(__file__).resolve().parent / "example.yaml",
                              "the example experiment on random inputs"))
+
+
+class NaiveEpsilon(LrpRule):
+    """The ε rule written out: D = W a (+ b), R_in = a ⊙ Wᵀ(R / stab(D)); equals the built-in ``epsilon``."""
+
+    name = "example_epsilon"
+    description = "the ε rule, written out (example plugin)"
+    default_bias = "include"
+    one_denominator = True
+    uses_epsilon = True
+
+    def message(self, site, a, z, r):
+        from relmask.relevance.lrp import stabilised  # Keras: only when a model is explained
+
+        d = site.part(a, use_bias=site.rule.bias_mode != "ignore")
+        return a * site.back(site.part.kernel, a, site.gate(r, z) / stabilised(d, site.rule.eps))
+
+
+class FoldRescaling(Canonizer):
+    name = "example_fold_rescaling"
+    description = "a Rescaling right after a linear layer folded into its kernel and bias (example plugin)"
+
+    def absorbs(self, layer, input_shape):
+        import keras
+
+        return isinstance(layer, keras.layers.Rescaling)
+
+    def fold(self, part, linear_layer, layer):
+        from relmask.relevance.graph import Linear, affine_of
+
+        scale, offset = affine_of(layer)
+        return Linear(part.op, part.kernel * scale, offset if part.bias is None else part.bias * scale + offset)
+
+
+@hookimpl
+def register_lrp_rules(register):
+    register(NaiveEpsilon())
+
+
+@hookimpl
+def register_canonizers(register):
+    register(FoldRescaling())

@@ -13,7 +13,9 @@ import weakref
 import keras
 import numpy as np
 
-from ..errors import ParameterError
+from relmask.errors import ParameterError
+from relmask.relevance.graph import functional_graph, graph_nodes
+
 from .gradcam import default_layer
 
 _functional: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
@@ -37,11 +39,9 @@ class _GraphView:
     """
 
     def __init__(self, model):
-        from .graph import _functional_of, _nodes
-
         self.model = keras.Model(model.inputs[0], model.outputs[0])
-        graph = _functional_of(model)
-        self._outputs = {node.operation.name: node.outputs[0] for node in _nodes(graph)}
+        graph = functional_graph(model)
+        self._outputs = {node.operation.name: node.outputs[0] for node in graph_nodes(graph)}
 
     def get_layer(self, name=None, index=None):
         layer = self.model.get_layer(name, index)

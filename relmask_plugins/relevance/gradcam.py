@@ -4,10 +4,10 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from ..errors import ParameterError
-from . import _autodiff
-from .engine import compiled, target_logit
-from .graph import all_layers, find_layer, logit_handler, run_graph
+from relmask.errors import ParameterError
+from relmask.relevance import _autodiff
+from relmask.relevance.engine import compiled, target_logit
+from relmask.relevance.graph import all_layers, find_layer, logit_handler, run_graph
 
 
 def default_layer(model, input_rank: int) -> str:

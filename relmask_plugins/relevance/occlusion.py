@@ -11,9 +11,11 @@ import itertools
 import numpy as np
 from keras import ops
 
-from ..errors import ParameterError
-from .engine import compiled, logit_fn, select
-from .graph import logits
+from relmask.errors import ParameterError
+from relmask.relevance.engine import compiled, logit_fn, select
+from relmask.relevance.graph import logits
+
+from .checks import check_windows
 
 
 def spatial_shape(x: np.ndarray) -> tuple[int, ...]:
@@ -30,8 +32,6 @@ def _tuple(v, n: int, what: str) -> tuple[int, ...]:
 
 def window_masks(shape: tuple[int, ...], window, stride) -> np.ndarray:
     """(P, *shape) float32 masks, 1 inside each window position; the last position per axis touches the end."""
-    from .methods import check_windows
-
     window, stride = check_windows("relevance method 'occlusion'", tuple(shape), window, stride)
     starts = []
     for size, w, s in zip(shape, window, stride):

@@ -8,9 +8,10 @@ from __future__ import annotations
 import numpy as np
 from keras import ops
 
-from ..errors import ParameterError
-from . import _autodiff
-from .engine import compiled, gradient_fn, target_gradient
+from relmask.errors import ParameterError
+from relmask.relevance import _autodiff
+from relmask.relevance.engine import compiled, gradient_fn, target_gradient
+
 from .noise import sample_keys, standard_normal
 
 
