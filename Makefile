@@ -55,7 +55,7 @@ notebooks: setup            ## rewrite every .ipynb from its Jupytext .py source
 
 lab-setup: setup            ## install the `lab` extra and relmask's Jupyter server settings
 	$(BIN)/python -m pip install --quiet -e ".[lab]"
-	$(BIN)/python -c "import relmask.jupyter as j; j.install_server_config()"
+	$(BIN)/python -c "import relmask.running.jupyter as j; j.install_server_config()"
 
 # root in a container is the usual case, and Jupyter refuses to start as root without --allow-root
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)

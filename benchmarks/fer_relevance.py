@@ -29,7 +29,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     import relmask
-    from relmask.training import build_model
+    from relmask.pipeline.training import build_model
 
     x = relmask.get_domain("fer").load("synthetic", n=args.n, seed=0).x
     model = build_model(args.model, x.shape[1:], 7, seed=0)

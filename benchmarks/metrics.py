@@ -38,8 +38,8 @@ def perturbed_inputs(x, relevance, steps, patch_size, fill):
     """Every input pixel flipping evaluates, in its order: step 0 of each sample, then (order, sample, step)."""
     import numpy as np
 
-    from relmask.masking import fill_values
-    from relmask.metrics import removal_counts, removal_ranks
+    from relmask.pipeline.masking import fill_values
+    from relmask.scoring.metrics import removal_counts, removal_ranks
 
     n = len(x)
     flat = x.reshape(n, -1)
@@ -78,8 +78,8 @@ def main(argv=None) -> int:
     import numpy as np
 
     import relmask
-    from relmask.metrics import batched_logits
-    from relmask.training import build_model
+    from relmask.pipeline.training import build_model
+    from relmask.scoring.metrics import batched_logits
 
     shape = SHAPES[args.model]
     model = build_model(args.model, shape, 2, seed=0)

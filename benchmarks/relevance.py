@@ -145,8 +145,8 @@ def worker(label: str, model_name: str, n: int, repeats: int, min_seconds: float
     import keras
     import numpy as np
 
-    from relmask.provenance import accelerator_peak_bytes, compute_device
-    from relmask.training import build_model
+    from relmask.pipeline.training import build_model
+    from relmask.running.provenance import accelerator_peak_bytes, compute_device
 
     shape = SHAPES[model_name]
     # spectrogram-like values in [0, 1] (tf-explain's occlusion patch is grey 127.5 whatever the range)

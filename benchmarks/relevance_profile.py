@@ -84,7 +84,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     import numpy as np
 
-    from relmask.training import build_model
+    from relmask.pipeline.training import build_model
 
     shape = SHAPES[args.model]
     x = np.random.default_rng(0).uniform(0.0, 1.0, (args.n,) + shape).astype(np.float32)

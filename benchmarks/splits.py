@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
-from relmask.data import stratified_split
+from relmask.pipeline.data import stratified_split
 
 FRACTIONS = [0.6, 0.2, 0.2]
 

@@ -4,10 +4,11 @@
 
 Per trial: ``n`` per-seed differences drawn from a normal distribution with mean 0 (a null effect; the
 coverage of an interval of the mean does not depend on the true mean or the spread for normal data), then the
-intervals :func:`relmask.stats.paired_difference` reports: the percentile bootstrap alone, Student's t alone, and
+intervals :func:`relmask.scoring.stats.paired_difference` reports: the percentile bootstrap alone, Student's t alone,
+and
 relmask's union of both. Prints per ``n`` the share of trials whose interval contains the true mean, with a
 binomial standard error, as JSON lines and a table. This is the measurement behind the choice in
-:mod:`relmask.stats` never to report an interval narrower than t's.
+:mod:`relmask.scoring.stats` never to report an interval narrower than t's.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from relmask.stats import paired_difference  # noqa: E402
+from relmask.scoring.stats import paired_difference  # noqa: E402
 
 
 def coverage(n: int, trials: int, seed: int = 0) -> dict:

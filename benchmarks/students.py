@@ -10,9 +10,9 @@ The grids are the real-data protocols' shapes on synthetic inputs of the same si
   CNN₂ and three control CNN₂s, and the mask-only CNN: 11 members × ``--seeds`` seeds.
 Each mode runs in a fresh subprocess (its own peak memory, nothing cached between them), the modes rotate
 round by round, and every member's inputs differ (a masked variant has its own data).
-- ``grouped:C``: :func:`relmask.training.fit_group` over the whole grid in chunks of C members (``auto``: the
-  default, :func:`relmask.training.group_size_limit`);
-- ``one_by_one``: :func:`relmask.training.fit` per member (a group of one: the same data path and compiled
+- ``grouped:C``: :func:`relmask.pipeline.training.fit_group` over the whole grid in chunks of C members (``auto``: the
+  default, :func:`relmask.pipeline.training.group_size_limit`);
+- ``one_by_one``: :func:`relmask.pipeline.training.fit` per member (a group of one: the same data path and compiled
   step, one model at a time);
 - ``previous`` (``--previous``, TensorFlow): the training path relmask had before grouping, ``model.fit`` on a
   shuffled tf.data pipeline with one compiled step per batch (:func:`previous_fit`), so the whole change is
@@ -44,7 +44,7 @@ TARGET_CPU = 1.5  # the issue's target for the whole grid on the 2-core CPU
 
 def members_of(grid: str, n: int, seeds: int):
     """The grid's members on seeded synthetic inputs (each member its own inputs and its seed's weights)."""
-    from relmask.training import Member, build_model
+    from relmask.pipeline.training import Member, build_model
 
     shape, classes, model, per_seed = GRIDS[grid]
     rng = __import__("numpy").random.default_rng(0)
@@ -63,7 +63,7 @@ def previous_fit(model, x, y, *, epochs: int, batch_size: int, seed: int) -> Non
     import keras
     import tensorflow as tf
 
-    from relmask.training import compile_classifier, set_seed
+    from relmask.pipeline.training import compile_classifier, set_seed
 
     set_seed(seed)
     compile_classifier(model)
@@ -80,7 +80,7 @@ def worker(args) -> None:
     import keras
     import numpy as np
 
-    from relmask.training import fit, fit_group
+    from relmask.pipeline.training import fit, fit_group
 
     members = members_of(args.grid, args.n, args.seeds)
     t0 = time.perf_counter()

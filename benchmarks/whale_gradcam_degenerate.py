@@ -8,7 +8,7 @@ its training and test clips, explaining CNN₁'s predicted class (the preset's `
   α_k = mean_ij ∂z_t/∂A_k,ij, the raw CAM Σ_k α_k A_k before the ReLU, and which clips lose everything to it;
 * Grad-CAM of the up-call logit for every clip (``positive`` target, a documented option of the experiment);
 * LRP-ε and the CNN composite ``lrp.epsilon_plus_flat`` on the same clips;
-* per method the number of degenerate maps (``relmask.masking.degenerate_maps``: all values equal, e.g. all
+* per method the number of degenerate maps (``relmask.pipeline.masking.degenerate_maps``: all values equal, e.g. all
   zero), split by CNN₁'s predicted class, and how many maps have fewer non-zero values than the 20 % the
   ``negative`` masker removes (the rest of that 20 % is then drawn at random).
 
@@ -65,7 +65,7 @@ def cam_parts(model, layer: str, x: np.ndarray, targets: np.ndarray, batch: int 
 
 
 def describe(name: str, r: np.ndarray, pred: np.ndarray, fraction: float) -> dict:
-    from relmask.masking import degenerate_maps
+    from relmask.pipeline.masking import degenerate_maps
 
     deg = degenerate_maps(r)
     flat = np.abs(r.reshape(len(r), -1))
@@ -86,10 +86,10 @@ def main() -> None:
     args = ap.parse_args()
 
     import relmask
-    from relmask.evaluation import roc_auc
-    from relmask.masking import degenerate_maps
+    from relmask.pipeline.masking import degenerate_maps
+    from relmask.pipeline.training import predict_proba
     from relmask.relevance.graph import all_layers, logits
-    from relmask.training import predict_proba
+    from relmask.scoring.evaluation import roc_auc
     from relmask_plugins.relevance.gradcam import default_layer
     from relmask_plugins.whale import experiment as whale
 

@@ -25,9 +25,9 @@ output_dir: str = "runs/hello_relmask"  # where results.json and figures go
 import numpy as np
 
 import relmask
-from relmask.masking import masked_fraction
+from relmask.pipeline.masking import masked_fraction
 
-relmask.results.set_results_path(output_dir)
+relmask.running.results.set_results_path(output_dir)
 
 # %% [markdown]
 # Random inputs and relevance maps; the masker removes (or keeps) the most relevant values.

@@ -14,15 +14,18 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from . import _env
+from relmask import _env
 
 _env.apply_defaults()  # before anything imports TensorFlow: its env variables are read once, at its import
 
-from .progress import forward_warnings as _forward_warnings
+from relmask.running.progress import forward_warnings as _forward_warnings
 
 _forward_warnings()  # in a kernel that relmask run / reproduce follows: its warnings reach their console too
 
-from .components import (
+from relmask.errors import DataError, ParameterError, PluginError, RelmaskError, UnknownNameError, UnsupportedLayerError
+from relmask.pipeline.data import Dataset, nested_subsample, stratified_kfold, stratified_split
+from relmask.pipeline.masking import mask
+from relmask.plugin_system.components import (
     Domain,
     DomainDefaults,
     Experiment,
@@ -34,14 +37,11 @@ from .components import (
     ReproduceConfig,
     Source,
 )
-from .data import Dataset, nested_subsample, stratified_kfold, stratified_split
-from .errors import DataError, ParameterError, PluginError, RelmaskError, UnknownNameError, UnsupportedLayerError
-from .hookspecs import hookimpl
-from .masking import mask
-from .metrics import evaluate
-from .plugins import registry as _registry
-from .relevance import explain
-from .results import record
+from relmask.plugin_system.hookspecs import hookimpl
+from relmask.plugin_system.plugins import registry as _registry
+from relmask.relevance import explain
+from relmask.running.results import record
+from relmask.scoring.metrics import evaluate
 
 
 def list_methods() -> list[str]:
@@ -98,16 +98,22 @@ def get_experiment(name: str) -> Experiment:
     return _registry("register_experiments").get(name)
 
 
-_SUBMODULES = {"cache", "controls", "data", "evaluation", "figures", "io", "masking", "metrics", "plotting", "plugins",
-               "progress", "relevance", "results", "runner", "testing", "training"}
+#: the public submodules by their short names (``relmask.training.fit``): the API stays the same while the
+#: modules live in their layer's package (relmask/plugin_system, pipeline, scoring, running; docs/architecture.md)
+_SUBMODULES = {"cache": "running.cache", "controls": "pipeline.controls", "data": "pipeline.data",
+               "evaluation": "scoring.evaluation", "figures": "running.figures", "io": "io",
+               "masking": "pipeline.masking", "metrics": "scoring.metrics", "plotting": "running.plotting",
+               "plugins": "plugin_system.plugins", "progress": "running.progress", "relevance": "relevance",
+               "results": "running.results", "runner": "running.runner", "testing": "testing",
+               "training": "pipeline.training"}
 
 
 def __getattr__(name: str):
-    """``relmask.training`` etc. without importing Keras when ``relmask`` is imported."""
+    """``relmask.training`` etc. (:data:`_SUBMODULES`) without importing Keras when ``relmask`` is imported."""
     if name in _SUBMODULES:
         import importlib
 
-        return importlib.import_module(f"{__name__}.{name}")
+        return importlib.import_module(f"{__name__}.{_SUBMODULES[name]}")
     raise AttributeError(f"module 'relmask' has no attribute {name!r}")
 
 

@@ -11,7 +11,8 @@ kernel and Dask worker relmask starts:
 - ``PYTHONHASHSEED=0``: child processes (kernels, workers) hash strings the same way in every run.
 
 TensorFlow's ``E0000 … use_unbounded_threadpool`` lines and the retracing warnings of ``model.predict`` were
-fixed at their cause (:func:`relmask.training.fit`, :func:`relmask.training.predict_proba`). One message cannot
+fixed at their cause (:func:`relmask.pipeline.training.fit`, :func:`relmask.pipeline.training.predict_proba`). One
+message cannot
 be: Keras traces its training step once per freshly built model, all models' steps share one Python function,
 and TensorFlow's heuristic counts those first traces as "retracing" when a training has few batches (tiny
 presets, tests). :func:`quiet_keras_retracing` drops exactly that warning, and nothing else.

@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from . import __version__
+from relmask import __version__
 
 KINDS = {"methods": "register_relevance_methods", "rules": "register_lrp_rules",
          "canonizers": "register_canonizers", "domains": "register_domains",
@@ -26,7 +26,7 @@ def _fail(message: str, code: int = 2) -> int:
 
 # -- plugins / list ------------------------------------------------------------------------------------
 def cmd_plugins(args) -> int:
-    from .plugins import plugin_infos
+    from relmask.plugin_system.plugins import plugin_infos
 
     infos = plugin_infos()
     if args.json:
@@ -42,7 +42,7 @@ def cmd_plugins(args) -> int:
 
 
 def cmd_list(args) -> int:
-    from .plugins import registry
+    from relmask.plugin_system.plugins import registry
 
     kinds = [args.kind] if args.kind else list(KINDS)
     out = {}
@@ -74,9 +74,9 @@ def cmd_list(args) -> int:
 # -- run -----------------------------------------------------------------------------------------------
 def collect_parameters(notebook: Path, pairs: list[list[str]], files: list[str]) -> dict:
     """``-f`` YAML files first (in order), then ``-p NAME VALUE`` pairs on top."""
-    from .errors import ParameterError
-    from .io import read_yaml
-    from .runner import coerce_cli_value
+    from relmask.errors import ParameterError
+    from relmask.io import read_yaml
+    from relmask.running.runner import coerce_cli_value
 
     params: dict = {}
     for f in files or []:
@@ -90,8 +90,8 @@ def collect_parameters(notebook: Path, pairs: list[list[str]], files: list[str])
 
 
 def cmd_run(args) -> int:
-    from .errors import DataError, NotebookExecutionError, OutputBusyError, ParameterError, UnknownNameError
-    from .runner import describe_parameters, is_interactive, resolve_notebook
+    from relmask.errors import DataError, NotebookExecutionError, OutputBusyError, ParameterError, UnknownNameError
+    from relmask.running.runner import describe_parameters, is_interactive, resolve_notebook
 
     if args.notebook is None:
         if args.help:
@@ -139,9 +139,9 @@ def cmd_run(args) -> int:
 def _run_with_display(nb: Path, exp, params: dict, out: Path, args, progress: bool):
     """``run_notebook`` with the kernel's stages shown live on a terminal (one line per stage otherwise) and its
     warnings relayed once each; SIGTERM ends it like Ctrl-C."""
-    from .errors import sigterm_interrupts
-    from .progress import RunDisplay
-    from .runner import run_notebook
+    from relmask.errors import sigterm_interrupts
+    from relmask.running.progress import RunDisplay
+    from relmask.running.runner import run_notebook
 
     display = RunDisplay(file=sys.stderr)
     try:
@@ -155,7 +155,7 @@ def _run_with_display(nb: Path, exp, params: dict, out: Path, args, progress: bo
 
 def _kept(out: Path | None, nb: Path) -> str:
     """What an interrupted or failed ``relmask run`` left: the previous run in ``out``, and this one's notebook."""
-    from .runner import failed_name
+    from relmask.running.runner import failed_name
 
     failed = None if out is None else out / failed_name(nb.name)
     kept = []
@@ -204,7 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     # every subcommand is defined beside its implementation by that module's add_subcommand(sub), which adds its
     # parser with set_defaults(func=...); the modules import their heavy dependencies only inside the command
-    from . import figures, jupyter, reproduce, testing
+    from relmask import testing
+    from relmask.running import figures, jupyter, reproduce
 
     for module in (sys.modules[__name__], reproduce, figures, jupyter, testing):
         module.add_subcommand(sub)

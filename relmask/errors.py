@@ -73,7 +73,7 @@ class NotebookExecutionError(RelmaskError):
 class NonFiniteResultError(NotebookExecutionError):
     """A notebook ran to the end but recorded a headline metric that is NaN, infinite or missing.
 
-    Raised by :func:`relmask.runner.run_notebook` after execution (the executed notebook and ``results.json``
+    Raised by :func:`relmask.running.runner.run_notebook` after execution (the executed notebook and ``results.json``
     are kept for inspection), so ``relmask reproduce`` records the run as failed instead of done.
     """
 

@@ -108,7 +108,7 @@ def parse_yaml(text: str, what: str = "YAML", path: str | os.PathLike | None = N
     """
     import yaml
 
-    from .errors import DataError
+    from relmask.errors import DataError
 
     try:
         return yaml.load(text, Loader=_yaml_loader())  # noqa: S506 - a SafeLoader subclass
@@ -124,7 +124,7 @@ def parse_yaml(text: str, what: str = "YAML", path: str | os.PathLike | None = N
 def read_yaml(path: str | os.PathLike, what: str = "YAML file") -> Any:
     """:func:`parse_yaml` of a file, with one-line errors naming the file (and line) instead of tracebacks.
     Raises :class:`relmask.errors.DataError`."""
-    from .errors import DataError
+    from relmask.errors import DataError
 
     path = Path(path)
     try:
@@ -145,7 +145,7 @@ _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # Pillow's convert("L
 
 def _wide_pixels(im, grayscale: bool, path) -> tuple[np.ndarray, bool]:
     """(H, W, C) float32 in [0, 1] of an image with alpha, more than 8 bits or float values; alpha < 1 seen?"""
-    from .errors import DataError
+    from relmask.errors import DataError
 
     mode = im.mode
     had_alpha = False
@@ -203,7 +203,7 @@ def read_image(path: str | os.PathLike, size: int | None = None, grayscale: bool
     """
     from PIL import Image, UnidentifiedImageError
 
-    from .errors import DataError
+    from relmask.errors import DataError
 
     try:
         with Image.open(path) as im:

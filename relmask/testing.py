@@ -26,10 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ParameterError
-from .io import atomic_save_npy, read_json, write_json
-from .provenance import compute_device
-from .relevance import PRECISIONS
+from relmask.errors import ParameterError
+from relmask.io import atomic_save_npy, read_json, write_json
+from relmask.relevance import PRECISIONS
+from relmask.running.provenance import compute_device
 
 #: per-method keyword arguments the kit uses (fast settings)
 FAST_PARAMS = {"integrated_gradients": {"steps": 8}, "smoothgrad": {"samples": 4},
@@ -266,8 +266,8 @@ def add_subcommand(sub) -> None:
 
 
 def cmd_check(args) -> int:
-    from .errors import UnknownNameError
-    from .plugins import registry
+    from relmask.errors import UnknownNameError
+    from relmask.plugin_system.plugins import registry
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
     try:
@@ -306,7 +306,7 @@ def _check_table(names: list[str], reference, precision) -> tuple[dict, bool]:
     """Every check on every method, as a Markdown table on stdout; ({method: {check: "ok" | message}}, failed)."""
     import keras
 
-    from .progress import progress_bar
+    from relmask.running.progress import progress_bar
 
     errors = compare_with_reference(reference, names, precision, only_shared=True) if reference else {}
     print(f"relmask conformance kit on Keras {keras.__version__}, {keras.backend.backend()} backend, "

@@ -1,7 +1,8 @@
 """The built-in maskers: the papers' keep, negative, mean and soft masking, spectrogram band/frame masking, and
 ``rrr``, which encodes the maps in the loss instead of the data.
 
-Every ``apply`` takes ``rng`` (:meth:`relmask.components.Masker.apply`'s signature: :func:`relmask.mask` passes a
+Every ``apply`` takes ``rng`` (:meth:`relmask.plugin_system.components.Masker.apply`'s signature: :func:`relmask.mask`
+passes a
 generator seeded by its ``seed``): the top-fraction maskers (``rrr`` included) draw the ties at the cut with it;
 ``mean`` and ``soft`` are deterministic and ignore it.
 """
@@ -10,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from relmask import hookimpl
-from relmask.components import Masker, Param
-from relmask.masking import FILL_PARAMS, NORMALIZE_PARAM, apply_mask, normalize_relevance, top_fraction_mask
+from relmask.pipeline.masking import FILL_PARAMS, NORMALIZE_PARAM, apply_mask, normalize_relevance, top_fraction_mask
+from relmask.plugin_system.components import Masker, Param
 
 FRACTION = Param("fraction", float, 0.3, "share of each sample's values selected by relevance (top fraction; ties "
                  "at the cut drawn at random with the seed)", low=0.0, high=1.0)
@@ -72,7 +73,7 @@ class RightReasonsMasker(Masker):
     loss, not its inputs. ``apply`` returns the annotation ``A``: 1 on the values outside the top ``fraction``
     by relevance (the "irrelevant" region), 0 on the top ``fraction``. The student trains on the raw inputs with
     the loss cross-entropy + ``weight`` · Σ_d (A ⊙ ∂(Σ_k log p_k)/∂x)² per sample
-    (:attr:`relmask.training.Member.input_penalty`), so it is pushed to decide from the relevant region without
+    (:attr:`relmask.pipeline.training.Member.input_penalty`), so it is pushed to decide from the relevant region without
     that region being cut out of its data."""
 
     name = "rrr"

@@ -1,6 +1,7 @@
 """The built-in faithfulness metrics: pixel flipping, ROAD, ROAR/KAR and the model-randomisation sanity check.
 
-Each is a :class:`relmask.components.Metric` built on the shared pieces of :mod:`relmask.metrics`; docs/metrics.md
+Each is a :class:`relmask.plugin_system.components.Metric` built on the shared pieces of
+:mod:`relmask.scoring.metrics`; docs/metrics.md
 describes them with their papers and where relmask's version differs.
 """
 from __future__ import annotations
@@ -8,10 +9,10 @@ from __future__ import annotations
 import numpy as np
 
 from relmask import hookimpl
-from relmask.components import Metric, ModelSpec, Param
 from relmask.errors import DataError, ParameterError
-from relmask.masking import FILL_PARAMS, NORMALIZE_PARAM
-from relmask.metrics import (
+from relmask.pipeline.masking import FILL_PARAMS, NORMALIZE_PARAM
+from relmask.plugin_system.components import Metric, ModelSpec, Param
+from relmask.scoring.metrics import (
     BATCH_SIZE_PARAM,
     PATCH_PARAM,
     SEED_PARAM,
@@ -33,7 +34,7 @@ class PixelFlipping(Metric):
 
     def compute(self, model, x, y, relevance, steps, max_fraction, patch_size, target, normalize, fill,
                 fill_value, blur_sigma, seed, batch_size):
-        from relmask.masking import fill_values
+        from relmask.pipeline.masking import fill_values
 
         n = len(x)
         flat = x.reshape(n, -1)
@@ -188,8 +189,8 @@ class RemoveAndRetrain(Metric):
                 architecture_params, epochs, batch_size, learning_rate, seeds, random_control, target, normalize,
                 fill, fill_value, blur_sigma):
         import relmask
-        from relmask.masking import check_pair, shuffle_relevance
-        from relmask.metrics import as_labels, retrain_accuracies
+        from relmask.pipeline.masking import check_pair, shuffle_relevance
+        from relmask.scoring.metrics import as_labels, retrain_accuracies
 
         owner = f"metric {self.name!r}"
         if x_test is None or y_test is None:
@@ -278,10 +279,10 @@ class ModelRandomisation(Metric):
     def compute(self, model, x, y, relevance, layers, absolute, target, seed, ssim_sigma, batch_size):
         import keras
 
-        from relmask.masking import normalize_relevance
-        from relmask.metrics import batched_logits, resolve_targets, spearman_rows, ssim_rows
+        from relmask.pipeline.masking import normalize_relevance
+        from relmask.pipeline.training import set_seed
         from relmask.relevance import explain
-        from relmask.training import set_seed
+        from relmask.scoring.metrics import batched_logits, resolve_targets, spearman_rows, ssim_rows
 
         method, method_params = relevance
         try:

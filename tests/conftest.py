@@ -81,8 +81,8 @@ def tiny_experiment():
     """Registers ``tiny`` (tests/notebooks/tiny.ipynb) as an experiment for the test's duration: its runs record
     whale- or FER-shaped results (parameter ``kind``), and its paper outputs are the whale and FER plugins' — so
     reproduce tests exercise the paper assembly without training anything."""
-    from relmask.components import Experiment
-    from relmask.plugins import registry
+    from relmask.plugin_system.components import Experiment
+    from relmask.plugin_system.plugins import registry
 
     class Tiny(Experiment):
         name = "tiny"

@@ -59,7 +59,7 @@ def lab():
     import tempfile
 
     pytest.importorskip("jupyterlab", reason="the lab extra is not installed (make test-browser installs it)")
-    from relmask.jupyter import install_server_config
+    from relmask.running.jupyter import install_server_config
 
     install_server_config()  # what `make lab` sets up: IPC kernels started at the root, the pre-save hook
     # not pytest's tmp_path: other pytest sessions on the machine prune old basetemps, this folder is the

@@ -5,9 +5,9 @@ import os
 
 import numpy as np
 
-from relmask import provenance
-from relmask.cache import default_cache_dir, relevance_key
-from relmask.run_records import DONE_MARKER, finished_run, mark_finished, run_key
+from relmask.running import provenance
+from relmask.running.cache import default_cache_dir, relevance_key
+from relmask.running.run_records import DONE_MARKER, finished_run, mark_finished, run_key
 
 
 def test_run_key_depends_on_every_input():
@@ -86,8 +86,9 @@ def test_provenance_does_not_import_tensorflow():
     import subprocess
     import sys
 
-    code = ("import sys, relmask.provenance as p; p.device_info(); p.package_versions(); p.plugin_versions(); "
-            "import relmask.reproduce, relmask.figures; print('tensorflow' in sys.modules, 'keras' in sys.modules)")
+    code = ("import sys, relmask.running.provenance as p; p.device_info(); p.package_versions(); "
+            "p.plugin_versions(); import relmask.running.reproduce, relmask.running.figures; "
+            "print('tensorflow' in sys.modules, 'keras' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False False"
 

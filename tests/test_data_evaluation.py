@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from relmask import Dataset
-from relmask.data import nested_subsample, stratified_kfold, stratified_split
 from relmask.errors import DataError
-from relmask.evaluation import area_under_learning_curve, epochs_to_reach, fuse, roc_auc, roc_curve, value_after
+from relmask.pipeline.data import nested_subsample, stratified_kfold, stratified_split
+from relmask.scoring.evaluation import area_under_learning_curve, epochs_to_reach, fuse, roc_auc, roc_curve, value_after
 
 
 def test_dataset_validates_and_subsets():
@@ -90,7 +90,7 @@ def _umask():
 
 def test_mean_sd_is_one_spread_for_numbers_and_curves():
     """Tables (numbers over seeds) and curve bands (curves over seeds) get the same sample sd (ddof 1)."""
-    from relmask.evaluation import mean_sd
+    from relmask.scoring.evaluation import mean_sd
 
     curves = np.array([[0.1, 0.5, 0.7], [0.3, 0.6, 0.9], [0.2, 0.4, 0.8]])
     m, sd = mean_sd(curves, axis=0)

@@ -20,9 +20,10 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "examples" / "relmask-digits"
 SOURCES = sorted((PACKAGE / "relmask_digits").rglob("*.py"))
 #: relmask modules a plugin may import: the documented public API (relmask/__init__.py lists the submodules)
-PUBLIC = {"relmask", "relmask.components", "relmask.controls", "relmask.data", "relmask.errors",
-          "relmask.evaluation", "relmask.figures", "relmask.masking", "relmask.plotting", "relmask.progress",
-          "relmask.results", "relmask.stats", "relmask.training"}
+PUBLIC = {"relmask", "relmask.errors", "relmask.plugin_system.components", "relmask.pipeline.controls",
+          "relmask.pipeline.data", "relmask.pipeline.masking", "relmask.pipeline.training",
+          "relmask.scoring.evaluation", "relmask.scoring.stats", "relmask.running.figures", "relmask.running.plotting",
+          "relmask.running.progress", "relmask.running.results"}
 
 
 @pytest.fixture(scope="module")
@@ -126,9 +127,9 @@ def test_experiment_declares_its_parameters_once(installed):
     report = in_subprocess(env, """
 import json, sys
 import relmask
-from relmask.jupyter import out_of_sync
-from relmask.reproduce import known_configs
-from relmask.runner import parse_parameters
+from relmask.running.jupyter import out_of_sync
+from relmask.running.reproduce import known_configs
+from relmask.running.runner import parse_parameters
 def refused(call):
     try:
         call()
@@ -161,12 +162,13 @@ print(json.dumps({
 
 def test_shared_fields_are_the_builtin_experiments_ones(installed):
     """The digits experiment spells the fields every experiment shares as whale, fer and faithfulness do: same name,
-    type and help text (relmask.components.SHARED_FIELDS), and its fraction sweep lives in masker_params."""
+    type and help text (relmask.plugin_system.components.SHARED_FIELDS), and its fraction sweep lives in
+    masker_params."""
     _, env = installed
     report = in_subprocess(env, """
 import dataclasses, json
 import relmask
-from relmask.components import config_params
+from relmask.plugin_system.components import config_params
 def shared_fields(config):
     params = {p.name: p for p in config_params(config)}
     return {f.metadata["shared"]: [f.name, params[f.name].type_name, params[f.name].help]
@@ -281,8 +283,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 import relmask
 from relmask.cli import main
-from relmask.jupyter import out_of_sync, sync_notebook
-from relmask.runner import parse_parameters
+from relmask.running.jupyter import out_of_sync, sync_notebook
+from relmask.running.runner import parse_parameters
 from relmask_digits.experiment import DigitsExperiment
 
 @dataclass

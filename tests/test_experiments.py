@@ -12,10 +12,10 @@ import pytest
 import yaml
 
 import relmask
-from relmask.components import Experiment, config_params
 from relmask.errors import ParameterError
-from relmask.jupyter import out_of_sync, sync_notebook
-from relmask.runner import check_parameters, parse_parameters
+from relmask.plugin_system.components import Experiment, config_params
+from relmask.running.jupyter import out_of_sync, sync_notebook
+from relmask.running.runner import check_parameters, parse_parameters
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILTIN_EXPERIMENTS = ("whale", "fer", "faithfulness")
@@ -145,11 +145,12 @@ def _configs() -> dict[str, type]:
 
 def test_shared_fields_have_one_name_type_and_help():
     """relevance method(s), maskers and their params, model, schedule, seeds and output: declared once in core
-    (relmask.components.SHARED_FIELDS) and spelled the same in every experiment; a field with a shared name is a
-    shared field. tests/test_example_digits.py runs the same comparison with the digits example installed."""
+    (relmask.plugin_system.components.SHARED_FIELDS) and spelled the same in every experiment; a field with a
+    shared name is a shared field. tests/test_example_digits.py runs the same comparison with the digits example
+    installed."""
     import dataclasses
 
-    from relmask.components import SHARED_FIELDS
+    from relmask.plugin_system.components import SHARED_FIELDS
 
     shared_names = {f.name for f in SHARED_FIELDS.values()}
     seen: dict[str, dict[str, list]] = {}
@@ -168,7 +169,7 @@ def test_shared_fields_have_one_name_type_and_help():
 
 
 def test_a_shared_field_must_be_annotated_as_declared():
-    from relmask.components import shared_field
+    from relmask.plugin_system.components import shared_field
 
     @dataclass
     class Wrong:
@@ -180,7 +181,7 @@ def test_a_shared_field_must_be_annotated_as_declared():
 
 def test_a_config_checks_once_and_again_after_a_change():
     """ExperimentConfig.validate() checks declarations then check(), once per set of values."""
-    from relmask.components import ExperimentConfig, shared_field
+    from relmask.plugin_system.components import ExperimentConfig, shared_field
 
     calls = []
 
@@ -243,7 +244,7 @@ def test_list_experiments(capsys):
 
 
 def test_reproduce_config_names_experiments_and_presets(tmp_path):
-    from relmask import reproduce as rp
+    from relmask.running import reproduce as rp
 
     cfg = tmp_path / "c.yaml"
     cfg.write_text(yaml.safe_dump({"runs": [{"name": "w", "experiment": "whale", "preset": "quick",
@@ -314,8 +315,8 @@ def test_faithfulness_names_no_domain():
 def test_builtin_reproduce_configs_come_from_a_plugin():
     """quick, full and real are registered by the built-in configs plugin, fer-sizes by the fer experiment; the
     names resolve to files that exist and parse."""
-    import relmask.reproduce as rp
-    from relmask.plugins import registry
+    import relmask.running.reproduce as rp
+    from relmask.plugin_system.plugins import registry
 
     configs = registry("register_reproduce_configs")
     assert {"quick", "full", "real"} <= set(configs.names())

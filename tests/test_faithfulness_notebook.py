@@ -15,7 +15,7 @@ NOTEBOOK = fa.RelevanceFaithfulness.notebook
 
 
 def test_presets_match_the_declared_parameters():
-    from relmask.runner import check_parameters, parse_parameters
+    from relmask.running.runner import check_parameters, parse_parameters
 
     exp = relmask.get_experiment("faithfulness")
     assert isinstance(exp, fa.RelevanceFaithfulness) and exp.config is fa.FaithfulnessExperiment
@@ -104,7 +104,7 @@ def test_table_and_figure_files(tmp_path):
 
 @pytest.mark.slow
 def test_notebook_runs_on_tiny_data(tmp_path):
-    from relmask.runner import run_notebook
+    from relmask.running.runner import run_notebook
 
     res = run_notebook(NOTEBOOK, {"domains": ["whale", "fer"], "relevance_methods": ["gradient", "lrp.epsilon"],
                                   "n_samples": {"whale": 60, "fer": 70},

@@ -1,4 +1,4 @@
-"""Precomputed inputs (relmask.data.load_feature_arrays and the whale/fer ``features`` sources), the whale
+"""Precomputed inputs (relmask.pipeline.data.load_feature_arrays and the whale/fer ``features`` sources), the whale
 ``images`` source, the one image reader (relmask.io.read_image) and FER csv text encodings."""
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import pytest
 from PIL import Image
 
 import relmask
-from relmask.data import load_feature_arrays
 from relmask.errors import DataError, ParameterError
 from relmask.io import read_image
+from relmask.pipeline.data import load_feature_arrays
 
 
 def whale():

@@ -213,8 +213,8 @@ def test_mask_only_control_catches_true_class_masks():
     the label, predicted-class maps only the trainer's (chance-level) decision."""
     import keras
 
-    from relmask.controls import mask_only_inputs
-    from relmask.training import predict_proba
+    from relmask.pipeline.controls import mask_only_inputs
+    from relmask.pipeline.training import predict_proba
 
     rng = np.random.default_rng(0)
     n, classes = 240, 3

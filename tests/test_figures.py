@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from relmask import figures
 from relmask.io import write_json
-from relmask.run_records import mark_finished
+from relmask.running import figures
+from relmask.running.run_records import mark_finished
 
 
 def whale_results(auc: float) -> dict:
@@ -149,7 +149,7 @@ def test_notebook_example_figures_are_copied_with_provenance(tmp_path, runs):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from relmask.plotting import save_figure
+    from relmask.running.plotting import save_figure
 
     fig = plt.figure()
     plt.imshow(np.arange(16).reshape(4, 4))

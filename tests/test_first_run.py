@@ -11,8 +11,8 @@ import nbformat
 import numpy as np
 import pytest
 
-from relmask import progress
-from relmask.runner import run_notebook
+from relmask.running import progress
+from relmask.running.runner import run_notebook
 
 from .conftest import ROOT
 
@@ -44,7 +44,7 @@ def test_tiny_notebook_run_prints_no_tcp_warning(tmp_path, capfd):
 def test_kernel_talks_over_ipc_and_its_stages_reach_the_caller(tmp_path):
     nb = _notebook(tmp_path / "stages.ipynb", """\
 import relmask
-from relmask import progress
+from relmask.running import progress
 from ipykernel.kernelapp import IPKernelApp
 
 app = IPKernelApp.instance()
@@ -69,14 +69,14 @@ for seed in progress.stage("seed", [0, 1]):
 
 
 def test_reproduce_prints_each_runs_stages_prefixed_with_its_name(tmp_path, capfd, monkeypatch):
-    from relmask.reproduce import reproduce
+    from relmask.running.reproduce import reproduce
 
     monkeypatch.delenv(progress.PROGRESS_MODE_ENV, raising=False)
     _notebook(tmp_path / "staged.ipynb", """\
 import relmask
-from relmask import progress
+from relmask.running import progress
 
-relmask.results.set_results_path(output_dir)
+relmask.running.results.set_results_path(output_dir)
 for seed in progress.stage("seed", [0, 1]):
     relmask.record(f"seed{seed}", seed)""")
     (tmp_path / "cfg.yaml").write_text("runs:\n  - name: staged\n    notebook: staged.ipynb\n")
@@ -118,7 +118,7 @@ def test_status_line_and_estimate():
 
 
 def test_keras_callback_reports_epochs(monkeypatch, capsys):
-    from relmask import training
+    from relmask.pipeline import training
 
     monkeypatch.setenv(progress.PROGRESS_MODE_ENV, "lines")
     x = np.random.default_rng(0).normal(size=(16, 8, 8, 1)).astype(np.float32)
@@ -145,7 +145,7 @@ def test_run_display_prefixes_runs_and_relays_from_another_process(tmp_path):
     out = io.StringIO()
     display = progress.RunDisplay(live=False, file=out)
     with progress.relay(lambda e: display.event("whale-quick", e)):
-        code = "from relmask import progress\nwith progress.stage('seed', 2) as s:\n    s.update()\n"
+        code = "from relmask.running import progress\nwith progress.stage('seed', 2) as s:\n    s.update()\n"
         subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
     assert out.getvalue().startswith("whale-quick: seed done in ")
 
@@ -174,7 +174,7 @@ def _publish(run):
 
 # -- TensorFlow noise ----------------------------------------------------------------------------------------
 def test_predict_on_fresh_models_is_quiet_and_unchanged(capfd):
-    from relmask import training
+    from relmask.pipeline import training
 
     records = []
     handler = logging.Handler()
@@ -213,7 +213,7 @@ def test_figures_are_byte_identical_on_two_saves(tmp_path, monkeypatch):
     import os
     import time
 
-    from relmask.plotting import save_figure
+    from relmask.running.plotting import save_figure
 
     monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
     first = {p.suffix: p.read_bytes() for p in save_figure(_figure(), tmp_path / "a")}
@@ -235,8 +235,9 @@ def test_figures_are_byte_identical_on_two_saves(tmp_path, monkeypatch):
                                   "notebooks/hello_relmask.ipynb"])
 def test_notebooks_store_the_metadata_the_kernel_writes(path):
     """Opening a notebook must not mark it modified: the kernel fills in ``language_info`` on start, so the
-    stored notebooks carry exactly what relmask.jupyter.sync_notebook writes, and JupyterLab saves nothing new."""
-    from relmask.jupyter import KERNELSPEC, PAIRING, notebook_language_info, pre_save_hook
+    stored notebooks carry exactly what relmask.running.jupyter.sync_notebook writes, and JupyterLab saves nothing
+    new."""
+    from relmask.running.jupyter import KERNELSPEC, PAIRING, notebook_language_info, pre_save_hook
 
     name = Path(path).stem
     stored = (ROOT / path).read_text()

@@ -1,7 +1,7 @@
-"""Grouped training (relmask.training.fit_group): a group trains each member exactly as it would train alone.
+"""Grouped training (relmask.pipeline.training.fit_group): a group trains each member exactly as it would train alone.
 
 The reference is written out naively: plain Keras ``model.fit`` per member and epoch, on the samples put in the
-member's :func:`relmask.training.epoch_order` beforehand. Tolerances: weights within 1e-5 (float rounding of a
+member's :func:`relmask.pipeline.training.epoch_order` beforehand. Tolerances: weights within 1e-5 (float rounding of a
 different op order; on CPU they come out bit-identical), validation curves equal, and the training loss equal
 where every batch is full (TensorFlow averages a branch's loss over batches rather than samples, so a partial
 last batch counts as a whole one in the *reported* loss; the updates are the same).
@@ -42,7 +42,7 @@ def naive(seed: int, x, y, validation=None, class_weight=None, epochs=EPOCHS, ba
     """One member trained alone the plain-Keras way: the reference."""
     import keras
 
-    from relmask.training import epoch_order
+    from relmask.pipeline.training import epoch_order
 
     model = tiny(seed)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
@@ -61,7 +61,7 @@ def naive(seed: int, x, y, validation=None, class_weight=None, epochs=EPOCHS, ba
 
 
 def group_members(seeds=(0, 1, 2), n=N):
-    from relmask.training import Member
+    from relmask.pipeline.training import Member
 
     members = []
     for s in seeds:
@@ -77,7 +77,7 @@ def max_weight_diff(a, b) -> float:
 
 
 def test_a_group_of_three_trains_each_member_as_alone():
-    from relmask.training import fit_group
+    from relmask.pipeline.training import fit_group
 
     members = group_members()
     results = fit_group(members, epochs=EPOCHS, batch_size=BATCH)
@@ -94,7 +94,7 @@ def test_a_group_of_three_trains_each_member_as_alone():
 
 def test_chunks_and_partial_batches_change_nothing():
     """Chunk size 2 for 3 members, and a last batch that is not full: the same weights as one by one."""
-    from relmask.training import fit, fit_group
+    from relmask.pipeline.training import fit, fit_group
 
     n = N + 5
     members = group_members(n=n)
@@ -108,7 +108,7 @@ def test_chunks_and_partial_batches_change_nothing():
 
 
 def test_a_member_that_turns_nan_fails_alone_and_the_others_are_kept():
-    from relmask.training import Member, fit_all
+    from relmask.pipeline.training import Member, fit_all
 
     members = group_members(seeds=(0, 1))
     x, y = data(5)
@@ -124,7 +124,7 @@ def test_a_member_that_turns_nan_fails_alone_and_the_others_are_kept():
 
 def test_fit_raises_a_training_error_when_the_loss_turns_nan():
     from relmask.errors import TrainingError
-    from relmask.training import fit
+    from relmask.pipeline.training import fit
 
     x, y = data(0)
     with pytest.raises(TrainingError, match="tiny0.*loss became nan in epoch 1"):
@@ -134,7 +134,7 @@ def test_fit_raises_a_training_error_when_the_loss_turns_nan():
 def test_a_member_stopped_by_its_callback_keeps_the_weights_of_its_last_epoch():
     import keras
 
-    from relmask.training import fit_group
+    from relmask.pipeline.training import fit_group
 
     class StopAfterFirst(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
@@ -149,7 +149,7 @@ def test_a_member_stopped_by_its_callback_keeps_the_weights_of_its_last_epoch():
 
 
 def test_bad_groups_fail_before_any_training():
-    from relmask.training import Member, fit_group
+    from relmask.pipeline.training import Member, fit_group
 
     x, y = data(0)
     mixed = [Member(tiny(0), x, y, name="a"), Member(tiny(1, filters=6), x, y, name="b")]
@@ -165,7 +165,7 @@ def test_bad_groups_fail_before_any_training():
 
 
 def test_group_size_limit_reads_the_environment_and_the_memory(monkeypatch):
-    from relmask import training
+    from relmask.pipeline import training
 
     model = tiny(0)
     monkeypatch.setenv(training.GROUP_SIZE_ENV, "3")
@@ -188,7 +188,7 @@ JAX_SCRIPT = textwrap.dedent("""
     sys.path.insert(0, {tests!r})
     import numpy as np
     import test_grouped_training as t
-    from relmask.training import fit_group
+    from relmask.pipeline.training import fit_group
     members = t.group_members()
     results = fit_group(members, epochs=t.EPOCHS, batch_size=t.BATCH)
     out = []
@@ -228,7 +228,7 @@ def train_from_numpy_weights() -> list[list[float]]:
     import keras
     from keras import layers
 
-    from relmask.training import Member, fit_group
+    from relmask.pipeline.training import Member, fit_group
 
     members = []
     for s in (0, 1):

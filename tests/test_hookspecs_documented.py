@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from relmask import hookspecs
-from relmask.plugins import HOOKS
+from relmask.plugin_system import hookspecs
+from relmask.plugin_system.plugins import HOOKS
 
 ROOT = Path(__file__).resolve().parents[1]
 HOOK_NAMES = [n for n, f in vars(hookspecs).items() if callable(f) and hasattr(f, "relmask_spec")]

@@ -1,9 +1,11 @@
 """Relevance in the loss instead of the data ("right for the right reasons", Ross et al. 2017): the input-gradient
-penalty of relmask.training against a hand-written TensorFlow GradientTape loop (and on JAX), the ``rrr`` masker's
+penalty of relmask.pipeline.training against a hand-written TensorFlow GradientTape loop (and on JAX), the ``rrr``
+masker's
 annotations and parameters, and its variants with their controls in the fer and whale experiments.
 
 The reference computes, per batch, cross-entropy + λ · mean over the batch of Σ_d (A ⊙ ∂(Σ_k log p_k)/∂x)² with
-nested tapes and applies Adam, on the samples in the member's :func:`relmask.training.epoch_order`. Tolerances as
+nested tapes and applies Adam, on the samples in the member's :func:`relmask.pipeline.training.epoch_order`.
+Tolerances as
 in tests/test_grouped_training.py: 1e-5 on one backend (float rounding of another op order), 1e-4 across backends.
 """
 from __future__ import annotations
@@ -43,7 +45,7 @@ def data(seed: int):
 
 def group(seeds=(0, 1)):
     """Penalised members (the second with class weights) and one plain member."""
-    from relmask.training import Member
+    from relmask.pipeline.training import Member
 
     members = []
     for s in seeds:
@@ -60,7 +62,7 @@ def reference(member, epochs: int = 1):
     import keras
     import tensorflow as tf
 
-    from relmask.training import epoch_order
+    from relmask.pipeline.training import epoch_order
 
     model = tiny(member.seed)
     optimizer = keras.optimizers.Adam(1e-3)
@@ -94,7 +96,7 @@ def max_diff(a, b) -> float:
 
 
 def test_the_penalty_equals_a_hand_written_gradient_tape_loop():
-    from relmask.training import fit, fit_group
+    from relmask.pipeline.training import fit, fit_group
 
     members = group()
     results = fit_group(members, epochs=2, batch_size=BATCH)
@@ -111,7 +113,7 @@ def test_the_penalty_equals_a_hand_written_gradient_tape_loop():
 
 
 def test_weight_zero_is_plain_training():
-    from relmask.training import fit
+    from relmask.pipeline.training import fit
 
     x, y, a = data(0)
     with_zero, without = tiny(0), tiny(0)
@@ -122,7 +124,7 @@ def test_weight_zero_is_plain_training():
 
 
 def test_bad_penalties_fail_before_any_training():
-    from relmask.training import Member, fit_group
+    from relmask.pipeline.training import Member, fit_group
 
     x, y, a = data(0)
     for penalty, match in (((a[:-1], 1.0), "annotations have shape"), ((a, -1.0), "weight must be a finite"),
@@ -137,7 +139,7 @@ JAX_SCRIPT = textwrap.dedent("""
     import numpy as np
     import keras
     import test_loss_encoding as t
-    from relmask.training import fit_group
+    from relmask.pipeline.training import fit_group
     members = t.group()
     results = fit_group(members, epochs=2, batch_size=t.BATCH)
     print(json.dumps({{"backend": keras.backend.backend(),

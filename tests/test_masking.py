@@ -6,7 +6,7 @@ import pytest
 
 import relmask
 from relmask.errors import DataError, ParameterError
-from relmask.masking import masked_fraction, normalize_relevance, shuffle_relevance, top_fraction_mask
+from relmask.pipeline.masking import masked_fraction, normalize_relevance, shuffle_relevance, top_fraction_mask
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(3, 6, 5, 1)).astype(np.float32)

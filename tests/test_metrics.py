@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 import relmask
-from relmask.components import ModelSpec
 from relmask.errors import DataError, ParameterError
-from relmask.metrics import removal_counts, spearman_rows, ssim_rows
+from relmask.plugin_system.components import ModelSpec
+from relmask.scoring.metrics import removal_counts, spearman_rows, ssim_rows
 from relmask_plugins.metrics import NEIGHBOURS, linear_impute
 
 from .conftest import run_cli
@@ -103,7 +103,7 @@ def test_list_metrics_shows_the_four_families_with_needs():
 
 # -- removal units ------------------------------------------------------------------------------------------
 def test_units_are_values_or_patches_with_all_channels():
-    from relmask.metrics import unit_index
+    from relmask.scoring.metrics import unit_index
 
     units, n = unit_index((5,), 2)  # 1-D samples: patches along the one axis, the last one shorter
     assert n == 3 and units.tolist() == [0, 0, 1, 1, 2]
@@ -171,7 +171,7 @@ def test_pixel_flipping_linear_model_exact_gradient():
         order = np.argsort(-contrib[i])
         expected = [0.5 + np.sum(np.delete(x64[i] * w64, order[:k])) for k in range(d + 1)]
         np.testing.assert_allclose(out["logit_morf"][i], expected, rtol=1e-5, atol=1e-5)
-    shuffled = relmask.evaluate(model, x, y, relmask.masking.shuffle_relevance(contrib), "pixel_flipping",
+    shuffled = relmask.evaluate(model, x, y, relmask.pipeline.masking.shuffle_relevance(contrib), "pixel_flipping",
                                 steps=d, normalize="signed", fill="zero")
     assert (out["logit_morf"] <= shuffled["logit_morf"] + 1e-5).all()
     assert (out["logit_lerf"] >= shuffled["logit_lerf"] - 1e-5).all()
@@ -301,8 +301,8 @@ def naive_masked(x, relevance, fraction, keep):
 @pytest.mark.parametrize("name", ["roar", pytest.param("kar", marks=pytest.mark.slow)])
 def test_remove_and_retrain_matches_the_naive_loops(name):
     """Ten tiny trainings per case (baseline, two shares, their random controls; metric and naive)."""
-    from relmask.masking import shuffle_relevance
-    from relmask.training import build_model, fit
+    from relmask.pipeline.masking import shuffle_relevance
+    from relmask.pipeline.training import build_model, fit
 
     rng = np.random.default_rng(8)
     x = rng.normal(size=(60, 3, 3, 1)).astype("float32")
@@ -339,7 +339,7 @@ def test_remove_and_retrain_matches_the_naive_loops(name):
 def test_remove_and_retrain_with_a_model_retrains_on_its_classes():
     """Given the explained model, ROAR retrains with as many classes as it has outputs (here more than the labels
     show): the retrained models are built and scored without error."""
-    from relmask.training import build_model
+    from relmask.pipeline.training import build_model
 
     rng = np.random.default_rng(3)
     x, xt = rng.normal(size=(24, 3, 3, 1)).astype("float32"), rng.normal(size=(12, 3, 3, 1)).astype("float32")
@@ -415,7 +415,7 @@ def test_model_randomisation_identity_when_reinitialising_changes_nothing():
 
 
 def test_model_randomisation_cascade_matches_a_manual_reinitialisation():
-    from relmask.training import set_seed
+    from relmask.pipeline.training import set_seed
 
     rng = np.random.default_rng(11)
     x = rng.normal(size=(5, 4, 4, 1)).astype("float32")

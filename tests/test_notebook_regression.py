@@ -1,6 +1,6 @@
 """Papermill-driven regression tests: each experiment notebook in its quick preset vs stored references.
 
-Each test executes the notebook with ``relmask.runner.run_notebook`` (papermill, strict parameters) on the
+Each test executes the notebook with ``relmask.running.runner.run_notebook`` (papermill, strict parameters) on the
 embedded synthetic data and compares what it recorded with ``tests/golden_results/<stem>_quick.json``:
 
 * AUCs / accuracies within ±0.1 absolute (short CPU trainings differ slightly across BLAS builds and thread
@@ -32,7 +32,7 @@ AUC_TOL, FRACTION_TOL, CHECKSUM_RTOL = 0.1, 0.02, 0.02
 
 def execute_quick(stem: str, tmp_path: Path) -> dict:
     import relmask
-    from relmask.runner import run_notebook
+    from relmask.running.runner import run_notebook
 
     experiment = relmask.get_experiment({"whale_feature_masking": "whale", "fer_data_masking": "fer"}[stem])
     notebook, preset = experiment.notebook, experiment.preset("quick")

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 import relmask
-from relmask.components import Masker, Param
 from relmask.errors import DuplicateNameError, ParameterError, PluginError, UnknownNameError
-from relmask.plugins import Registry
+from relmask.plugin_system.components import Masker, Param
+from relmask.plugin_system.plugins import Registry
 
 from .conftest import run_cli
 
@@ -84,7 +84,8 @@ def test_third_party_reproduce_config_is_found_by_name(plugin_site):
     import subprocess
     import sys
 
-    code = "from relmask.reproduce import load_config; c = load_config('example'); print(c.path, c.runs[0].name)"
+    code = ("from relmask.running.reproduce import load_config; c = load_config('example'); "
+            "print(c.path, c.runs[0].name)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env={**os.environ, **plugin_site})
     assert proc.returncode == 0, proc.stderr
@@ -161,7 +162,7 @@ def test_registry_duplicates_aliases_and_unknown_names():
         reg.add(_Toy(), "plugin_b", name="other", aliases=("toy2",))
     with pytest.raises(UnknownNameError, match="did you mean 'toy'"):
         reg.get("tyo")
-    with pytest.raises(PluginError, match="is not a relmask.components.Masker"):
+    with pytest.raises(PluginError, match="is not a relmask.plugin_system.components.Masker"):
         reg.add(object(), "plugin_c", name="x")
 
 
@@ -190,8 +191,8 @@ def test_list_command_shows_parameters():
 
 def test_list_command_covers_every_registry(capsys):
     """`relmask list` names every kind of component a plugin can register, LRP rules and canonizers included."""
-    from relmask import hookspecs
     from relmask.cli import KINDS, main
+    from relmask.plugin_system import hookspecs
 
     hooks = {n for n in dir(hookspecs) if n.startswith("register_")}
     assert set(KINDS.values()) == hooks

@@ -47,7 +47,7 @@ def test_real_fer_csv_loads_and_splits_without_overlap():
 
 
 def test_real_config_plans_on_the_real_data(tmp_path):
-    from relmask import reproduce as rp
+    from relmask.running import reproduce as rp
 
     config = rp.load_config("real")
     assert [r.name for r in config.runs][:2] == ["whale", "fer"]
@@ -73,7 +73,7 @@ AUC_TOL, ACC_TOL = 0.03, 0.05
 
 def reproduce_real(tmp_path, only: str) -> dict:
     from relmask.io import read_json
-    from relmask.reproduce import reproduce
+    from relmask.running.reproduce import reproduce
 
     report = reproduce("real", data_dir=REAL, only=[only], out=tmp_path / "out", paper_dir=tmp_path / "paper",
                        log=lambda *a: None)

@@ -9,8 +9,8 @@ keras = pytest.importorskip("keras")
 from keras import layers as L  # noqa: E402
 
 import relmask  # noqa: E402
+from relmask.pipeline.training import build_model  # noqa: E402
 from relmask.relevance.graph import logits  # noqa: E402
-from relmask.training import build_model  # noqa: E402
 
 COMPOSITE = "lrp.epsilon_plus_flat"
 

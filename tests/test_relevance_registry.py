@@ -14,7 +14,7 @@ from keras import layers as L  # noqa: E402
 
 import relmask  # noqa: E402
 from relmask.errors import ParameterError, UnknownNameError  # noqa: E402
-from relmask.plugins import registry  # noqa: E402
+from relmask.plugin_system.plugins import registry  # noqa: E402
 from relmask.relevance.lrp import Rule, composite, lrp  # noqa: E402
 
 from .conftest import EXAMPLE_PLUGIN, ROOT  # noqa: E402
@@ -189,7 +189,7 @@ def test_registering_rules_imports_no_keras():
     """Listing plugins (which registers every rule and canonizer) loads no backend."""
     import subprocess
 
-    code = ("import sys, relmask; from relmask.plugins import registry; "
+    code = ("import sys, relmask; from relmask.plugin_system.plugins import registry; "
             "print(len(registry('register_lrp_rules').names()), len(registry('register_canonizers').names()), "
             "'keras' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -132,8 +132,8 @@ def test_fer_presets_leave_the_cache_to_reproduce():
 @pytest.fixture
 def counted_explain(monkeypatch):
     """cached_explain with a fake, counted explain() and a fixed key (no Keras needed)."""
-    import relmask.cache
     import relmask.relevance
+    import relmask.running.cache
 
     calls = []
 
@@ -142,12 +142,12 @@ def counted_explain(monkeypatch):
         return np.asarray(x, np.float32) * 2 + 1
 
     monkeypatch.setattr(relmask.relevance, "explain", fake_explain)
-    monkeypatch.setattr(relmask.cache, "relevance_key", lambda *a, **k: "key")
+    monkeypatch.setattr(relmask.running.cache, "relevance_key", lambda *a, **k: "key")
     return calls
 
 
 def _explain(tmp_path, x):
-    from relmask.cache import cached_explain
+    from relmask.running.cache import cached_explain
 
     return cached_explain(None, x, "gradient", cache_dir=str(tmp_path))
 
@@ -156,7 +156,7 @@ X = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
 
 
 def test_cache_entry_is_written_with_a_checksum_and_reused(tmp_path, counted_explain):
-    from relmask.cache import checksum_path
+    from relmask.running.cache import checksum_path
 
     first = _explain(tmp_path, X)
     entry = tmp_path / "relevance" / "key.npy"
@@ -177,25 +177,25 @@ def _corrupt_zeros(entry):
 
 
 def _corrupt_wrong_shape(entry):
-    from relmask.cache import save_cached_array
+    from relmask.running.cache import save_cached_array
 
     save_cached_array(entry, np.ones((2, 12)))  # consistent checksum, wrong shape
 
 
 def _corrupt_nan(entry):
-    from relmask.cache import save_cached_array
+    from relmask.running.cache import save_cached_array
 
     save_cached_array(entry, np.full(X.shape, np.nan, np.float32))
 
 
 def _corrupt_int(entry):
-    from relmask.cache import save_cached_array
+    from relmask.running.cache import save_cached_array
 
     save_cached_array(entry, np.ones(X.shape, np.int64))
 
 
 def _no_checksum(entry):
-    from relmask.cache import checksum_path
+    from relmask.running.cache import checksum_path
 
     checksum_path(entry).unlink()
 
@@ -234,7 +234,7 @@ def test_truncated_whale_caches_are_recomputed(tmp_path):
 
 
 def test_whale_clip_cache_of_the_wrong_size_is_recomputed(tmp_path):
-    from relmask.cache import save_cached_arrays
+    from relmask.running.cache import save_cached_arrays
 
     whale = relmask.get_domain("whale")
     first = whale.load("synthetic", n_clips=20, seed=4, cache_dir=str(tmp_path))

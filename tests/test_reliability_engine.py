@@ -12,10 +12,16 @@ import numpy as np
 import pytest
 
 import relmask
-from relmask.components import Masker, Param, RelevanceMethod
 from relmask.errors import ComponentOutputError, DataError, ParameterError, RelmaskWarning
-from relmask.masking import DEGENERATE_WARN_SHARE, count_degenerate, degenerate_maps, masked_fraction, top_fraction_mask
-from relmask.plugins import Entry, registry
+from relmask.pipeline.masking import (
+    DEGENERATE_WARN_SHARE,
+    count_degenerate,
+    degenerate_maps,
+    masked_fraction,
+    top_fraction_mask,
+)
+from relmask.plugin_system.components import Masker, Param, RelevanceMethod
+from relmask.plugin_system.plugins import Entry, registry
 
 RNG = np.random.default_rng(3)
 # the all-zero maps here are on purpose; the warning itself is tested in test_mask_warns_when_many_maps_...
@@ -101,7 +107,7 @@ def test_mask_warns_when_many_maps_carry_no_information():
 
 
 def test_random_control_of_a_degenerate_map_masks_like_the_map():
-    from relmask.masking import shuffle_relevance
+    from relmask.pipeline.masking import shuffle_relevance
 
     x = RNG.normal(size=(20, 6, 6)).astype(np.float32)
     r = np.zeros_like(x)

@@ -20,10 +20,10 @@ import nbformat
 import numpy as np
 import pytest
 
-from relmask import runner
 from relmask.cli import main
 from relmask.errors import DataError, NotebookExecutionError, OutputBusyError, ParameterError, RelmaskWarning
-from relmask.runner import RUN_LOCK, check_parameters, output_lock, run_notebook
+from relmask.running import runner
+from relmask.running.runner import RUN_LOCK, check_parameters, output_lock, run_notebook
 
 from .conftest import ROOT, TINY_NOTEBOOK, wait_for
 
@@ -125,8 +125,8 @@ def test_a_run_writes_below_its_folder_and_replaces_the_previous_run_only_when_i
 
 
 def test_output_option_wins_over_a_presets_output_dir(tmp_path, monkeypatch, capsys):
-    from relmask.components import Experiment
-    from relmask.plugins import registry
+    from relmask.plugin_system.components import Experiment
+    from relmask.plugin_system.plugins import registry
 
     preset = tmp_path / "quick.yaml"
     preset.write_text(f"value: 3\noutput_dir: {tmp_path / 'preset_dir'}\n")
@@ -301,7 +301,7 @@ def test_fer_parameters_are_checked_before_training():
 
 
 def test_declared_item_types_and_ranges_of_list_parameters():
-    from relmask.components import Param
+    from relmask.plugin_system.components import Param
 
     p = Param("window", (int, tuple), 8, low=1, items=int)
     assert p.check([2, 3], "x") == (2, 3) and p.type_name == "int | tuple[int]"
@@ -403,7 +403,7 @@ def test_a_broken_plugins_warning_shows_no_source_line(plugin_site):
 def test_the_kernel_is_not_interrupted_when_it_is_shut_down():
     import asyncio
 
-    from relmask.jupyter import SHUTDOWN_WAIT_S, RelmaskKernelManager
+    from relmask.running.jupyter import SHUTDOWN_WAIT_S, RelmaskKernelManager
 
     km = RelmaskKernelManager()
     assert km.shutdown_wait_time == SHUTDOWN_WAIT_S > 5  # jupyter_client's 5 s: SIGTERM after 2.5 s
@@ -441,7 +441,7 @@ class FakeTerminal:
 
 
 def test_run_display_draws_a_live_line_on_a_terminal_and_relays_warnings_once(monkeypatch):
-    from relmask import progress
+    from relmask.running import progress
 
     monkeypatch.delenv(progress.PROGRESS_MODE_ENV, raising=False)
     monkeypatch.setattr(os, "get_terminal_size", lambda fd=None: os.terminal_size((0, 0)))  # reports no width
@@ -458,7 +458,7 @@ def test_run_display_draws_a_live_line_on_a_terminal_and_relays_warnings_once(mo
 
 
 def test_relmask_run_shows_stages_and_the_kernels_warnings(tmp_path, monkeypatch, capsys):
-    from relmask import progress
+    from relmask.running import progress
 
     monkeypatch.setenv(progress.PROGRESS_MODE_ENV, "lines")  # as in a log: one line per finished stage
 
@@ -477,7 +477,7 @@ def test_relmask_run_shows_stages_and_the_kernels_warnings(tmp_path, monkeypatch
 
 
 def test_a_kernels_warnings_are_forwarded_as_events(tmp_path, monkeypatch):
-    from relmask import progress
+    from relmask.running import progress
 
     path = tmp_path / "events.jsonl"
     monkeypatch.setenv(progress.PROGRESS_FILE_ENV, str(path))

@@ -20,13 +20,13 @@ import nbformat
 import pytest
 import yaml
 
-from relmask import reproduce as rp
 from relmask.cli import main
 from relmask.errors import NonFiniteResultError, NotebookExecutionError
-from relmask.locks import file_lock
-from relmask.results import headline_problems
-from relmask.run_records import DONE_MARKER, finished_run, mark_finished
-from relmask.runner import coerce_cli_value, run_notebook
+from relmask.running import reproduce as rp
+from relmask.running.locks import file_lock
+from relmask.running.results import headline_problems
+from relmask.running.run_records import DONE_MARKER, finished_run, mark_finished
+from relmask.running.runner import coerce_cli_value, run_notebook
 
 from .conftest import EXAMPLE_PLUGIN, wait_for, write_dist_info
 from .test_figures import fer_results, make_run, whale_results
@@ -130,7 +130,7 @@ def test_only_keeps_other_runs_records_and_paper_outputs(tmp_path):
     assert {"whale_auc", "fer_learning_curves"} <= set(manifest["figures"])
 
     # `relmask figures` draws from the merged records: both runs (building from them is test_figures' job)
-    from relmask.figures import find_records
+    from relmask.running.figures import find_records
 
     assert [r["name"] for r in find_records(tmp_path / "out", "cfg")] == ["w", "f"]
 
@@ -223,7 +223,7 @@ def test_run_bad_parameter_files_and_output_dirs_are_one_line_errors(tmp_path, c
 
 def test_none_is_accepted_where_the_parameter_allows_it(tmp_path):
     from relmask.cli import collect_parameters
-    from relmask.runner import check_parameters
+    from relmask.running.runner import check_parameters
 
     nb = notebook(tmp_path / "t.ipynb", "n_clips: int | None = 300\nname: str | None = 'a'\ncount: int = 1\n"
                                         "anything = None")
@@ -287,7 +287,7 @@ def test_reproduce_config_jobs_and_output_errors_are_one_line(tmp_path, capsys):
 # -- 9: one process per run directory --------------------------------------------------------------------
 def test_file_lock_of_a_killed_process_is_released(tmp_path):
     lock = tmp_path / "run.lock"
-    code = (f"import sys, time; from relmask.locks import file_lock\n"
+    code = (f"import sys, time; from relmask.running.locks import file_lock\n"
             f"with file_lock({str(lock)!r}):\n    print('held', flush=True); time.sleep(60)")
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
@@ -396,7 +396,7 @@ def test_plugins_that_exit_or_fail_half_way_are_isolated(tmp_path):
     write_dist_info(site, "relmask-hook-exits", "1.0", {"hook_exits": "hook_exits_plugin"})
     write_dist_info(site, "relmask-halfway", "1.0", {"halfway": "halfway_plugin"})
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(EXAMPLE_PLUGIN)])}
-    code = ("import json, relmask; from relmask.plugins import plugin_infos, registry\n"
+    code = ("import json, relmask; from relmask.plugin_system.plugins import plugin_infos, registry\n"
             "print(json.dumps({'errors': {i.name: i.error for i in plugin_infos()},"
             " 'registered': {i.name: i.registered for i in plugin_infos()},"
             " 'maskers': registry('register_maskers').names() + list(registry('register_maskers').aliases),"

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from relmask import reproduce as rp
 from relmask.errors import DataError
-from relmask.run_records import DONE_MARKER
+from relmask.running import reproduce as rp
+from relmask.running.run_records import DONE_MARKER
 
 from .conftest import wait_for
 
@@ -162,7 +162,7 @@ def test_failing_run_is_reported_and_others_continue(tmp_path, capsys):
     bad = next(line for line in out.splitlines() if line.startswith("bad "))
     assert "failed" in bad
     nb_out = Path(bad.split()[-1])
-    # the executed notebook, with the traceback (relmask.runner keeps a failed run's as tiny.failed.ipynb)
+    # the executed notebook, with the traceback (relmask.running.runner keeps a failed run's as tiny.failed.ipynb)
     assert nb_out.name in ("tiny.ipynb", "tiny.failed.ipynb") and nb_out.exists()
     assert "RuntimeError: tiny notebook asked to fail (value=2)" in out
     assert "executed notebook: " + str(nb_out) in out
@@ -356,7 +356,7 @@ def test_sweep_points_resume_one_by_one_and_every_point_is_on_record_and_drawn(t
 
 
 def test_points_declaring_the_same_paper_output_each_get_their_own(tmp_path):
-    from relmask.figures import build_paper
+    from relmask.running.figures import build_paper
 
     from .test_figures import make_run
 
@@ -392,7 +392,7 @@ def test_an_unreachable_scheduler_fails_fast_in_one_line_before_any_run(tmp_path
     import time
 
     from relmask.cli import main
-    from relmask.executor import CONNECT_TIMEOUT_S
+    from relmask.running.executor import CONNECT_TIMEOUT_S
 
     assert CONNECT_TIMEOUT_S <= 10  # Dask's own default is 30 s
     monkeypatch.setenv("RELMASK_SCHEDULER_TIMEOUT", "1")
@@ -543,5 +543,5 @@ def test_sigterm_to_a_real_reproduce_ends_in_one_line(tmp_path):
     assert proc.returncode == 143, err
     last = err.strip().splitlines()[-1]
     assert last.startswith("relmask reproduce: terminated (SIGTERM); finished and kept: a (1 of 2 runs)"), err
-    assert "relmask/reproduce.py" not in err, err  # no traceback of relmask's own
+    assert "relmask/running/reproduce.py" not in err, err  # no traceback of relmask's own
     assert "end 2" not in executions(tmp_path)

@@ -7,7 +7,7 @@ import nbformat
 import pytest
 
 from relmask.errors import NotebookExecutionError, ParameterError
-from relmask.runner import check_parameters, parse_parameters, run_notebook
+from relmask.running.runner import check_parameters, parse_parameters, run_notebook
 
 from .conftest import NOTEBOOKS, run_cli
 

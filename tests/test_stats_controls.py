@@ -1,4 +1,5 @@
-"""Effect sizes (relmask.stats) and control maps (relmask.controls), checked against plain re-implementations and
+"""Effect sizes (relmask.scoring.stats) and control maps (relmask.pipeline.controls), checked against plain
+re-implementations and
 against maps whose spatial statistics are known by construction."""
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter
 
-from relmask.controls import (
+from relmask.errors import ParameterError
+from relmask.io import to_jsonable
+from relmask.pipeline.controls import (
     CONTROLS,
     check_controls,
     control_relevance,
@@ -19,9 +22,7 @@ from relmask.controls import (
     permute_across_samples,
     smooth_random,
 )
-from relmask.errors import ParameterError
-from relmask.io import to_jsonable
-from relmask.stats import bootstrap_mean_ci, delong, format_effect, paired_difference
+from relmask.scoring.stats import bootstrap_mean_ci, delong, format_effect, paired_difference
 
 
 # -- DeLong ------------------------------------------------------------------------------------------------------

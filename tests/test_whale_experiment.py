@@ -73,7 +73,7 @@ def test_validate_names_the_bad_setting(change, err, word):
 def test_registered_experiment_declares_every_notebook_parameter_once(tmp_path):
     import yaml
 
-    from relmask.runner import parse_parameters
+    from relmask.running.runner import parse_parameters
 
     exp = relmask.get_experiment("whale")
     assert isinstance(exp, whale.WhaleFeatureMasking) and exp.config is whale.WhaleExperiment
@@ -114,7 +114,7 @@ def test_configure_rejects_bad_values_naming_them(given, err, words):
 
 
 def test_notebook_parameters_are_checked_by_the_experiment_before_a_kernel_starts():
-    from relmask.runner import check_parameters
+    from relmask.running.runner import check_parameters
 
     with pytest.raises(ParameterError, match="leak"):
         check_parameters(NOTEBOOK, {"eval_mask_target": "true"})
@@ -146,7 +146,7 @@ def test_thin_roc_keeps_endpoints_and_exact_auc():
     s = y + rng.normal(size=3000)
     roc = whale.thin_roc(y, s, points=50)
     assert len(roc["fpr"]) <= 50 and roc["fpr"][0] == 0 and roc["tpr"][-1] == 1 and roc["fpr"][-1] == 1
-    assert np.all(np.diff(roc["fpr"]) >= 0) and roc["auc"] == pytest.approx(relmask.evaluation.roc_auc(y, s))
+    assert np.all(np.diff(roc["fpr"]) >= 0) and roc["auc"] == pytest.approx(relmask.scoring.evaluation.roc_auc(y, s))
 
 
 def test_maskers_on_spectrograms(tiny):
@@ -159,7 +159,7 @@ def test_maskers_on_spectrograms(tiny):
     assert np.all(band[:, 10:20] == 0) and np.array_equal(band[:, :10], x[:, :10])
     frame = relmask.mask(x, r, "frame", fraction=20 / x.shape[2], mode="keep")
     assert np.array_equal(frame[:, :, 5:25], x[:, :, 5:25]) and np.all(frame[:, :, :5] == 0)
-    from relmask.masking import masked_fraction, shuffle_relevance
+    from relmask.pipeline.masking import masked_fraction, shuffle_relevance
 
     rnd = shuffle_relevance(r, seed=0)
     neg_rnd = relmask.mask(x, rnd, "negative", fraction=200 / x[0].size)
@@ -168,7 +168,7 @@ def test_maskers_on_spectrograms(tiny):
 
 @pytest.mark.parametrize("name", ["whale_cnn", "whale_cnn_bn", "whale_conv1d"])
 def test_models_output_two_class_softmax(name, tiny):
-    from relmask.training import build_model, predict_proba
+    from relmask.pipeline.training import build_model, predict_proba
 
     model = build_model(name, tiny.x.shape[1:], 2, seed=0)
     p = predict_proba(model, tiny.x[:5])
@@ -179,13 +179,13 @@ def test_models_output_two_class_softmax(name, tiny):
 
 
 def test_tiny_run_records_every_system_and_masks_test_data_without_labels(tiny, tmp_path, monkeypatch):
-    from relmask.results import load_results, set_results_path
+    from relmask.running.results import load_results, set_results_path
 
     seen = []
     real = whale.relevance
 
     def spy(model, x, method, targets, params=None, cache_dir=None):
-        from relmask.training import predict_proba
+        from relmask.pipeline.training import predict_proba
 
         seen.append((np.asarray(targets).copy(), x, predict_proba(model, x).argmax(axis=1)))
         return real(model, x, method, targets, params, cache_dir)
@@ -229,7 +229,7 @@ def test_tiny_run_records_every_system_and_masks_test_data_without_labels(tiny, 
 
 def test_quick_notebook_end_to_end(tmp_path):
     """The notebook through the runner (one kernel process) in a tiny configuration."""
-    from relmask.runner import run_notebook
+    from relmask.running.runner import run_notebook
 
     out = tmp_path / "run"
     result = run_notebook(NOTEBOOK,
@@ -250,7 +250,7 @@ def test_quick_preset_defaults_run_in_time(tmp_path):
     """The notebook's own defaults (the quick preset) end to end, within the ~90 s budget."""
     import time
 
-    from relmask.runner import run_notebook
+    from relmask.running.runner import run_notebook
 
     start = time.perf_counter()
     result = run_notebook(NOTEBOOK,
@@ -265,7 +265,7 @@ def test_kaggle_layout_through_the_notebook(tmp_path):
     """A Kaggle-layout folder (with one broken clip, skipped) through the notebook."""
     import soundfile as sf
 
-    from relmask.runner import run_notebook
+    from relmask.running.runner import run_notebook
     from relmask_plugins.whale import synthetic
 
     d = synthetic.generate(120, seed=11)

@@ -14,7 +14,7 @@ Note: the package attribute ``relmask.relevance.explain`` is the function; the m
 """
 from __future__ import annotations
 
-from .explain import explain
-from .precision import PRECISIONS
+from relmask.relevance.explain import explain
+from relmask.relevance.precision import PRECISIONS
 
 __all__ = ["PRECISIONS", "explain"]

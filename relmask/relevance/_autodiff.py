@@ -23,8 +23,8 @@ from typing import Callable, Iterator
 import keras
 import numpy as np
 
-from ..errors import ParameterError
-from .precision import PRECISIONS
+from relmask.errors import ParameterError
+from relmask.relevance.precision import PRECISIONS
 
 
 def backend() -> str:

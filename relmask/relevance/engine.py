@@ -6,9 +6,9 @@ import weakref
 import numpy as np
 from keras import ops
 
-from ..errors import DataError, ParameterError
-from . import _autodiff
-from .graph import is_graph_model, logits, probability_output
+from relmask.errors import DataError, ParameterError
+from relmask.relevance import _autodiff
+from relmask.relevance.graph import is_graph_model, logits, probability_output
 
 #: models whose output check (:func:`check_model`) passed; the check depends on the architecture only
 _checked: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()

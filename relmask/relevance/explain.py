@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ComponentOutputError, DataError, ParameterError
+from relmask.errors import ComponentOutputError, DataError, ParameterError
 
 
 def _as_input(x) -> np.ndarray:
@@ -50,10 +50,10 @@ def explain(model, x, method="gradient", targets=None, batch_size: int = 64, pro
     """
     import keras
 
-    from ..plugins import registry
-    from ..progress import progress_bar
-    from ._autodiff import matmul_precision
-    from .engine import check_model, n_outputs, resolve_predicted
+    from relmask.plugin_system.plugins import registry
+    from relmask.relevance._autodiff import matmul_precision
+    from relmask.relevance.engine import check_model, n_outputs, resolve_predicted
+    from relmask.running.progress import progress_bar
 
     methods = registry("register_relevance_methods")
     m = methods.get(method)

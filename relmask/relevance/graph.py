@@ -18,7 +18,7 @@ import keras
 from keras import layers as L
 from keras import ops
 
-from ..errors import UnsupportedLayerError
+from relmask.errors import UnsupportedLayerError
 
 # -- layer families ------------------------------------------------------------------------------------------
 LINEAR = (L.Dense, L.Conv1D, L.Conv2D, L.DepthwiseConv1D, L.DepthwiseConv2D, L.SeparableConv1D,

@@ -41,11 +41,11 @@ import keras
 from keras import layers as L
 from keras import ops
 
-from ..errors import ParameterError, UnsupportedLayerError
-from ..plugins import registry
-from . import _autodiff
-from .engine import compiled, select
-from .graph import (
+from relmask.errors import ParameterError, UnsupportedLayerError
+from relmask.plugin_system.plugins import registry
+from relmask.relevance import _autodiff
+from relmask.relevance.engine import compiled, select
+from relmask.relevance.graph import (
     ACTIVATION,
     AFFINE,
     AVG_POOL,
@@ -63,7 +63,7 @@ from .graph import (
     run_graph,
     supported_layer_names,
 )
-from .rules import BIASES
+from relmask.relevance.rules import BIASES
 
 RULES_HOOK = "register_lrp_rules"
 CANONIZERS_HOOK = "register_canonizers"

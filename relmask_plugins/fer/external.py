@@ -19,8 +19,8 @@ from typing import Sequence
 
 import numpy as np
 
-from relmask.components import Param, RelevanceMethod
 from relmask.errors import DataError, ParameterError
+from relmask.plugin_system.components import Param, RelevanceMethod
 
 from .loaders import IMAGE_EXTENSIONS, read_image
 

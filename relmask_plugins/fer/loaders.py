@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from relmask.data import Dataset
 from relmask.errors import DataError, RelmaskWarning
 from relmask.io import read_image as _read_image
+from relmask.pipeline.data import Dataset
 
 from .synthetic import CLASS_NAMES
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from relmask.components import ModelSpec, Param
 from relmask.errors import DataError
+from relmask.plugin_system.components import ModelSpec, Param
 
 WIDTH = Param("width", int, 16, "filters of the first convolution block (doubled per block)", low=1)
 DROPOUT = Param("dropout", float, 0.25, "dropout rate before the classifier", low=0, high=1, high_open=True)

@@ -2,7 +2,7 @@
 effects tables, drawn from the recorded results of its runs (called by :meth:`FerDataMasking.paper_outputs`)."""
 from __future__ import annotations
 
-from relmask.figures import PaperWriter, cell, mean_sd_cell
+from relmask.running.figures import PaperWriter, cell, mean_sd_cell
 
 
 def paper_outputs(runs: list[tuple[dict, dict]], paper: PaperWriter) -> None:
@@ -88,7 +88,7 @@ def learning_table(runs, paper: PaperWriter) -> None:
 
 
 def effects_table(runs, paper: PaperWriter) -> None:
-    from relmask.stats import format_effect
+    from relmask.scoring.stats import format_effect
 
     header = ["data", "run", "variant", "eval set", "against", "Δ AULC (mean [95 % CI], seeds)",
               "Δ test acc. (mean [95 % CI], seeds)"]
@@ -103,7 +103,7 @@ def effects_table(runs, paper: PaperWriter) -> None:
                          *cells])
         leak = results.get("leak_check")
         if leak and "uses_label" not in leak:  # recorded before label-free rules were read as such
-            from relmask.controls import leak_verdict
+            from relmask.pipeline.controls import leak_verdict
 
             leak = leak_verdict(leak["mask_only"], leak["source"], leak["chance"],
                                 uses_label=(results.get("params") or {}).get("train_mask_target") == "true")
@@ -221,7 +221,7 @@ def size_sweep_verdict(gains: list[dict]) -> str:
 
 
 def size_sweep_table(runs, paper: PaperWriter) -> None:
-    from relmask.stats import format_effect
+    from relmask.scoring.stats import format_effect
 
     gains = sweep_gains(runs)
     if not gains:

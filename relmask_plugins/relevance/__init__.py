@@ -6,7 +6,7 @@ Registered exactly like a third-party plugin. The registered objects import Kera
 listing plugins stays fast.
 """
 from relmask import hookimpl
-from relmask.components import RelevanceMethod
+from relmask.plugin_system.components import RelevanceMethod
 
 from .lrp import lrp_methods
 from .lrp_rules import builtin_canonizers, builtin_rules

@@ -2,8 +2,8 @@
 declarations (before any work) and the implementations."""
 from __future__ import annotations
 
-from relmask.components import RelevanceMethod
 from relmask.errors import ParameterError
+from relmask.plugin_system.components import RelevanceMethod
 
 
 def spatial_axes(input_shape) -> tuple[int, ...]:

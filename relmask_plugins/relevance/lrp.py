@@ -7,9 +7,9 @@ This module imports no Keras (plugins are listed without loading a backend); ``a
 """
 from __future__ import annotations
 
-from relmask.components import Param, RelevanceMethod
 from relmask.errors import ParameterError, UnknownNameError
-from relmask.plugins import registry
+from relmask.plugin_system.components import Param, RelevanceMethod
+from relmask.plugin_system.plugins import registry
 from relmask.relevance.rules import BIASES
 
 from .methods import BuiltinMethod

@@ -5,7 +5,7 @@ implementation module on first use.
 """
 from __future__ import annotations
 
-from relmask.components import Param, RelevanceMethod
+from relmask.plugin_system.components import Param, RelevanceMethod
 
 from .checks import check_layer, check_windows, spatial_axes
 

@@ -5,7 +5,7 @@ folder of clips with a CSV). Both return a :class:`relmask.Dataset` of standardi
 Generated clips, decoded Kaggle clips and spectrograms are cached under ``cache_dir`` (default
 ``$RELMASK_CACHE/whale``, else ``~/.cache/relmask/whale``), each file written atomically and named by a hash of
 everything it depends on, so a changed parameter or file never reuses a stale cache. Every cache read is
-validated (checksum, float dtype, shape, finite; :mod:`relmask.cache`): a truncated or corrupt entry is
+validated (checksum, float dtype, shape, finite; :mod:`relmask.running.cache`): a truncated or corrupt entry is
 recomputed with a warning naming the file.
 """
 from __future__ import annotations
@@ -15,8 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from relmask.cache import default_cache_dir as relmask_cache_dir
-from relmask.cache import (
+from relmask.errors import DataError, ParameterError
+from relmask.io import to_jsonable
+from relmask.pipeline.data import Dataset, fingerprint_arrays
+from relmask.plugin_system.components import Domain, DomainDefaults, Param, Source
+from relmask.running.cache import default_cache_dir as relmask_cache_dir
+from relmask.running.cache import (
     float_arrays_check,
     hash_jsonable,
     load_cached_array,
@@ -24,10 +28,6 @@ from relmask.cache import (
     save_cached_array,
     save_cached_arrays,
 )
-from relmask.components import Domain, DomainDefaults, Param, Source
-from relmask.data import Dataset, fingerprint_arrays
-from relmask.errors import DataError, ParameterError
-from relmask.io import to_jsonable
 
 from . import audio, synthetic
 from .spectrogram import STANDARDIZE, SpectrogramConfig, spectrogram, standardize
@@ -60,7 +60,8 @@ FEATURES_OBTAIN = ("Pass the .npz file (features) or the folder of class sub-fol
 
 
 def default_cache_dir() -> Path:
-    """The whale domain's cache folder: relmask's default (:func:`relmask.cache.default_cache_dir`) + ``whale``."""
+    """The whale domain's cache folder: relmask's default (:func:`relmask.running.cache.default_cache_dir`) +
+    ``whale``."""
     return relmask_cache_dir("whale")
 
 
@@ -230,8 +231,8 @@ def _feature_dataset(x: np.ndarray, y: np.ndarray, ids: np.ndarray, class_names:
 
 
 def load_features(path, flip_frequency, standardize, **_) -> Dataset:
-    """An ``.npz`` of precomputed spectrograms (see :func:`relmask.data.load_feature_arrays`)."""
-    from relmask.data import load_feature_arrays
+    """An ``.npz`` of precomputed spectrograms (see :func:`relmask.pipeline.data.load_feature_arrays`)."""
+    from relmask.pipeline.data import load_feature_arrays
 
     ds = load_feature_arrays(path)
     named = "class_names" in ds.report["arrays"]  # else load_feature_arrays numbers the classes "0", "1" ...

@@ -5,10 +5,10 @@ compute its relevance on the training and test clips, mask both with every maske
 training features, evaluate CNN2 on the masked test features and fuse it with CNN1 (mean, product, max of
 probabilities). The controls go into the same table: ``ensemble_raw`` (CNN1 fused with a CNN trained on raw data
 with another seed: the gain of any two-model ensemble); ``cnn2_<control>``/``fusion_<control>`` for each control
-of :mod:`relmask.controls` (shuffled maps, another clip's map, smooth random maps: the same masker on maps with
+of :mod:`relmask.pipeline.controls` (shuffled maps, another clip's map, smooth random maps: the same masker on maps with
 the real maps' statistics but not their placement); and ``mask_only`` (a CNN on the maps alone: do they carry the
 label?). Every comparison is reported as a paired per-seed difference with a 95 % interval (bootstrap ∪ t)
-and, per seed, DeLong's test over the test clips (:mod:`relmask.stats`).
+and, per seed, DeLong's test over the test clips (:mod:`relmask.scoring.stats`).
 
 Masks never use the true label by default: training masks explain CNN1's prediction (``predicted``) or the
 up-call logit (``positive``); ``true`` must be asked for and the results then carry ``label_leak_risk``. Masks of
@@ -29,12 +29,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from relmask.components import Experiment, ExperimentConfig, presets_in, shared_field
-from relmask.controls import CONTROLS, check_controls, control_relevance, leak_verdict, mask_only_inputs
-from relmask.data import Dataset, stratified_kfold, stratified_split
 from relmask.errors import ParameterError, TrainingError, require
-from relmask.evaluation import FUSION_RULES, fuse, mean_sd, roc_auc, roc_curve
-from relmask.stats import delong, format_effect, paired_difference
+from relmask.pipeline.controls import CONTROLS, check_controls, control_relevance, leak_verdict, mask_only_inputs
+from relmask.pipeline.data import Dataset, stratified_kfold, stratified_split
+from relmask.plugin_system.components import Experiment, ExperimentConfig, presets_in, shared_field
+from relmask.scoring.evaluation import FUSION_RULES, fuse, mean_sd, roc_auc, roc_curve
+from relmask.scoring.stats import delong, format_effect, paired_difference
 
 from .domain import WhaleDomain
 
@@ -51,9 +51,11 @@ ROC_POINTS = 400
 @dataclass
 class WhaleExperiment(ExperimentConfig):
     """Every parameter of the experiment and its notebook, declared once (``relmask.get_experiment("whale")``
-    derives its :class:`~relmask.components.Param` list from these fields; ``relmask notebooks`` generates the
+    derives its :class:`~relmask.plugin_system.components.Param` list from these fields; ``relmask notebooks``
+    generates the
     notebook's ``parameters`` cell from them; the defaults are the ``quick`` preset). The fields every experiment
-    shares are :func:`~relmask.components.shared_field` s: their help texts and checks are declared in core."""
+    shares are :func:`~relmask.plugin_system.components.shared_field` s: their help texts and checks are declared in
+    core."""
 
     experiment_name: ClassVar[str] = "whale"
 
@@ -104,7 +106,7 @@ class WhaleExperiment(ExperimentConfig):
         "help": "CNN2 is evaluated on masked (like its training data) or raw test spectrograms",
         "choices": EVAL_INPUTS})
     controls: list[str] = field(default_factory=lambda: list(CONTROLS), metadata={
-        "help": "control maps per masker: shuffled, permuted, smooth (relmask.controls)"})
+        "help": "control maps per masker: shuffled, permuted, smooth (relmask.pipeline.controls)"})
     mask_only: bool = field(default=True, metadata={
         "help": "also train a CNN on the maps alone: do they carry the label?"})
     cache_dir: str | None = shared_field("cache_dir", None)  # None: the whale domain's cache folder
@@ -118,10 +120,11 @@ class WhaleExperiment(ExperimentConfig):
 
     def check(self) -> None:
         """Checks across fields and against the registries, after the fields' own declarations (types, choices,
-        ranges, the shared fields' rules: :meth:`~relmask.components.ExperimentConfig.validate`), before any
+        ranges, the shared fields' rules: :meth:`~relmask.plugin_system.components.ExperimentConfig.validate`), before
+        any
         training starts; ParameterError names the parameter."""
         from relmask import get_domain, get_masker, get_model
-        from relmask.components import check_relevance_params, resolve_params
+        from relmask.plugin_system.components import check_relevance_params, resolve_params
 
         from .domain import CLASS_NAMES
 
@@ -217,8 +220,8 @@ def member(cfg: WhaleExperiment, x: np.ndarray, y: np.ndarray, seed: int, name: 
            validation: tuple[np.ndarray, np.ndarray] | None = None,
            input_penalty: tuple[np.ndarray, float] | None = None):
     """A fresh ``cfg.model`` seeded by ``seed``, with its training data (and, for a loss-encoding masker, its
-    input-gradient penalty: :class:`relmask.training.Member`), as a member of a training group."""
-    from relmask.training import Member, balanced_class_weight, build_model
+    input-gradient penalty: :class:`relmask.pipeline.training.Member`), as a member of a training group."""
+    from relmask.pipeline.training import Member, balanced_class_weight, build_model
 
     model = build_model(cfg.model, x.shape[1:], 2, seed=seed, **cfg.model_params)
     val = validation if validation is not None and len(validation[0]) else None
@@ -227,9 +230,9 @@ def member(cfg: WhaleExperiment, x: np.ndarray, y: np.ndarray, seed: int, name: 
 
 
 def train_members(cfg: WhaleExperiment, members: list, description: str, log: bool = True) -> list:
-    """Train ``members`` together (:func:`relmask.training.fit_all`); returns their results in order (a member
+    """Train ``members`` together (:func:`relmask.pipeline.training.fit_all`); returns their results in order (a member
     that failed is reported there and has ``ok`` False)."""
-    from relmask.training import fit_all
+    from relmask.pipeline.training import fit_all
 
     return fit_all(members, description=description, log=log, epochs=cfg.epochs, batch_size=cfg.batch_size,
                    learning_rate=cfg.learning_rate)
@@ -253,7 +256,7 @@ def relevance(model, x: np.ndarray, method: str, targets: np.ndarray, params: di
               cache_dir: str | None = None) -> np.ndarray:
     """Relevance maps of x's shape, cached on disk (by model weights, data, method, targets, params) under
     ``cache_dir/experiments`` (default: the whale domain's cache folder)."""
-    from relmask.cache import cached_explain
+    from relmask.running.cache import cached_explain
 
     from .domain import default_cache_dir
 
@@ -364,10 +367,10 @@ def _degenerate_entries(degenerate) -> dict[str, dict[str, dict]]:
 
 def degenerate_flags(degenerate: dict | None, limit: float | None = None, always: bool = False) -> dict[str, str]:
     """``{method: table cell}`` for every method with counts: flagged when its maps are degenerate (every value
-    equal, e.g. all zero; :func:`relmask.masking.degenerate_maps`) for more than ``limit`` (default
-    :data:`relmask.masking.DEGENERATE_WARN_SHARE`, 5 %) of the training or the test clips of any seed.
+    equal, e.g. all zero; :func:`relmask.pipeline.masking.degenerate_maps`) for more than ``limit`` (default
+    :data:`relmask.pipeline.masking.DEGENERATE_WARN_SHARE`, 5 %) of the training or the test clips of any seed.
     Empty when no method is flagged (tables then keep their plain layout), unless ``always``."""
-    from relmask.masking import DEGENERATE_WARN_SHARE
+    from relmask.pipeline.masking import DEGENERATE_WARN_SHARE
 
     limit = DEGENERATE_WARN_SHARE if limit is None else limit
     shares = degenerate_shares(degenerate)
@@ -380,7 +383,7 @@ def degenerate_flags(degenerate: dict | None, limit: float | None = None, always
 def degenerate_note(degenerate: dict | None, limit: float | None = None) -> str:
     """One sentence per flagged method (:func:`degenerate_flags`) with its counts per seed, for a table's
     footnote or caption; empty when none is flagged."""
-    from relmask.masking import DEGENERATE_WARN_SHARE
+    from relmask.pipeline.masking import DEGENERATE_WARN_SHARE
 
     limit = DEGENERATE_WARN_SHARE if limit is None else limit
     flagged = [m for m, v in degenerate_shares(degenerate).items() if v > limit]
@@ -458,11 +461,11 @@ def comparisons(cfg: WhaleExperiment) -> list[tuple[str, str, str]]:
 def run_seed(ds: Dataset, cfg: WhaleExperiment, seed: int, sp: dict[str, np.ndarray],
              progress: bool | None = None, n_examples: int = 3) -> SeedResult:
     """Every system of one seed on the split ``sp`` (see the module doc). ``progress`` False silences the
-    stage reports (:mod:`relmask.progress`)."""
+    stage reports (:mod:`relmask.running.progress`)."""
     from relmask import get_masker
-    from relmask import progress as prog
-    from relmask.masking import degenerate_maps, mask, masked_fraction
-    from relmask.training import predict_proba
+    from relmask.pipeline.masking import degenerate_maps, mask, masked_fraction
+    from relmask.pipeline.training import predict_proba
+    from relmask.running import progress as prog
 
     x_tr, y_tr, x_va, y_va = ds.x[sp["train"]], ds.y[sp["train"]], ds.x[sp["val"]], ds.y[sp["val"]]
     x_te, y_te = ds.x[sp["test"]], ds.y[sp["test"]]
@@ -617,7 +620,7 @@ def run(ds: Dataset, cfg: WhaleExperiment, record: bool = True, progress: bool |
 
     cfg.validate()
     splits = [splits_for(cfg, ds.y, i) for i in range(len(cfg.seeds))]
-    from relmask import progress as prog
+    from relmask.running import progress as prog
 
     per_seed = [run_seed(ds, cfg, seed, sp, progress=progress)
                 for seed, sp in prog.stage("seed", list(zip(cfg.seeds, splits)), log=progress is not False)]
@@ -671,7 +674,7 @@ def plot_roc(results: dict, output_dir: str | Path, rule: str | None = None):
     """ROC curves of the first seed -> ``{output_dir}/figures/roc.{png,pdf}``; returns the figure."""
     import matplotlib.pyplot as plt
 
-    from relmask.plotting import apply_style, save_figure
+    from relmask.running.plotting import apply_style, save_figure
 
     apply_style()
     fig, ax = plt.subplots(figsize=(4.2, 4.0))
@@ -693,7 +696,7 @@ def plot_examples(results: dict, ds: Dataset, output_dir: str | Path, method: st
     figures/examples."""
     import matplotlib.pyplot as plt
 
-    from relmask.plotting import RELEVANCE_CMAP, apply_style, save_figure
+    from relmask.running.plotting import RELEVANCE_CMAP, apply_style, save_figure
 
     apply_style()
     ex = results["examples"]

@@ -12,8 +12,8 @@ Keras is imported inside the builders: the plugin module stays importable withou
 """
 from __future__ import annotations
 
-from relmask.components import ModelSpec, Param
 from relmask.errors import ParameterError
+from relmask.plugin_system.components import ModelSpec, Param
 
 DROPOUT = Param("dropout", float, 0.3, "dropout rate before the dense layers", low=0, high=1, high_open=True)
 FILTERS = Param("filters", int, 16, "filters of the first convolution (doubled per block)", low=1)

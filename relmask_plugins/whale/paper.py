@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from relmask.figures import PaperWriter, cell, mean_sd_cell, sweep_point
+from relmask.running.figures import PaperWriter, cell, mean_sd_cell, sweep_point
 
 #: order and display names of the whale systems (notebook `system` values)
 SYSTEMS = {"cnn1": "CNN₁", "cnn2": "CNN₂ (masked)", "fusion": "fusion CNN₁+CNN₂",
@@ -62,7 +62,7 @@ def groups_of(runs: list[tuple[dict, dict]]) -> list[tuple[str, dict[str, dict]]
 def auc_figure(runs, paper: PaperWriter) -> None:
     import matplotlib.pyplot as plt
 
-    from relmask.plotting import PALETTE
+    from relmask.running.plotting import PALETTE
 
     groups = groups_of(runs)
     systems = [s for s in SYSTEMS if any(s in g for _, g in groups)]
@@ -167,7 +167,7 @@ def auc_table(runs, paper: PaperWriter) -> None:
 
 
 def effects_table(runs, paper: PaperWriter) -> None:
-    from relmask.stats import format_effect
+    from relmask.scoring.stats import format_effect
 
     from .experiment import effect_method
 

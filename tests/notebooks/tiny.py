@@ -27,7 +27,7 @@ import time
 
 import relmask
 
-relmask.results.set_results_path(output_dir)
+relmask.running.results.set_results_path(output_dir)
 if log_file:
     with open(log_file, "a") as fh:
         fh.write(f"start {value}\n")

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from relmask.components import Domain, DomainDefaults, Param, Source
-from relmask.data import Dataset, stratified_split
 from relmask.errors import ParameterError
+from relmask.pipeline.data import Dataset, stratified_split
+from relmask.plugin_system.components import Domain, DomainDefaults, Param, Source
 
 #: how many images sklearn ships; a subset is drawn from these
 N_DIGITS = 1797

@@ -10,12 +10,12 @@ Per seed, on a stratified train/test split of scikit-learn's handwritten digits:
    relevant ``fraction`` of the pixels is left, the rest filled; ``negative``: exactly those are removed, i.e.
    remove-and-retrain), and a **student** of the same architecture, fresh weights, is trained on the masked
    training images and scored on the masked test images;
-3. the same masker runs on **control** maps (:mod:`relmask.controls`: ``shuffled`` keeps each map's values but
+3. the same masker runs on **control** maps (:mod:`relmask.pipeline.controls`: ``shuffled`` keeps each map's values but
    not their places, ``permuted`` is another digit's map, ``smooth`` random blobs of the map's size), and a
    **raw** student learns from the unmasked digits.
 
 Students of one seed share the split, the initial weights and the batch order, so the per-seed difference
-relevance − control is the effect and its spread over seeds the noise (:func:`relmask.stats.paired_difference`).
+relevance − control is the effect and its spread over seeds the noise (:func:`relmask.scoring.stats.paired_difference`).
 The parameters are declared once, in :class:`DigitsExperiment`; the notebook ``notebooks/digits_masking.py``
 calls the functions below in order, and :func:`plot_results` / :func:`table` draw the same figure and table in
 the notebook and in ``paper/`` (:mod:`relmask_digits.paper`).
@@ -28,8 +28,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from relmask.components import Experiment, ExperimentConfig, presets_in, shared_field
 from relmask.errors import ParameterError
+from relmask.plugin_system.components import Experiment, ExperimentConfig, presets_in, shared_field
 
 HERE = Path(__file__).resolve().parent
 #: a student's initial weights come from seed + this, the teacher's from seed: the raw student is not the teacher
@@ -44,7 +44,8 @@ N_EXAMPLES = 6
 class DigitsExperiment(ExperimentConfig):
     """Every parameter of the notebook, in its order, with its defaults (= the ``quick`` preset). The fields every
     experiment shares (relevance method, maskers and their parameters, model, schedule, seeds, output) are
-    relmask's :func:`~relmask.components.shared_field` s: name, type, help text and checks come from relmask."""
+    relmask's :func:`~relmask.plugin_system.components.shared_field` s: name, type, help text and checks come from
+    relmask."""
 
     experiment_name: ClassVar[str] = "digits"
 
@@ -74,7 +75,7 @@ class DigitsExperiment(ExperimentConfig):
         """Names of registered components and cross-field rules, after the fields' own declarations (types,
         ranges, the shared fields' rules), checked before anything trains."""
         from relmask import get_masker, get_method, get_model
-        from relmask.controls import check_controls
+        from relmask.pipeline.controls import check_controls
 
         get_model(self.model).resolve_params(self.model_params)
         get_method(self.relevance_method).resolve_params(self.relevance_params)
@@ -128,7 +129,7 @@ def mask_params(cfg: DigitsExperiment, masker: str, fraction: float) -> dict:
 
 # -- data ------------------------------------------------------------------------------------------------------
 def load_data(cfg: DigitsExperiment):
-    """The digits (a :class:`relmask.data.Dataset`) through the registered ``digits`` domain."""
+    """The digits (a :class:`relmask.pipeline.data.Dataset`) through the registered ``digits`` domain."""
     from relmask import get_domain
 
     return get_domain("digits").load("sklearn", n=cfg.n_digits, seed=0)
@@ -142,7 +143,7 @@ def describe_data(data) -> dict:
 
 def split(data, cfg: DigitsExperiment, seed: int):
     """(train, test) Datasets of one seed: stratified by digit."""
-    from relmask.data import stratified_split
+    from relmask.pipeline.data import stratified_split
 
     train, test = stratified_split(data.y, [1.0 - cfg.test_fraction, cfg.test_fraction], seed)
     return data.subset(train), data.subset(test)
@@ -151,8 +152,8 @@ def split(data, cfg: DigitsExperiment, seed: int):
 # -- one seed ------------------------------------------------------------------------------------------------------
 def _train(cfg: DigitsExperiment, x, y, n_classes: int, init_seed: int, epochs: int, seed: int, validation=None):
     """A fresh ``cfg.model`` (weights from ``init_seed``) trained on (x, y); returns (model, history)."""
-    from relmask import progress
-    from relmask.training import build_model, fit
+    from relmask.pipeline.training import build_model, fit
+    from relmask.running import progress
 
     model = build_model(cfg.model, x.shape[1:], n_classes, seed=init_seed, **cfg.model_params)
     history = fit(model, x, y, epochs=epochs, batch_size=cfg.batch_size, seed=seed,
@@ -163,8 +164,8 @@ def _train(cfg: DigitsExperiment, x, y, n_classes: int, init_seed: int, epochs: 
 
 def _student(cfg, seed, masker, condition, fraction, x_train, train, x_test, test) -> dict:
     """Train one student on ``x_train`` and score it on ``x_test``: a result row."""
-    from relmask.evaluation import accuracy
-    from relmask.training import predict_proba
+    from relmask.pipeline.training import predict_proba
+    from relmask.scoring.evaluation import accuracy
 
     model, history = _train(cfg, x_train, train.y, train.n_classes, seed + STUDENT_SEED_OFFSET, cfg.epochs,
                             seed, validation=(x_test, test.y))
@@ -183,10 +184,10 @@ def run_seed(cfg: DigitsExperiment, data, seed: int) -> dict:
     map and their masked versions at the first masker's smallest fraction, for :func:`plot_examples`).
     """
     import relmask
-    from relmask import progress
-    from relmask.controls import control_relevance
-    from relmask.evaluation import accuracy
-    from relmask.training import predict_proba
+    from relmask.pipeline.controls import control_relevance
+    from relmask.pipeline.training import predict_proba
+    from relmask.running import progress
+    from relmask.scoring.evaluation import accuracy
 
     train, test = split(data, cfg, seed)
     with progress.stage("teacher"):
@@ -226,7 +227,7 @@ def run_seed(cfg: DigitsExperiment, data, seed: int) -> dict:
 def summarise(rows: list[dict]) -> list[dict]:
     """Per masker, condition and fraction: accuracy and ink kept as mean ± sd over seeds (sd with ddof 1, as
     everywhere in relmask; 0 for one seed), and the learning curves' mean ± sd per epoch, the same spread."""
-    from relmask.evaluation import mean_sd
+    from relmask.scoring.evaluation import mean_sd
 
     out = []
     keys = list(dict.fromkeys((r["masker"], r["condition"], r["fraction"]) for r in rows))
@@ -245,7 +246,7 @@ def summarise(rows: list[dict]) -> list[dict]:
 def effects(rows: list[dict], controls: list[str]) -> list[dict]:
     """Per masker and fraction: relevance − each control and relevance − raw, paired over seeds, with a 95 %
     interval."""
-    from relmask.stats import format_effect, paired_difference
+    from relmask.scoring.stats import format_effect, paired_difference
 
     def by_seed(masker, condition, fraction):
         return {r["seed"]: r["accuracy"] for r in rows
@@ -279,7 +280,7 @@ def plot_results(summary: list[dict], masker: str, title: str = ""):
     same figure."""
     import matplotlib.pyplot as plt
 
-    from relmask.plotting import PALETTE, apply_style
+    from relmask.running.plotting import PALETTE, apply_style
 
     summary = of_masker(summary, masker)
     apply_style()
@@ -327,7 +328,7 @@ def plot_examples(examples: dict, masker: str):
     """Test digits (rows): the image, the teacher's map, and the image masked with each condition's map."""
     import matplotlib.pyplot as plt
 
-    from relmask.plotting import RELEVANCE_CMAP, apply_style
+    from relmask.running.plotting import RELEVANCE_CMAP, apply_style
 
     apply_style()
     columns = [("digit", examples["x"], "gray_r"), ("relevance", np.abs(examples["relevance"]), RELEVANCE_CMAP)]
@@ -355,7 +356,7 @@ def plot_examples(examples: dict, masker: str):
 def table(summary: list[dict], effect_rows: list[dict], masker: str) -> tuple[list[str], list[list[str]]]:
     """(header, rows) of ``masker``: per fraction the ink each condition's students see, the accuracy of each
     condition (mean ± sd) and relevance − each control and − raw as paired effects; the raw student last."""
-    from relmask.figures import mean_sd_cell
+    from relmask.running.figures import mean_sd_cell
 
     summary, effect_rows = of_masker(summary, masker), of_masker(effect_rows, masker)
 

@@ -4,8 +4,8 @@ Keras is imported inside the builder, so importing the plugin (``relmask plugins
 """
 from __future__ import annotations
 
-from relmask.components import ModelSpec, Param
 from relmask.errors import ParameterError
+from relmask.plugin_system.components import ModelSpec, Param
 
 
 def build_digits_cnn(input_shape, n_classes, filters, dense_units, dropout):

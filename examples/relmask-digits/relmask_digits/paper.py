@@ -1,7 +1,7 @@
 """What the ``digits`` experiment contributes to ``paper/``: one figure and one table per run.
 
 ``relmask reproduce`` (and ``relmask figures``) call :meth:`DigitsMasking.paper_outputs` with the finished runs of
-this experiment, each a ``(run record, results.json)`` pair, and a :class:`relmask.figures.PaperWriter`. Both
+this experiment, each a ``(run record, results.json)`` pair, and a :class:`relmask.running.figures.PaperWriter`. Both
 outputs are drawn from the recorded results only, by the same functions the notebook uses, so ``paper/`` shows
 what the executed notebook showed.
 """

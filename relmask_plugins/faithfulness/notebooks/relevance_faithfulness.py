@@ -61,7 +61,7 @@ from relmask_plugins.faithfulness import experiment as fa
 
 exp = relmask.get_experiment("faithfulness")
 cfg = exp.from_namespace(globals())  # every value checked before anything trains
-relmask.results.set_results_path(cfg.output_dir)
+relmask.running.results.set_results_path(cfg.output_dir)
 figures = Path(cfg.output_dir) / "figures"
 _ = relmask.record("params", cfg.to_dict())
 
@@ -98,7 +98,7 @@ display(Markdown(fa.format_table(rows)))
 corr = relmask.record("correlations", fa.correlations(rows))
 print(corr)
 fa.plot_scores(rows, figures / "faithfulness_vs_masking")
-# what relmask reproduce copies into paper/ (relmask.figures.declared_outputs)
+# what relmask reproduce copies into paper/ (relmask.running.figures.declared_outputs)
 _ = relmask.record("paper_outputs", {
     "figures": {"faithfulness_vs_masking": {
         "file": "figures/faithfulness_vs_masking",

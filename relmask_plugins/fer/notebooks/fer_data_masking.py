@@ -48,7 +48,7 @@ eval_mask_target: str = "predicted"  # evaluation masks: predicted or all_classe
 load_params: dict = {}  # extra data-source parameters, e.g. {"on_error": "skip"} or {"difficulty": 1.5}
 maskers: list[str] = ["keep"]  # maskers to compare (relmask list maskers)
 masker_params: dict[str, dict] = {"keep": {"fraction": 0.5, "fill": "blur"}}  # parameters per masker: {masker: {param: value}}, e.g. {keep: {fraction: 0.5, fill: blur}} (relmask list maskers)
-controls: list[str] = ["shuffled", "permuted", "smooth"]  # control maps per masker (relmask.controls)
+controls: list[str] = ["shuffled", "permuted", "smooth"]  # control maps per masker (relmask.pipeline.controls)
 mask_only: bool = True  # also train a student on the maps alone: do they carry the label?
 student: str = "fer_small_cnn"  # student architecture, e.g. fer_small_cnn, fer_deep_cnn, fer_mobilenetv2
 student_params: dict = {}  # parameters of the student architecture
@@ -71,7 +71,7 @@ from relmask_plugins.fer import experiment as fer
 
 exp = relmask.get_experiment("fer")
 cfg = exp.from_namespace(globals())  # every value checked (types, ranges, names, masker params) before training
-relmask.results.set_results_path(cfg.output_dir)
+relmask.running.results.set_results_path(cfg.output_dir)
 figures = Path(cfg.output_dir) / "figures"
 _ = relmask.record("params", dataclasses.asdict(cfg))
 

@@ -47,7 +47,7 @@ fusion_rules: list[str] = ["mean", "product", "max"]  # decision-level fusion of
 train_mask_target: str = "predicted"  # class the training masks explain: predicted (CNN1's), positive (the up-call), or true (leaks the label into the data)
 eval_mask_target: str = "predicted"  # class the test masks explain: predicted or positive; never the true label (it would leak the answer)
 eval_inputs: str = "masked"  # CNN2 is evaluated on masked (like its training data) or raw test spectrograms
-controls: list[str] = ["shuffled", "permuted", "smooth"]  # control maps per masker: shuffled, permuted, smooth (relmask.controls)
+controls: list[str] = ["shuffled", "permuted", "smooth"]  # control maps per masker: shuffled, permuted, smooth (relmask.pipeline.controls)
 mask_only: bool = True  # also train a CNN on the maps alone: do they carry the label?
 cache_dir: str | None = None  # cache folder of data and relevance maps (None: the experiment's default; relmask reproduce sets <out>/cache)
 output_dir: str = "runs/whale_feature_masking"  # where results.json and figures/ go
@@ -60,7 +60,7 @@ from relmask_plugins.whale import experiment as whale
 
 exp = relmask.get_experiment("whale")
 cfg = exp.from_namespace(globals())  # every value checked before anything loads or trains
-relmask.results.set_results_path(cfg.output_dir)
+relmask.running.results.set_results_path(cfg.output_dir)
 ds = whale.load_data(cfg.source, cfg.data_path, cfg.n_clips, cache_dir=cfg.cache_dir, on_error=cfg.on_error,
                      **cfg.load_params)
 print(ds)

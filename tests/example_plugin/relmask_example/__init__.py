@@ -27,7 +27,7 @@ class InvertMasker(Masker):
     params = (Param("fraction", float, 0.5, "share of values flipped"),)
 
     def apply(self, x, relevance, rng, fraction):
-        from relmask.masking import normalize_relevance, top_fraction_mask
+        from relmask.pipeline.masking import normalize_relevance, top_fraction_mask
 
         flip = top_fraction_mask(normalize_relevance(relevance), fraction)
         return np.where(flip, -x, x)

@@ -24,10 +24,10 @@ output_dir: str = "runs/example_masking"  # where results.json goes
 import numpy as np
 
 import relmask
-from relmask.masking import masked_fraction
+from relmask.pipeline.masking import masked_fraction
 
 cfg = relmask.get_experiment("example_masking").from_namespace(globals())
-relmask.results.set_results_path(cfg.output_dir)
+relmask.running.results.set_results_path(cfg.output_dir)
 rng = np.random.default_rng(cfg.seed)
 x = rng.normal(size=(cfg.n_samples, 6, 6, 1)).astype("float32")
 x_masked = relmask.mask(x, rng.normal(size=x.shape), "example_invert", fraction=cfg.fraction)

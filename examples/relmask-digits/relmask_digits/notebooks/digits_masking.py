@@ -50,12 +50,12 @@ from IPython.display import Markdown, display
 from relmask_digits import experiment as digits
 
 import relmask
-from relmask import progress
-from relmask.plotting import save_figure
+from relmask.running import progress
+from relmask.running.plotting import save_figure
 
 exp = relmask.get_experiment("digits")
 cfg = exp.from_namespace(globals())  # every value checked (types, ranges, registered names) before training
-relmask.results.set_results_path(output_dir)
+relmask.running.results.set_results_path(output_dir)
 figures = Path(cfg.output_dir) / "figures"
 _ = relmask.record("params", dataclasses.asdict(cfg))
 
