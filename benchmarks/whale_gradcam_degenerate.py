@@ -1,7 +1,7 @@
 """Why Grad-CAM maps of the whale CNN vanish on real clips, and whether LRP's do (issue 23, point 3).
 
 Trains ONE CNN₁ exactly as the whale experiment's ``real`` preset does (the preset's split of ``--seed``,
-``relmask_plugins.whale.experiment.member``/``train_members``, the preset's epochs unless ``--epochs``), then on
+``relmask_plugins.whale.pipeline.member``/``train_members``, the preset's epochs unless ``--epochs``), then on
 its training and test clips, explaining CNN₁'s predicted class (the preset's ``train_mask_target``):
 
 * Grad-CAM at the default layer and at every other spatial layer, and its ingredients: the pooled gradients
@@ -91,7 +91,7 @@ def main() -> None:
     from relmask.relevance.graph import all_layers, logits
     from relmask.scoring.evaluation import roc_auc
     from relmask_plugins.relevance.gradcam import default_layer
-    from relmask_plugins.whale import experiment as whale
+    from relmask_plugins.whale import pipeline as whale
 
     exp = relmask.get_experiment("whale")
     values = yaml.safe_load(open(exp.preset("real"))) | {"data_path": args.data, "seeds": [args.seed],

@@ -38,64 +38,43 @@ from relmask.plugin_system.components import (
     Source,
 )
 from relmask.plugin_system.hookspecs import hookimpl
+from relmask.plugin_system.kinds import KINDS as _KINDS
+from relmask.plugin_system.kinds import Kind as _Kind
 from relmask.plugin_system.plugins import registry as _registry
 from relmask.relevance import explain
 from relmask.running.results import record
 from relmask.scoring.metrics import evaluate
 
 
-def list_methods() -> list[str]:
-    """Names of the registered relevance methods."""
-    return _registry("register_relevance_methods").names()
+def _lookups(kind: _Kind) -> dict:
+    """``list_<api_name>s()`` and ``get_<api_name>(name)`` of one kind, named and documented as if written out."""
+    cls = f"{kind.cls.__module__}.{kind.cls.__qualname__}"
+
+    def names() -> list[str]:
+        return _registry(kind.hook).names()
+
+    def get(name: str):
+        return _registry(kind.hook).get(name)
+
+    names.__name__ = f"list_{kind.api_name}s"
+    names.__doc__ = (f"Names of the registered {kind.words}s, sorted (aliases left out).\n\n"
+                     f"``relmask list {kind.cli_word}`` shows them with their aliases and parameters.")
+    names.__annotations__ = {"return": list[str]}
+    get.__name__ = f"get_{kind.api_name}"
+    get.__doc__ = (f"The registered {kind.words} called ``name`` (a name or an alias; ``{names.__name__}()``).\n\n"
+                   f"Returns a :class:`{cls}`; such an object passed as ``name`` is returned as it is.\n"
+                   f"Any other name raises :class:`relmask.errors.UnknownNameError`, naming the closest one.")
+    get.__annotations__ = {"name": str, "return": kind.cls}
+    for function in (names, get):
+        function.__qualname__ = function.__name__
+        function.__module__ = __name__
+    return {names.__name__: names, get.__name__: get}
 
 
-def list_domains() -> list[str]:
-    """Names of the registered data domains."""
-    return _registry("register_domains").names()
-
-
-def list_maskers() -> list[str]:
-    """Names of the registered maskers."""
-    return _registry("register_maskers").names()
-
-
-def list_models() -> list[str]:
-    """Names of the registered model architectures."""
-    return _registry("register_models").names()
-
-
-def list_metrics() -> list[str]:
-    """Names of the registered faithfulness metrics."""
-    return _registry("register_metrics").names()
-
-
-def list_experiments() -> list[str]:
-    """Names of the registered experiments."""
-    return _registry("register_experiments").names()
-
-
-def get_method(name: str) -> RelevanceMethod:
-    return _registry("register_relevance_methods").get(name)
-
-
-def get_domain(name: str) -> Domain:
-    return _registry("register_domains").get(name)
-
-
-def get_masker(name: str) -> Masker:
-    return _registry("register_maskers").get(name)
-
-
-def get_model(name: str) -> ModelSpec:
-    return _registry("register_models").get(name)
-
-
-def get_metric(name: str) -> Metric:
-    return _registry("register_metrics").get(name)
-
-
-def get_experiment(name: str) -> Experiment:
-    return _registry("register_experiments").get(name)
+#: list_methods(), get_method(name), list_maskers(), get_masker(name), ...: one pair per kind of component that has
+#: an ``api_name`` in relmask.plugin_system.kinds.KINDS, so the API, the hooks and `relmask list` cannot drift apart
+_LOOKUPS = {name: function for kind in _KINDS if kind.api_name for name, function in _lookups(kind).items()}
+globals().update(_LOOKUPS)
 
 
 #: the public submodules by their short names (``relmask.training.fit``): the API stays the same while the
@@ -118,9 +97,8 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "__version__", "hookimpl", "explain", "mask", "evaluate", "record", "list_methods", "list_domains",
-    "list_maskers", "list_models", "list_metrics", "list_experiments", "get_method", "get_domain", "get_masker",
-    "get_model", "get_metric", "get_experiment", "Experiment", "Metric", "Dataset", "stratified_split",
+    "__version__", "hookimpl", "explain", "mask", "evaluate", "record", *_LOOKUPS,
+    "Experiment", "Metric", "Dataset", "stratified_split",
     "nested_subsample", "stratified_kfold", "Param", "RelevanceMethod", "Masker", "Domain", "ModelSpec", "Source",
     "DomainDefaults", "ReproduceConfig",
     "RelmaskError", "ParameterError", "DataError", "PluginError", "UnknownNameError", "UnsupportedLayerError",

@@ -12,11 +12,7 @@ import sys
 from pathlib import Path
 
 from relmask import __version__
-
-KINDS = {"methods": "register_relevance_methods", "rules": "register_lrp_rules",
-         "canonizers": "register_canonizers", "domains": "register_domains",
-         "maskers": "register_maskers", "models": "register_models", "metrics": "register_metrics",
-         "experiments": "register_experiments", "configs": "register_reproduce_configs"}
+from relmask.plugin_system.kinds import KINDS
 
 
 def _fail(message: str, code: int = 2) -> int:
@@ -44,12 +40,13 @@ def cmd_plugins(args) -> int:
 def cmd_list(args) -> int:
     from relmask.plugin_system.plugins import registry
 
-    kinds = [args.kind] if args.kind else list(KINDS)
     out = {}
-    for kind in kinds:
-        reg = registry(KINDS[kind])
-        out[kind] = {n: dict(reg.get(n).metadata(), plugin=reg.entries[n].plugin,
-                             aliases=list(reg.entries[n].aliases)) for n in reg.names()}
+    for kind in KINDS:
+        if args.kind not in (None, kind.cli_word):
+            continue
+        reg = registry(kind.hook)
+        out[kind.cli_word] = {n: dict(reg.get(n).metadata(), plugin=reg.entries[n].plugin,
+                                      aliases=list(reg.entries[n].aliases)) for n in reg.names()}
     if args.json:
         print(json.dumps(out, indent=2, default=str))
         return 0
@@ -172,8 +169,9 @@ def add_subcommand(sub) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_plugins)
 
-    p = sub.add_parser("list", help="list registered methods, domains, maskers, models, metrics with parameters")
-    p.add_argument("kind", nargs="?", choices=list(KINDS))
+    p = sub.add_parser("list", help=f"list the registered {', '.join(kind.cli_word for kind in KINDS)} with their "
+                                    "parameters")
+    p.add_argument("kind", nargs="?", choices=[kind.cli_word for kind in KINDS])
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_list)
 

@@ -90,8 +90,8 @@ def tiny_experiment():
         notebook = TINY_NOTEBOOK
 
         def paper_outputs(self, runs, paper):
-            from relmask_plugins.fer.paper import paper_outputs as fer_outputs
-            from relmask_plugins.whale.paper import paper_outputs as whale_outputs
+            from relmask_plugins.fer.report import paper_outputs as fer_outputs
+            from relmask_plugins.whale.report import paper_outputs as whale_outputs
 
             whale_outputs(runs, paper)
             fer_outputs(runs, paper)

@@ -247,28 +247,63 @@ def test_reproduce_config_digits_to_paper(installed):
         assert (tmp / "paper-again" / rel).read_bytes() == (paper / rel).read_bytes(), rel
 
 
-def test_faithfulness_runs_on_the_digits_domain(installed):
-    """The built-in faithfulness experiment runs on the third-party digits domain without a code change: the domain
-    declares what it needs (relmask.DomainDefaults), and the default ``domains`` (None) takes every domain that
-    does. Tiny sizes: one method, one epoch, a few samples per metric."""
+def test_faithfulness_runs_on_the_digits_domain(installed, tmp_path):
+    """The built-in faithfulness experiment runs on the third-party digits domain without a code change, with its
+    default parameters: the domain declares what it needs (relmask.DomainDefaults, its occlusion window among them:
+    the 12 px window of the built-in domains is larger than an 8x8 digit), and the default ``domains`` (None) takes
+    every domain that does. The notebook runs with the default methods and relevance parameters, at tiny sizes (a
+    few samples, one epoch); its table and figure do not call the real digits synthetic, and it records so."""
     _, env = installed
-    report = in_subprocess(env, """
+    report = in_subprocess(env, f"""
 import json
+import relmask
+from relmask.running.runner import check_parameters, run_notebook
 from relmask_plugins.faithfulness import experiment as fa
-cfg = fa.FaithfulnessExperiment(domains=["digits"], relevance_methods=["gradient"], n_samples={"digits": 60},
-                                model_epochs=1, epochs=1, n_eval=4, steps=2, road_steps=2, n_sanity=2)
-results = fa.run(cfg)
-rows = fa.table(results)
-print(json.dumps({"default_domains": fa.declaring_domains(),
-                  "rows": [[r["domain"], r["method"], r["mask_score"], r["mask_accuracy"]] for r in rows],
-                  "digits": {k: results["digits"][k] for k in ("n_train", "n_test", "n_classes", "model", "masker")},
-                  "table": fa.format_table(rows)}))
+exp = relmask.get_experiment("faithfulness")
+defaults = exp.configure({{}})  # every default, on every domain declaring defaults: checked, nothing trains
+check_parameters(exp.notebook, {{}})  # what `relmask run faithfulness` checks before a kernel starts
+def refused(params):
+    try:
+        exp.configure(params)
+    except relmask.ParameterError as exc:
+        return str(exc)
+titles = []
+import relmask.running.plotting as plotting
+save = plotting.save_figure
+def save_figure(fig, stem):
+    titles.append(fig._suptitle.get_text())
+    return save(fig, stem)
+plotting.save_figure = save_figure
+out = {str(tmp_path / "out")!r}
+res = run_notebook(exp.notebook, {{"domains": ["digits"], "n_samples": {{"digits": 60}}, "model_epochs": 1,
+                                  "epochs": 1, "n_eval": 4, "n_sanity": 2}}, output_dir=out)
+rows = res.results["table"]
+fa.plot_scores(rows, out + "/again")
+digits = res.results["digits_results"]
+print(json.dumps({{"default_domains": fa.declaring_domains(), "checked_domains": defaults.domains,
+                  "window": refused({{"domains": ["digits"], "relevance_params": {{"occlusion": {{"window": 12}}}}}}),
+                  "methods": exp.configure({{}}).relevance_methods, "synthetic": res.results["synthetic"],
+                  "rows": [[r["domain"], r["method"], r["mask_score"], r["mask_accuracy"], r["synthetic"]]
+                           for r in rows],
+                  "digits": {{k: digits[k] for k in ("n_train", "n_test", "n_classes", "model", "masker", "synthetic",
+                                                    "relevance_params")}},
+                  "table": open(out + "/figures/faithfulness_table.md").read(), "title": titles}}))
 """, timeout=600)
-    assert {"whale", "fer", "digits"} <= set(report["default_domains"])
-    assert [r[:2] for r in report["rows"]] == [["digits", "gradient"], ["digits", "random"]]
-    assert all(0.0 <= r[2] <= 1.0 and r[2] == r[3] for r in report["rows"])  # the digits score: masked accuracy
-    assert report["digits"] == {"n_train": 40, "n_test": 20, "n_classes": 10, "model": "digits_cnn", "masker": "keep"}
+    assert {"whale", "fer", "digits"} <= set(report["default_domains"]) <= set(report["checked_domains"])
+    assert "on domain 'digits' (over the domain's own {'window': 2})" in report["window"]
+    assert "larger than the input (8, 8)" in report["window"]  # an explicit window still has to fit
+    methods = report["methods"]
+    assert "occlusion" in methods
+    assert [r[:2] for r in report["rows"]] == [["digits", m] for m in (*methods, "random")]
+    assert all(0.0 <= r[2] <= 1.0 and r[2] == r[3] and r[4] is False for r in report["rows"])  # masked accuracy
+    assert report["digits"] == {"n_train": 40, "n_test": 20, "n_classes": 10, "model": "digits_cnn", "masker": "keep",
+                                "synthetic": False,
+                                "relevance_params": {m: {"window": 2} if m == "occlusion" else {} for m in methods}}
     assert "(accuracy)" in report["table"]
+    # real digits: neither the table nor the figure says "synthetic", and the run records it for paper/
+    assert report["synthetic"] is False
+    assert "synthetic" not in report["table"].lower()
+    assert report["title"] == ["Faithfulness vs masking result"]  # the figure redrawn from the recorded rows
 
 
 def test_a_new_parameter_is_declared_in_one_place(installed, tmp_path):

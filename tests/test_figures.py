@@ -102,7 +102,7 @@ def test_build_paper_from_results(tmp_path, runs):
 
 def test_whale_groups_share_cnn1_and_prefer_mean_fusion(runs):
     results = whale_results(0.8)
-    from relmask_plugins.whale.paper import groups_of
+    from relmask_plugins.whale.report import groups_of
 
     groups = dict(groups_of([(runs[0], results)]))
     assert list(groups) == ["gradcam\nnegative", "gradcam\nmean"]

@@ -182,44 +182,44 @@ def test_rrr_bad_params_name_the_parameter(params, name):
 
 # -- the experiments ----------------------------------------------------------------------------------------
 def test_fer_variants_and_tables_carry_rrr_and_its_controls():
-    from relmask_plugins.fer import experiment as exp
+    from relmask_plugins.fer import pipeline
 
-    splits = exp.load_splits("synthetic", None, "photo", "cartoon", n_source=70, n_target=70, seed=0)
+    splits = pipeline.load_splits("synthetic", None, "photo", "cartoon", n_source=70, n_target=70, seed=0)
     rng = np.random.default_rng(0)
     roles = ("train", "val", "val_label_free", "test", "test_label_free", "val_train_rule")
     rel = {k: rng.random(splits[k.split("_")[0]].x.shape).astype(np.float32) for k in roles}  # maps by role
-    vs = exp.make_variants(splits, rel, ["keep", "rrr"], {"rrr": {"weight": 2.0}}, "gradcam", seed=0,
-                           mask_only=False)
+    vs = pipeline.make_variants(splits, rel, ["keep", "rrr"], {"rrr": {"weight": 2.0}}, "gradcam", seed=0,
+                                mask_only=False)
     by = {v.name: v for v in vs}
     loss = [f"rrr{c}" for c in ("", "_shuffled", "_permuted", "_smooth")]
     assert [v.name for v in vs][5:] == loss
     for name in loss:
         v = by[name]
         np.testing.assert_array_equal(v.x_train, splits["train"].x)  # raw inputs: the maps are in the loss
-        assert all(np.array_equal(v.x_val[e], splits["val"].x) for e in exp.EVALS)
+        assert all(np.array_equal(v.x_val[e], splits["val"].x) for e in pipeline.EVALS)
         annotations, weight = v.input_penalty
         assert weight == 2.0 and annotations.shape == v.x_train.shape
         assert v.masked_fraction == pytest.approx(0.5, abs=0.01)  # default fraction: half the values are free
     assert not np.array_equal(by["rrr"].input_penalty[0], by["rrr_shuffled"].input_penalty[0])
     assert by["keep"].input_penalty is None
-    curves, tests = exp.train_students(vs, splits["train"].y, splits["val"].y, 7, "whale_cnn",
-                                       {"filters": 2, "dense_units": 8}, epochs=1, batch_size=16, seeds=[0],
-                                       y_test=splits["test"].y)
-    table = {(r["variant"], r["eval"]) for r in exp.summarize(curves, vs, 0.3, 1, tests)}
-    assert {(name, e) for name in loss for e in exp.EVALS} <= table
-    effects = exp.effects(curves, tests, vs, 0.3, 1)
+    curves, tests = pipeline.train_students(vs, splits["train"].y, splits["val"].y, 7, "whale_cnn",
+                                            {"filters": 2, "dense_units": 8}, epochs=1, batch_size=16, seeds=[0],
+                                            y_test=splits["test"].y)
+    table = {(r["variant"], r["eval"]) for r in pipeline.summarize(curves, vs, 0.3, 1, tests)}
+    assert {(name, e) for name in loss for e in pipeline.EVALS} <= table
+    effects = pipeline.effects(curves, tests, vs, 0.3, 1)
     against = {(e["against"]) for e in effects if e["variant"] == "rrr"}
     assert against == {"raw", "rrr_shuffled", "rrr_permuted", "rrr_smooth"}
 
 
 def test_whale_run_has_rrr_cnn2s_with_their_controls(tmp_path):
-    from relmask_plugins.whale import experiment as whale
+    from relmask_plugins.whale import config, pipeline
 
-    ds = whale.load_data("synthetic", None, 120, cache_dir=str(tmp_path / "whale_cache"))
-    cfg = whale.WhaleExperiment(relevance_methods=["gradient"], maskers=["negative", "rrr"], epochs=1, seeds=[0],
-                                fusion_rules=["mean"], mask_only=False, cache_dir=str(tmp_path / "cache"),
-                                model_params={"filters": 4, "dense_units": 8})
-    res = whale.run(ds, cfg, record=False, progress=False)
+    ds = pipeline.load_data("synthetic", None, 120, cache_dir=str(tmp_path / "whale_cache"))
+    cfg = config.WhaleExperiment(relevance_methods=["gradient"], maskers=["negative", "rrr"], epochs=1, seeds=[0],
+                                 fusion_rules=["mean"], mask_only=False, cache_dir=str(tmp_path / "cache"),
+                                 model_params={"filters": 4, "dense_units": 8})
+    res = pipeline.run(ds, cfg, record=False, progress=False)
     systems = {r["system"] for r in res["table"] if r["masker"] == "rrr"}
     assert systems == {f"{kind}{c}" for kind in ("cnn2", "fusion")
                        for c in ("", "_shuffled", "_permuted", "_smooth")}

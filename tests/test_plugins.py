@@ -189,18 +189,48 @@ def test_list_command_shows_parameters():
     assert maskers["negative"]["aliases"] == ["negative_masking"]
 
 
-def test_list_command_covers_every_registry(capsys):
-    """`relmask list` names every kind of component a plugin can register, LRP rules and canonizers included."""
-    from relmask.cli import KINDS, main
-    from relmask.plugin_system import hookspecs
+def test_the_kinds_table_is_what_hooks_registries_cli_and_api_are_made_of(capsys):
+    """One row per hookspec; a registry, a `relmask list` word and (where the row names one) a documented
+    relmask.list_X()/get_X(name) pair per row, and nothing beside them."""
+    import inspect
 
-    hooks = {n for n in dir(hookspecs) if n.startswith("register_")}
-    assert set(KINDS.values()) == hooks
+    from relmask.cli import build_parser, main
+    from relmask.plugin_system import hookspecs
+    from relmask.plugin_system.kinds import KINDS
+    from relmask.plugin_system.plugins import get_plugin_manager
+
+    specs = {n for n, f in vars(hookspecs).items() if callable(f) and hasattr(f, "relmask_spec")}
+    hooks = [kind.hook for kind in KINDS]
+    assert sorted(hooks) == sorted(specs) and len(set(hooks)) == len(hooks)
+    assert all(getattr(hookspecs, kind.hook) is kind.spec for kind in KINDS)
+    for field in ("cli_word", "api_name"):
+        words = [getattr(kind, field) for kind in KINDS if getattr(kind, field)]
+        assert len(set(words)) == len(words), field
+
+    registries = get_plugin_manager().registries
+    assert list(registries) == hooks
+    assert all((registries[k.hook].kind, registries[k.hook].cls) == (k.words, k.cls) for k in KINDS)
+
+    assert all(build_parser().parse_args(["list", kind.cli_word]).kind == kind.cli_word for kind in KINDS)
     assert main(["list", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
-    assert set(listed) == set(KINDS)
+    assert list(listed) == [kind.cli_word for kind in KINDS]
     assert {"epsilon", "z_plus", "flat", "zb"} <= set(listed["rules"])
     assert listed["canonizers"]["batchnorm"]["plugin"] == "relmask_plugins.relevance"
+
+    public = {n for n in relmask.__all__ if n.startswith(("list_", "get_"))}
+    assert public == {f"{verb}_{kind.api_name}{'s' if verb == 'list' else ''}" for kind in KINDS if kind.api_name
+                      for verb in ("list", "get")}
+    for kind in (k for k in KINDS if k.api_name):
+        lister, getter = getattr(relmask, f"list_{kind.api_name}s"), getattr(relmask, f"get_{kind.api_name}")
+        assert lister() == registries[kind.hook].names() == sorted(listed[kind.cli_word])
+        assert str(inspect.signature(lister)) == "() -> list[str]"
+        assert inspect.signature(getter).parameters["name"].annotation is str
+        assert inspect.signature(getter).return_annotation is kind.cls
+        assert kind.words in lister.__doc__ and kind.words in getter.__doc__ and kind.cls.__name__ in getter.__doc__
+        assert (lister.__module__, getter.__qualname__) == ("relmask", f"get_{kind.api_name}")
+        for name in lister():
+            assert isinstance(getter(name), kind.cls)
 
 
 def test_public_get_and_list_api():

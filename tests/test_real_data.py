@@ -22,7 +22,7 @@ pytestmark = pytest.mark.skipif(
 
 
 def test_real_whale_spectrograms_load_as_features():
-    from relmask_plugins.whale import experiment as whale
+    from relmask_plugins.whale import pipeline as whale
 
     ds = whale.load_data("features", str(Path(REAL) / WHALE_NPZ), None, flip_frequency=True)
     assert ds.x.shape == (3000, 64, 64, 1) and ds.class_counts() == {"noise": 1500, "upcall": 1500}
@@ -32,7 +32,7 @@ def test_real_whale_spectrograms_load_as_features():
 
 
 def test_real_fer_csv_loads_and_splits_without_overlap():
-    from relmask_plugins.fer import experiment as fer
+    from relmask_plugins.fer import pipeline as fer
 
     splits = fer.load_splits("fer2013", str(Path(REAL) / FER_CSV), n_source=3000, n_target=3000, seed=0)
     sizes = {k: len(v) for k, v in splits.items()}

@@ -298,7 +298,7 @@ def test_cli_list_shows_ranges(capsys):
 
 
 def test_whale_experiment_validate_checks_masker_ranges_before_training():
-    from relmask_plugins.whale.experiment import WhaleExperiment
+    from relmask_plugins.whale.config import WhaleExperiment
 
     with pytest.raises(ParameterError, match=r"masker 'negative': parameter 'fraction' = 1.5 is out of range"):
         WhaleExperiment(maskers=["negative"], masker_params={"negative": {"fraction": 1.5}}).validate()

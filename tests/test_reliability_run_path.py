@@ -289,7 +289,7 @@ def test_cli_refuses_bad_seeds_in_one_line_before_a_kernel_starts(tmp_path, monk
 
 
 def test_fer_parameters_are_checked_before_training():
-    from relmask_plugins.fer.experiment import FerExperiment
+    from relmask_plugins.fer.config import FerExperiment
 
     with pytest.raises(ParameterError, match=r"relevance_params: .*'window' = 100: the window \(100, 100\) is "
                                              r"larger than the input \(48, 48\)"):

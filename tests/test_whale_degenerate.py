@@ -2,8 +2,7 @@
 point 3). Small synthetic result rows, no training."""
 from __future__ import annotations
 
-from relmask_plugins.whale import experiment as whale
-from relmask_plugins.whale import paper as whale_paper
+from relmask_plugins.whale import pipeline, report
 
 
 def counts(train: int, test: int, n_train: int = 2100, n_test: int = 600) -> dict:
@@ -32,7 +31,7 @@ def line_of(table: str, *cells: str) -> str:
 
 
 def test_auc_table_flags_the_method_whose_maps_are_degenerate():
-    table = whale.markdown_table(SUMMARY, DEGENERATE)
+    table = pipeline.markdown_table(SUMMARY, DEGENERATE)
     assert table.splitlines()[0].endswith("| degenerate maps |")
     for cells in (("gradcam", "negative", "cnn2"), ("gradcam", "negative", "fusion"), ("gradcam", "–", "mask_only")):
         assert line_of(table, *cells).endswith("| > 5 %: up to 48 % |")  # 1,017 of 2,100 in seed 2
@@ -45,14 +44,14 @@ def test_auc_table_flags_the_method_whose_maps_are_degenerate():
 
 
 def test_no_flag_up_to_five_percent_and_old_results_keep_the_plain_table():
-    plain = whale.markdown_table(SUMMARY)
+    plain = pipeline.markdown_table(SUMMARY)
     assert "degenerate" not in plain
     at_limit = {"0": {"gradcam": counts(105, 30)}}  # exactly 5 % of both splits: not more than 5 %
-    assert whale.markdown_table(SUMMARY, at_limit) == plain
-    assert whale.markdown_table(SUMMARY, {}) == plain
-    assert whale.markdown_table(SUMMARY, {"0": {"gradcam": 7}}) == plain  # not counts: ignored, never a crash
+    assert pipeline.markdown_table(SUMMARY, at_limit) == plain
+    assert pipeline.markdown_table(SUMMARY, {}) == plain
+    assert pipeline.markdown_table(SUMMARY, {"0": {"gradcam": 7}}) == plain  # not counts: ignored, never a crash
     test_only = {"0": {"gradcam": counts(0, 31)}}  # 5.2 % of the test clips of one seed is enough
-    assert line_of(whale.markdown_table(SUMMARY, test_only), "gradcam", "negative", "cnn2").endswith(
+    assert line_of(pipeline.markdown_table(SUMMARY, test_only), "gradcam", "negative", "cnn2").endswith(
         "| > 5 %: up to 5.2 % |")
 
 
@@ -60,11 +59,11 @@ def test_effects_table_flags_rows_by_the_method_of_their_system():
     effects = [{"comparison": f"{m}/negative: fusion vs CNN₁", "a": f"{m}/negative/fusion/mean", "b": "cnn1",
                 "mean": 0.001, "sd": 0.002, "lo": -0.004, "hi": 0.006, "n": 3, "includes_zero": True,
                 "delong_significant": 0, "delong_n": 3, "delong_median_p": 0.6} for m in ("gradcam", "lrp.epsilon")]
-    table = whale.effects_markdown(effects, DEGENERATE)
+    table = pipeline.effects_markdown(effects, DEGENERATE)
     assert line_of(table, "gradcam/negative: fusion vs CNN₁").endswith("| > 5 %: up to 48 % |")
     assert line_of(table, "lrp.epsilon/negative: fusion vs CNN₁").endswith("| ≤ 5 % |")
     assert "seed 2: train 1,017/2,100" in table
-    assert "degenerate" not in whale.effects_markdown(effects)
+    assert "degenerate" not in pipeline.effects_markdown(effects)
 
 
 class FakePaper:
@@ -85,8 +84,8 @@ def test_paper_tables_flag_each_runs_methods():
              {"summary": [summary_row("cnn2", "gradcam", "mean")], "effects": effects,
               "degenerate_maps": {"0": {"gradcam": counts(2, 0)}}})
     paper = FakePaper()
-    whale_paper.auc_table([flagged, clean], paper)
-    whale_paper.effects_table([flagged, clean], paper)
+    report.auc_table([flagged, clean], paper)
+    report.effects_table([flagged, clean], paper)
     header, rows, caption = paper.tables["whale_auc"]
     assert header[-1] == "degenerate maps"
     cells = {(r[1], r[2], r[3]): r[-1] for r in rows}
@@ -99,5 +98,5 @@ def test_paper_tables_flag_each_runs_methods():
     header, rows, caption = paper.tables["whale_effects"]
     assert header[-1] == "degenerate maps" and [r[-1] for r in rows] == ["> 5 %: up to 48 %", "≤ 5 %"]
     plain = FakePaper()
-    whale_paper.auc_table([clean], plain)
+    report.auc_table([clean], plain)
     assert "degenerate maps" not in plain.tables["whale_auc"][0] and "Degenerate" not in plain.tables["whale_auc"][2]

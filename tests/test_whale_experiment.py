@@ -1,5 +1,5 @@
-"""The Paper B pipeline (relmask_plugins.whale.experiment): splits, mask targets, scoring, maskers on spectrograms,
-models, a tiny end-to-end run, and the notebook through the runner."""
+"""The Paper B pipeline (relmask_plugins.whale.pipeline, with its config and registration): splits, mask targets,
+scoring, maskers on spectrograms, models, a tiny end-to-end run, and the notebook through the runner."""
 from __future__ import annotations
 
 import json
@@ -9,33 +9,33 @@ import pytest
 
 import relmask
 from relmask.errors import ParameterError, UnknownNameError
-from relmask_plugins.whale import experiment as whale
+from relmask_plugins.whale import config, experiment, pipeline
 
-NOTEBOOK = whale.WhaleFeatureMasking.notebook
+NOTEBOOK = experiment.WhaleFeatureMasking.notebook
 CONTROL_SYSTEMS = {f"{kind}_{c}" for kind in ("cnn2", "fusion") for c in ("shuffled", "permuted", "smooth")}
 SYSTEMS = {"cnn1", "cnn_raw", "ensemble_raw", "cnn2", "fusion", "mask_only"} | CONTROL_SYSTEMS
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    return whale.load_data("synthetic", None, 120, cache_dir=str(tmp_path_factory.mktemp("whale_cache")))
+    return pipeline.load_data("synthetic", None, 120, cache_dir=str(tmp_path_factory.mktemp("whale_cache")))
 
 
 def test_splits_are_stratified_disjoint_and_seeded():
     y = np.r_[np.zeros(77), np.ones(23)].astype(int)
-    sp = whale.make_splits(y, seed=0)
+    sp = pipeline.make_splits(y, seed=0)
     parts = [sp["train"], sp["val"], sp["test"]]
     assert sum(map(len, parts)) == 100 and len(np.unique(np.concatenate(parts))) == 100
     assert [len(p) for p in parts] == [70, 10, 20]
     assert y[sp["test"]].sum() in (4, 5) and y[sp["train"]].sum() in (16, 17)
-    np.testing.assert_array_equal(whale.make_splits(y, seed=0)["test"], sp["test"])
-    assert not np.array_equal(whale.make_splits(y, seed=1)["test"], sp["test"])
+    np.testing.assert_array_equal(pipeline.make_splits(y, seed=0)["test"], sp["test"])
+    assert not np.array_equal(pipeline.make_splits(y, seed=1)["test"], sp["test"])
 
 
 def test_kfold_runs_cover_every_sample_once_as_test():
     y = np.r_[np.zeros(40), np.ones(10)].astype(int)
-    cfg = whale.WhaleExperiment(n_folds=5, seeds=[3, 4, 5, 6, 7])
-    tests = [whale.splits_for(cfg, y, i) for i in range(5)]
+    cfg = config.WhaleExperiment(n_folds=5, seeds=[3, 4, 5, 6, 7])
+    tests = [pipeline.splits_for(cfg, y, i) for i in range(5)]
     all_test = np.concatenate([t["test"] for t in tests])
     assert sorted(all_test.tolist()) == list(range(50))
     for t in tests:
@@ -46,11 +46,11 @@ def test_kfold_runs_cover_every_sample_once_as_test():
 def test_mask_targets_never_need_labels_for_evaluation():
     proba = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
     y = np.array([1, 0, 1])
-    np.testing.assert_array_equal(whale.mask_targets("predicted", proba), [0, 1, 0])
-    np.testing.assert_array_equal(whale.mask_targets("positive", proba), [1, 1, 1])
-    np.testing.assert_array_equal(whale.mask_targets("true", proba, y), y)
+    np.testing.assert_array_equal(pipeline.mask_targets("predicted", proba), [0, 1, 0])
+    np.testing.assert_array_equal(pipeline.mask_targets("positive", proba), [1, 1, 1])
+    np.testing.assert_array_equal(pipeline.mask_targets("true", proba, y), y)
     with pytest.raises(ParameterError):
-        whale.mask_targets("true", proba)
+        pipeline.mask_targets("true", proba)
 
 
 @pytest.mark.parametrize("change, err, word", [
@@ -67,7 +67,7 @@ def test_mask_targets_never_need_labels_for_evaluation():
 ])
 def test_validate_names_the_bad_setting(change, err, word):
     with pytest.raises(err, match=word):
-        whale.WhaleExperiment(relevance_methods=["gradient"], **change).validate()
+        config.WhaleExperiment(relevance_methods=["gradient"], **change).validate()
 
 
 def test_registered_experiment_declares_every_notebook_parameter_once(tmp_path):
@@ -76,7 +76,7 @@ def test_registered_experiment_declares_every_notebook_parameter_once(tmp_path):
     from relmask.running.runner import parse_parameters
 
     exp = relmask.get_experiment("whale")
-    assert isinstance(exp, whale.WhaleFeatureMasking) and exp.config is whale.WhaleExperiment
+    assert isinstance(exp, experiment.WhaleFeatureMasking) and exp.config is config.WhaleExperiment
     declared = parse_parameters(exp.notebook)
     assert list(declared) == [p.name for p in exp.params]
     assert {n: p.default for n, p in declared.items()} == {p.name: p.default for p in exp.params}
@@ -89,7 +89,7 @@ def test_registered_experiment_declares_every_notebook_parameter_once(tmp_path):
         values = yaml.safe_load(exp.preset(name).read_text())
         if values["source"] != "synthetic":
             values["data_path"] = str(tmp_path)
-        assert isinstance(exp.configure(values), whale.WhaleExperiment)
+        assert isinstance(exp.configure(values), config.WhaleExperiment)
 
 
 @pytest.mark.parametrize("given, err, words", [
@@ -126,17 +126,17 @@ def test_scoring_fusion_summary_and_table():
     y = np.array([0, 0, 1, 1, 0, 1])
     perfect = np.stack([1 - y * 0.8 - 0.1, y * 0.8 + 0.1], axis=1)
     inverse = perfect[:, ::-1]
-    rows, scores = whale.score_systems(y, {"cnn1": perfect, "cnn2": inverse}, perfect, ["mean", "max"], seed=4,
-                                       relevance="gradient", masker="negative", fused_name={"cnn2": "fusion"})
+    rows, scores = pipeline.score_systems(y, {"cnn1": perfect, "cnn2": inverse}, perfect, ["mean", "max"], seed=4,
+                                          relevance="gradient", masker="negative", fused_name={"cnn2": "fusion"})
     auc = {(r["system"], r["fusion_rule"]): r["auc"] for r in rows}
     assert auc[("cnn1", None)] == 1.0 and auc[("cnn2", None)] == 0.0
     assert set(auc) == {("cnn1", None), ("cnn2", None), ("fusion", "mean"), ("fusion", "max")}
     assert set(scores) == {"cnn1", "cnn2", "fusion/mean", "fusion/max"}
     assert all(r["seed"] == 4 and r["relevance"] == "gradient" for r in rows)
-    summary = whale.summarize(rows + [dict(rows[0], seed=5, auc=0.5)])
+    summary = pipeline.summarize(rows + [dict(rows[0], seed=5, auc=0.5)])
     s = next(r for r in summary if r["system"] == "cnn1")
     assert s["n_seeds"] == 2 and s["auc_mean"] == pytest.approx(0.75) and s["auc_sd"] == pytest.approx(0.353553, 1e-5)
-    table = whale.markdown_table(summary)
+    table = pipeline.markdown_table(summary)
     assert "| gradient | negative | cnn1 | – | 0.7500 ± 0.3536 | 2 |" in table
 
 
@@ -144,7 +144,7 @@ def test_thin_roc_keeps_endpoints_and_exact_auc():
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 3000)
     s = y + rng.normal(size=3000)
-    roc = whale.thin_roc(y, s, points=50)
+    roc = pipeline.thin_roc(y, s, points=50)
     assert len(roc["fpr"]) <= 50 and roc["fpr"][0] == 0 and roc["tpr"][-1] == 1 and roc["fpr"][-1] == 1
     assert np.all(np.diff(roc["fpr"]) >= 0) and roc["auc"] == pytest.approx(relmask.scoring.evaluation.roc_auc(y, s))
 
@@ -182,7 +182,7 @@ def test_tiny_run_records_every_system_and_masks_test_data_without_labels(tiny, 
     from relmask.running.results import load_results, set_results_path
 
     seen = []
-    real = whale.relevance
+    real = pipeline.relevance
 
     def spy(model, x, method, targets, params=None, cache_dir=None):
         from relmask.pipeline.training import predict_proba
@@ -190,12 +190,12 @@ def test_tiny_run_records_every_system_and_masks_test_data_without_labels(tiny, 
         seen.append((np.asarray(targets).copy(), x, predict_proba(model, x).argmax(axis=1)))
         return real(model, x, method, targets, params, cache_dir)
 
-    monkeypatch.setattr(whale, "relevance", spy)
+    monkeypatch.setattr(pipeline, "relevance", spy)
     set_results_path(tmp_path)
     try:
-        cfg = whale.WhaleExperiment(relevance_methods=["gradient"], maskers=["negative"], epochs=1, seeds=[0],
-                                    fusion_rules=["mean", "max"], cache_dir=str(tmp_path / "cache"))
-        res = whale.run(tiny, cfg, progress=False)
+        cfg = config.WhaleExperiment(relevance_methods=["gradient"], maskers=["negative"], epochs=1, seeds=[0],
+                                     fusion_rules=["mean", "max"], cache_dir=str(tmp_path / "cache"))
+        res = pipeline.run(tiny, cfg, progress=False)
     finally:
         set_results_path(None)
     rec = load_results(tmp_path)
@@ -216,7 +216,7 @@ def test_tiny_run_records_every_system_and_masks_test_data_without_labels(tiny, 
     assert rec["relevance_checksum"]["gradient"] > 0
     # the test-set masks explain CNN1's predictions, not the labels
     (t_tr, x_tr, _), (t_te, x_te, cnn1_pred) = seen
-    sp = whale.make_splits(tiny.y, 0)
+    sp = pipeline.make_splits(tiny.y, 0)
     np.testing.assert_array_equal(x_tr, tiny.x[sp["train"]])
     np.testing.assert_array_equal(t_tr, seen[0][2])  # training masks: CNN1's prediction (default), not the label
     np.testing.assert_array_equal(x_te, tiny.x[sp["test"]])

@@ -238,29 +238,10 @@ class RelevanceMethod(Component):
     def check_params(self, params: dict[str, Any], input_shape: tuple | None = None, model=None) -> None:
         """Checks of resolved ``params`` that need the sample shape or the explained model (a window that must fit
         the input, a layer the model must have); raise ParameterError naming the parameter. :func:`relmask.explain`
-        calls it before any work with both; :func:`check_relevance_params` (an experiment's ``validate()``) with
-        what is known before data are loaded or a model trained: ``input_shape`` may be None, and ``model`` None
-        or a callable that builds the (untrained) architecture, to be called only where a check needs it."""
-
-
-def check_relevance_params(method, params: dict[str, Any] | None = None, input_shape: tuple | None = None,
-                           model=None, owner: str | None = None) -> dict[str, Any]:
-    """``params`` of relevance method ``method`` (a name or object) checked as :func:`relmask.explain` checks them,
-    before any work: names, types and declared ranges (:func:`resolve_params`), then the method's
-    :meth:`RelevanceMethod.check_params` against ``input_shape`` and ``model`` where given (``model`` may be a
-    callable building the architecture; it is called only if a check needs it). ``owner`` (e.g.
-    ``"relevance_params"``) prefixes the message. Returns the resolved parameters."""
-    from relmask.plugin_system.plugins import registry
-
-    m = registry("register_relevance_methods").get(method)
-    try:
-        resolved = m.resolve_params(dict(params or {}))
-        m.check_params(resolved, input_shape=None if input_shape is None else tuple(input_shape), model=model)
-    except ParameterError as exc:
-        if owner is None:
-            raise
-        raise ParameterError(f"{owner}: {exc}") from None
-    return resolved
+        calls it before any work with both; :func:`relmask.plugin_system.plugins.check_relevance_params` (an
+        experiment's ``validate()``) with what is known before data are loaded or a model trained: ``input_shape``
+        may be None, and ``model`` None or a callable that builds the (untrained) architecture, to be called only
+        where a check needs it."""
 
 
 class Masker(Component):
@@ -336,7 +317,13 @@ class DomainDefaults:
     ``score`` is one of :data:`MASKING_SCORES`: ``accuracy`` (of the masked model on masked test data),
     ``fusion_auc`` (two classes: ROC AUC of the masked model's probabilities averaged with the explained
     model's) or ``aulc_gain`` (area under the masked model's validation learning curve minus that of a model
-    trained on raw data)."""
+    trained on raw data).
+
+    ``relevance_params`` (``{method: {param: value}}``) tunes relevance methods to the domain's inputs, e.g. the
+    occlusion window to the image size (``{"occlusion": {"window": 2}}`` for 8×8 digits): the experiment uses them
+    where its own ``relevance_params`` leaves a parameter unset (its values win, parameter by parameter); a method
+    not named here keeps its own defaults. ``synthetic`` says whether the source's data are generated (the default:
+    a domain must say that its data are real), so that the experiment's figures and tables say so or not."""
 
     source: str
     size_param: str
@@ -346,11 +333,19 @@ class DomainDefaults:
     score: str
     n_classes: int
     masker_params: dict = field(default_factory=dict)
+    relevance_params: dict = field(default_factory=dict)
+    synthetic: bool = True
 
     def __post_init__(self):
         if self.score not in MASKING_SCORES:
             raise ParameterError(f"DomainDefaults: score must be one of {', '.join(MASKING_SCORES)}, "
                                  f"got {self.score!r}")
+        if not (isinstance(self.relevance_params, dict)
+                and all(isinstance(m, str) and isinstance(p, dict) for m, p in self.relevance_params.items())):
+            raise ParameterError("DomainDefaults: relevance_params must be {method: {param: value}}, got "
+                                 f"{self.relevance_params!r}")
+        if not isinstance(self.synthetic, bool):
+            raise ParameterError(f"DomainDefaults: synthetic must be true or false, got {self.synthetic!r}")
 
 
 #: how a model trained on masked data is scored (:class:`DomainDefaults`)

@@ -1,4 +1,6 @@
-"""Plugin manager: built-in plugins, entry-point plugins, and the registries they fill.
+"""Plugin manager: built-in plugins, entry-point plugins, the registries they fill (one per kind in
+:data:`relmask.plugin_system.kinds.KINDS`) and the lookups that need a registry (:func:`check_relevance_params`,
+:func:`experiment_for`), so that the component classes and the run machinery need not import this module back.
 
 Built-ins (relmask's own plugin modules, declared in its ``pyproject.toml`` under the entry-point group
 ``relmask.builtin``) are registered exactly like third-party plugins, which are found through the entry-point
@@ -20,40 +22,20 @@ import threading
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import pluggy
 
-from relmask.errors import DuplicateNameError, PluginError, UnknownNameError
+from relmask.errors import DuplicateNameError, ParameterError, PluginError, UnknownNameError
 from relmask.plugin_system import hookspecs
-from relmask.plugin_system.components import (
-    Component,
-    Domain,
-    Experiment,
-    Masker,
-    Metric,
-    ModelSpec,
-    RelevanceMethod,
-    ReproduceConfig,
-)
-from relmask.relevance.rules import Canonizer, LrpRule
+from relmask.plugin_system.components import Component, Experiment
+from relmask.plugin_system.kinds import KINDS
 
 ENTRY_POINT_GROUP = "relmask"
 #: relmask's own plugin modules (relmask_plugins.*): always loaded, listed as built-in
 BUILTIN_GROUP = "relmask.builtin"
 LOAD_ENV = "RELMASK_LOAD_PLUGINS"
-
-#: hook name -> (registry kind, the class every registered object must be)
-HOOKS: dict[str, tuple[str, type]] = {
-    "register_relevance_methods": ("relevance method", RelevanceMethod),
-    "register_lrp_rules": ("LRP rule", LrpRule),
-    "register_canonizers": ("LRP canonizer", Canonizer),
-    "register_domains": ("domain", Domain),
-    "register_maskers": ("masker", Masker),
-    "register_models": ("model", ModelSpec),
-    "register_metrics": ("metric", Metric),
-    "register_experiments": ("experiment", Experiment),
-    "register_reproduce_configs": ("reproduce config", ReproduceConfig),
-}
 
 
 @dataclass
@@ -128,7 +110,7 @@ class PluginManager:
         self.pm = pluggy.PluginManager("relmask")
         self.pm.add_hookspecs(hookspecs)
         self.infos: dict[str, PluginInfo] = {}
-        self.registries = {hook: Registry(kind, cls) for hook, (kind, cls) in HOOKS.items()}
+        self.registries = {kind.hook: Registry(kind.words, kind.cls) for kind in KINDS}
         self._load_builtins()
         self._load_entry_points()
         self._collect()
@@ -253,3 +235,41 @@ def plugin_errors() -> dict[str, str]:
 
 def registry(hook: str) -> Registry:
     return get_plugin_manager().registry(hook)
+
+
+# -- lookups across a registry's components --------------------------------------------------------------
+def check_relevance_params(method, params: dict[str, Any] | None = None, input_shape: tuple | None = None,
+                           model=None, owner: str | None = None) -> dict[str, Any]:
+    """``params`` of relevance method ``method`` (a name or object) checked as :func:`relmask.explain` checks them,
+    before any work: names, types and declared ranges
+    (:func:`relmask.plugin_system.components.resolve_params`), then the method's
+    :meth:`~relmask.plugin_system.components.RelevanceMethod.check_params` against ``input_shape`` and ``model``
+    where given (``model`` may be a callable building the architecture; it is called only if a check needs it).
+    ``owner`` (e.g. ``"relevance_params"``) prefixes the message. Returns the resolved parameters."""
+    m = registry("register_relevance_methods").get(method)
+    try:
+        resolved = m.resolve_params(dict(params or {}))
+        m.check_params(resolved, input_shape=None if input_shape is None else tuple(input_shape), model=model)
+    except ParameterError as exc:
+        if owner is None:
+            raise
+        raise ParameterError(f"{owner}: {exc}") from None
+    return resolved
+
+
+def experiment_for(notebook: str | os.PathLike, by_file_name: bool = False) -> Experiment | None:
+    """The registered :class:`~relmask.plugin_system.components.Experiment` whose notebook ``notebook`` is (None if
+    none).
+
+    ``by_file_name``: match the file name only (a run record of another checkout, or of an executed copy).
+    """
+    def key(path) -> str | Path:
+        return Path(path).name if by_file_name else Path(path).resolve()
+
+    wanted = key(notebook)
+    reg = registry("register_experiments")
+    for name in reg.names():
+        exp = reg.get(name)
+        if exp.notebook is not None and key(exp.notebook) == wanted:
+            return exp
+    return None

@@ -192,8 +192,7 @@ def write_table(stem: Path, title: str, header: list[str], rows: list[list[str]]
 def experiment_of(record: dict):
     """The registered experiment that made a run: the one its record names, else the one whose notebook has the
     run's notebook file name (records written before runs named their experiment); None for other notebooks."""
-    from relmask.plugin_system.plugins import registry
-    from relmask.running.runner import experiment_for
+    from relmask.plugin_system.plugins import experiment_for, registry
 
     reg = registry("register_experiments")
     name = record.get("experiment")

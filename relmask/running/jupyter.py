@@ -247,7 +247,7 @@ def parameters_cell(config_class: type) -> str:
 
 def _config_of(source) -> type | None:
     """The config dataclass of the registered experiment whose notebook ``source`` is the source of (None: none)."""
-    from relmask.running.runner import experiment_for
+    from relmask.plugin_system.plugins import experiment_for
 
     exp = experiment_for(paired_ipynb(source))
     return None if exp is None else exp.config

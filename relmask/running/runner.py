@@ -28,6 +28,7 @@ from relmask.errors import (
     ParameterError,
     UnknownNameError,
 )
+from relmask.plugin_system.plugins import experiment_for
 from relmask.running.progress import relay as progress_relay
 from relmask.running.results import RESULTS_ENV, headline_problems, load_results
 
@@ -136,26 +137,6 @@ def parse_parameters(notebook: str | os.PathLike) -> dict[str, NotebookParam]:
         help_text = tail.split("#", 1)[1].strip() if "#" in tail else ""
         params[name] = NotebookParam(name, types, default, help_text)
     return params
-
-
-def experiment_for(notebook: str | os.PathLike, by_file_name: bool = False):
-    """The registered :class:`relmask.plugin_system.components.Experiment` whose notebook ``notebook`` is (None if
-    none).
-
-    ``by_file_name``: match the file name only (a run record of another checkout, or of an executed copy).
-    """
-    from relmask.plugin_system.plugins import registry
-
-    def key(path) -> str | Path:
-        return Path(path).name if by_file_name else Path(path).resolve()
-
-    wanted = key(notebook)
-    reg = registry("register_experiments")
-    for name in reg.names():
-        exp = reg.get(name)
-        if exp.notebook is not None and key(exp.notebook) == wanted:
-            return exp
-    return None
 
 
 def resolve_notebook(notebook_or_experiment: str | os.PathLike):

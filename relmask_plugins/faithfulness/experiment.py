@@ -16,7 +16,11 @@ per method:
   against a raw model's, as area-under-the-learning-curve gain and epochs to reach a level, Paper A's faces) or
   ``accuracy`` (the masked model's accuracy on masked test data).
 
-No domain is named here: what the experiment needs of a domain is its ``defaults``.
+No domain is named here: what the experiment needs of a domain is its ``defaults``, including the relevance
+parameters tuned to its inputs (``DomainDefaults.relevance_params``: the occlusion window of 48×48 faces does not
+fit 8×8 digits), which the run's ``relevance_params`` override parameter by parameter (:func:`method_params`), and
+whether its data are synthetic (``DomainDefaults.synthetic``), which the table and the figure say in their titles
+(:func:`data_label`) and the notebook records for ``paper/``.
 
 A ``random`` row (Gaussian-noise maps) is the reference for both: no faithfulness, and the masking result of
 removing information at random. :func:`table` sets everything side by side and :func:`plot_scores` draws the one
@@ -84,8 +88,9 @@ class FaithfulnessExperiment(ExperimentConfig):
         "help": "domains to run, each on its default source (None: every registered domain declaring defaults)"})
     relevance_methods: list[str] = shared_field("relevance_methods", ["gradient", "gradcam", "occlusion",
                                                                      "lrp.epsilon", "lrp.epsilon_plus"])
-    # entries for methods outside the run are allowed here (the default tunes occlusion): each is still checked
-    relevance_params: dict[str, dict] = shared_field("relevance_params", {"occlusion": {"window": 12}})
+    # per method over each domain's own (DomainDefaults.relevance_params: e.g. an occlusion window that fits its
+    # inputs), parameter by parameter; entries for methods outside the run are allowed: each is still checked
+    relevance_params: dict[str, dict] = shared_field("relevance_params", {})
     random_control: bool = field(default=True, metadata={
         "help": "add a row of random (noise) maps: the reference for every score"})
     n_samples: dict[str, int] = field(default_factory=dict, metadata={
@@ -123,7 +128,7 @@ class FaithfulnessExperiment(ExperimentConfig):
         anything
         trains; ParameterError names the parameter."""
         from relmask import get_domain, get_masker, get_method, get_model
-        from relmask.plugin_system.components import check_relevance_params
+        from relmask.plugin_system.plugins import check_relevance_params
 
         if self.domains is None:
             self.domains = declaring_domains()
@@ -137,7 +142,7 @@ class FaithfulnessExperiment(ExperimentConfig):
                 "relevance_methods must name at least one relevance method (or random_control be true)")
         for m in self.relevance_methods:
             get_method(m)
-        # entries for registered methods outside the run are allowed (the default tunes occlusion, which a
+        # entries for registered methods outside the run are allowed (a preset may tune occlusion, which a
         # run without occlusion need not clear); each is still checked, so a typo never passes silently
         for m, p in self.relevance_params.items():  # each a dict: the field's declaration
             get_method(m).resolve_params(p)
@@ -152,9 +157,10 @@ class FaithfulnessExperiment(ExperimentConfig):
                 return get_model(proto.model).build(shape, proto.n_classes)
 
             for m in self.relevance_methods:
-                check_relevance_params(m, self.relevance_params.get(m, {}), input_shape=shape,
+                own = f" (over the domain's own {proto.relevance_params[m]})" if proto.relevance_params.get(m) else ""
+                check_relevance_params(m, method_params(proto, m, self.relevance_params), input_shape=shape,
                                        model=model if shape is not None else None,
-                                       owner=f"relevance_params[{m!r}] on domain {d!r}")
+                                       owner=f"relevance_params[{m!r}] on domain {d!r}{own}")
         require(self.roar_fractions and all(isinstance(f, (int, float)) and 0 < f < 1 for f in self.roar_fractions),
                 f"roar_fractions must be shares in (0, 1), got {self.roar_fractions}")
 
@@ -164,6 +170,31 @@ class FaithfulnessExperiment(ExperimentConfig):
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+def method_params(defaults, method: str, relevance_params: dict[str, dict]) -> dict:
+    """The parameters of ``method`` on a domain: its :class:`relmask.DomainDefaults` ``relevance_params`` (tuned
+    to its inputs, e.g. an occlusion window that fits them), overridden parameter by parameter by the run's
+    ``relevance_params``; a method neither names explains with its own defaults."""
+    return {**defaults.relevance_params.get(method, {}), **relevance_params.get(method, {})}
+
+
+def data_label(rows: Sequence[dict]) -> str:
+    """What a title of the table or the figure of ``rows`` (:func:`table`) ends with: `` (synthetic data)`` where
+    every domain's data were synthetic, `` (synthetic data: a, b)`` naming the synthetic ones where some were, and
+    nothing where all were real (relmask.running.figures: every figure and table from synthetic data says so). A
+    row that does not say counts as synthetic."""
+    domains = list(dict.fromkeys(r["domain"] for r in rows))
+    synthetic = [d for d in domains if any(r.get("synthetic", True) for r in rows if r["domain"] == d)]
+    if not synthetic:
+        return ""
+    return " (synthetic data)" if synthetic == domains else f" (synthetic data: {', '.join(synthetic)})"
+
+
+def synthetic(results: dict[str, dict]) -> bool:
+    """Whether any domain of a run (:func:`run`) was on synthetic data: what the notebook records as
+    ``synthetic``, so that ``relmask reproduce`` and ``paper/`` label the run as its data were."""
+    return any(res.get("synthetic", True) for res in results.values())
 
 
 # -- data and the trained model ----------------------------------------------------------------------------
@@ -229,6 +260,8 @@ def run_domain(domain: str, cfg: FaithfulnessExperiment, progress: bool = False)
     p1 = predict_proba(model, te.x)
     out = {"domain": domain, "n_train": len(tr), "n_test": len(te), "n_classes": n_classes,
            "model": proto.model, "masker": proto.masker, "masker_params": dict(proto.masker_params),
+           "source": proto.source, "synthetic": proto.synthetic,
+           "relevance_params": {m: method_params(proto, m, cfg.relevance_params) for m in cfg.relevance_methods},
            "model_accuracy": accuracy(te.y, p1), "seconds": {"model": time.perf_counter() - t0},
            "methods": {}}
     if fusion:
@@ -240,7 +273,7 @@ def run_domain(domain: str, cfg: FaithfulnessExperiment, progress: bool = False)
     for i, method in enumerate(methods):
         if progress:
             print(f"[{domain}] {method} ({i + 1}/{len(methods)})", flush=True)
-        params = cfg.relevance_params.get(method, {})
+        params = method_params(proto, method, cfg.relevance_params) if method != RANDOM else {}
         sec, res = {}, {}
         t0 = time.perf_counter()
         r_train = relevance(model, tr.x, method, params, cfg.seed + 11)
@@ -331,7 +364,8 @@ def run(cfg: FaithfulnessExperiment, progress: bool = False) -> dict[str, dict]:
 
 # -- summaries ---------------------------------------------------------------------------------------------
 def table(results: dict[str, dict]) -> list[dict]:
-    """One row per (domain, method): the faithfulness scores beside the masking result."""
+    """One row per (domain, method): the faithfulness scores beside the masking result, and whether the domain's
+    data were synthetic."""
     rows = []
     for domain, res in results.items():
         for method, m in res["methods"].items():
@@ -341,8 +375,15 @@ def table(results: dict[str, dict]) -> list[dict]:
                 if key in masking:
                     row[f"mask_{key}"] = masking[key]
             row["mask_score"] = masking[domain_defaults(domain).score]
+            row["synthetic"] = res.get("synthetic", True)  # what the titles say (data_label)
             rows.append(row)
     return rows
+
+
+def _finite(value) -> bool:
+    """A score that has a value: not NaN, and not None (NaN as ``results.json`` records it, so the summaries below
+    also take the rows the notebook recorded)."""
+    return value is not None and bool(np.isfinite(value))
 
 
 def correlations(rows: Sequence[dict]) -> dict[str, dict[str, float]]:
@@ -355,7 +396,7 @@ def correlations(rows: Sequence[dict]) -> dict[str, dict[str, float]]:
         sub = [r for r in rows if r["domain"] == domain]
         out[domain] = {}
         for key, _, higher in SCORES:
-            pairs = np.array([(r[key], r["mask_score"]) for r in sub if np.isfinite(r[key])], np.float64)
+            pairs = np.array([(r[key], r["mask_score"]) for r in sub if _finite(r[key])], np.float64)
             if len(pairs) < 3:
                 out[domain][key] = float("nan")
                 continue
@@ -366,25 +407,26 @@ def correlations(rows: Sequence[dict]) -> dict[str, dict[str, float]]:
 
 def format_table(rows: Sequence[dict]) -> str:
     """Markdown: per domain and method the scores and the masking result."""
-    keys = [k for k, _, _ in SCORES if any(np.isfinite(r[k]) for r in rows)]
+    keys = [k for k, _, _ in SCORES if any(_finite(r[k]) for r in rows)]
     head = ["domain", "method", *keys, "mask score"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        cells = [r["domain"], r["method"]] + [f"{r[k]:.3f}" if np.isfinite(r[k]) else "–" for k in keys]
+        cells = [r["domain"], r["method"]] + [f"{r[k]:.3f}" if _finite(r[k]) else "–" for k in keys]
         cells.append(f"{r['mask_score']:.3f} ({domain_defaults(r['domain']).score})")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def write_table(rows: Sequence[dict], stem: str | Path) -> list[Path]:
-    """``stem.md`` (the markdown table, labelled synthetic) and ``stem.csv``."""
+    """``stem.md`` (the markdown table, its title labelled as its data were: :func:`data_label`) and
+    ``stem.csv``."""
     import csv
     import io
 
     from relmask.io import atomic_write
 
     stem = Path(stem)
-    md = ("Faithfulness of relevance maps and the masking result per method (synthetic data).\n\n"
+    md = (f"Faithfulness of relevance maps and the masking result per method{data_label(rows)}.\n\n"
           + format_table(rows) + "\n")
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
@@ -395,14 +437,15 @@ def write_table(rows: Sequence[dict], stem: str | Path) -> list[Path]:
 
 def plot_scores(rows: Sequence[dict], stem: str | Path):
     """One figure: per domain (row) each faithfulness score (column) against the masking score, one labelled
-    point per method. Saved as ``stem.png`` and ``stem.pdf``."""
+    point per method; the title says whether the data were synthetic (:func:`data_label`). Saved as ``stem.png``
+    and ``stem.pdf``."""
     import matplotlib.pyplot as plt
 
     from relmask.running.plotting import PALETTE, apply_style, save_figure
 
     apply_style()
     domains = list(dict.fromkeys(r["domain"] for r in rows))
-    keys = [(k, label) for k, label, _ in SCORES if any(np.isfinite(r[k]) for r in rows)]
+    keys = [(k, label) for k, label, _ in SCORES if any(_finite(r[k]) for r in rows)]
     fig, axes = plt.subplots(len(domains), len(keys), figsize=(2.6 * len(keys), 2.4 * len(domains)),
                              squeeze=False)
     methods = list(dict.fromkeys(r["method"] for r in rows))
@@ -412,7 +455,7 @@ def plot_scores(rows: Sequence[dict], stem: str | Path):
         for j, (key, label) in enumerate(keys):
             ax = axes[i, j]
             for r in sub:
-                if np.isfinite(r[key]):
+                if _finite(r[key]):
                     ax.scatter(r[key], r["mask_score"], color=colour[r["method"]], s=22,
                                marker="x" if r["method"] == RANDOM else "o", label=r["method"])
             ax.set_xlabel(label)
@@ -426,7 +469,7 @@ def plot_scores(rows: Sequence[dict], stem: str | Path):
                 labels.append(lab)
     fig.legend(handles, labels, loc="upper center", ncol=min(len(labels), 7), frameon=False,
                bbox_to_anchor=(0.5, 1.02))
-    fig.suptitle("Faithfulness vs masking result (synthetic data)", y=1.07)
+    fig.suptitle(f"Faithfulness vs masking result{data_label(rows)}", y=1.07)
     fig.tight_layout()
     paths = save_figure(fig, stem)
     plt.close(fig)

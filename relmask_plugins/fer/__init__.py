@@ -1,5 +1,7 @@
 """Built-in fer plugin: the ``fer`` domain, face student/trainer architectures, ``external`` relevance maps and
-the ``fer`` experiment (Paper A: relevance-based data masking, :mod:`relmask_plugins.fer.experiment`).
+the ``fer`` experiment (Paper A: relevance-based data masking; registered in :mod:`relmask_plugins.fer.experiment`,
+its parameters in :mod:`~relmask_plugins.fer.config`, the steps its notebook calls in
+:mod:`~relmask_plugins.fer.pipeline`, its tables and figures in :mod:`~relmask_plugins.fer.report`).
 
 Nothing here imports Keras at import time (the CLI lists plugins in well under a second).
 """

@@ -39,7 +39,8 @@ class FerDomain(Domain):
     #: for experiments that run on any domain (faithfulness): Paper A's protocol on small synthetic sets
     defaults = DomainDefaults(source="synthetic", size_param="n", n_samples=1000, model="fer_small_cnn",
                               masker="keep", masker_params={"fraction": 0.5, "fill": "blur"}, score="aulc_gain",
-                              n_classes=len(synthetic.CLASS_NAMES))
+                              n_classes=len(synthetic.CLASS_NAMES),
+                              relevance_params={"occlusion": {"window": 12}}, synthetic=True)
     sources = {
         "synthetic": Source(
             "synthetic", "procedurally drawn faces (seeded, no download), styles photo/sketch/cartoon",

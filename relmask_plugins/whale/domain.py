@@ -300,7 +300,8 @@ class WhaleDomain(Domain):
     #: for experiments that run on any domain (faithfulness): Paper B's protocol on small synthetic sets
     defaults = DomainDefaults(source="synthetic", size_param="n_clips", n_samples=400, model="whale_cnn",
                               masker="negative", masker_params={"fraction": 0.3, "fill": "zero"},
-                              score="fusion_auc", n_classes=len(CLASS_NAMES))
+                              score="fusion_auc", n_classes=len(CLASS_NAMES),
+                              relevance_params={"occlusion": {"window": 12}}, synthetic=True)
     sources = {
         "synthetic": Source(
             "synthetic", "seeded generator of Kaggle-like clips: FM up-calls in coloured noise with confounders",

@@ -38,9 +38,11 @@ class DigitsDomain(Domain):
     name = "digits"
     description = "handwritten digits 0-9, 8x8 grey images (scikit-learn's load_digits: real data, no download)"
     #: what an experiment that runs on any domain (relmask's faithfulness) needs: which source, how its sample
-    #: size is named, the model, masker and score to use
+    #: size is named, the model, masker and score to use, relevance parameters that fit 8x8 images (an occlusion
+    #: window of 2 px: 16 windows) and that the images are real (its figures and tables say no "synthetic data")
     defaults = DomainDefaults(source="sklearn", size_param="n", n_samples=500, model="digits_cnn", masker="keep",
-                              masker_params={"fraction": 0.3, "fill": "zero"}, score="accuracy", n_classes=10)
+                              masker_params={"fraction": 0.3, "fill": "zero"}, score="accuracy", n_classes=10,
+                              relevance_params={"occlusion": {"window": 2}}, synthetic=False)
     sources = {
         "sklearn": Source(
             "sklearn", "the 1,797 images bundled with scikit-learn (UCI optical recognition of handwritten digits)",

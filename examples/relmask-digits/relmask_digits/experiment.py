@@ -152,8 +152,8 @@ def split(data, cfg: DigitsExperiment, seed: int):
 # -- one seed ------------------------------------------------------------------------------------------------------
 def _train(cfg: DigitsExperiment, x, y, n_classes: int, init_seed: int, epochs: int, seed: int, validation=None):
     """A fresh ``cfg.model`` (weights from ``init_seed``) trained on (x, y); returns (model, history)."""
+    import relmask.running.progress as progress
     from relmask.pipeline.training import build_model, fit
-    from relmask.running import progress
 
     model = build_model(cfg.model, x.shape[1:], n_classes, seed=init_seed, **cfg.model_params)
     history = fit(model, x, y, epochs=epochs, batch_size=cfg.batch_size, seed=seed,
@@ -184,9 +184,9 @@ def run_seed(cfg: DigitsExperiment, data, seed: int) -> dict:
     map and their masked versions at the first masker's smallest fraction, for :func:`plot_examples`).
     """
     import relmask
+    import relmask.running.progress as progress
     from relmask.pipeline.controls import control_relevance
     from relmask.pipeline.training import predict_proba
-    from relmask.running import progress
     from relmask.scoring.evaluation import accuracy
 
     train, test = split(data, cfg, seed)

@@ -25,8 +25,8 @@
 #
 # Defaults are the `quick` preset on synthetic faces (photo-style source, cartoon-style target); the `full` preset
 # (`relmask run fer --preset full -p data_path …`) and the `real` preset run on FER2013 faces (files in
-# `relmask_plugins/fer/presets/`). Parameters and logic: `relmask_plugins/fer/experiment.py` (the experiment `fer`,
-# `relmask run fer --help`); docs: `docs/fer.md`.
+# `relmask_plugins/fer/presets/`). Parameters: `relmask_plugins/fer/config.py` (the experiment `fer`,
+# `relmask run fer --help`); logic: `pipeline.py` beside it, tables and figures: `report.py`; docs: `docs/fer.md`.
 
 # %% tags=["parameters"]
 source: str = "synthetic"  # data: synthetic, fer2013 (Kaggle csv or image folders), folder or features (.npz)
@@ -67,7 +67,8 @@ import dataclasses
 from pathlib import Path
 
 import relmask
-from relmask_plugins.fer import experiment as fer
+from relmask_plugins.fer import pipeline as fer
+from relmask_plugins.fer import report
 
 exp = relmask.get_experiment("fer")
 cfg = exp.from_namespace(globals())  # every value checked (types, ranges, names, masker params) before training
@@ -117,7 +118,7 @@ if cfg.train_mask_target == "true":
 variants = fer.make_variants(splits, relevance, cfg.maskers, cfg.masker_params, cfg.relevance_method, cfg.seed,
                              cfg.controls, cfg.mask_only)
 _ = relmask.record("masked_fraction", {v.name: v.masked_fraction for v in variants})
-fer.plot_examples(splits["val"], relevance["val"], variants, figures / "examples");
+report.plot_examples(splits["val"], relevance["val"], variants, figures / "examples");
 
 # %% [markdown]
 # ## Students on raw and masked target data (and the fine-tuned trainer)
@@ -143,8 +144,8 @@ table = fer.summarize(curves, variants, cfg.reach_level, cfg.k, tests)
 relmask.record("table", table, headline=["aulc_mean", "final_acc_mean"])  # NaN fails the run, never cached
 for key, value in (("reach_level", cfg.reach_level), ("k", cfg.k)):
     relmask.record(key, value)
-print(fer.format_table(table, cfg.reach_level, cfg.k))
-fer.plot_learning_curves(curves, figures / "learning_curves", cfg.reach_level);
+print(report.format_table(table, cfg.reach_level, cfg.k))
+report.plot_learning_curves(curves, figures / "learning_curves", cfg.reach_level);
 
 # %% [markdown]
 # ## Effects with 95 % intervals, and the mask-only control
@@ -154,6 +155,6 @@ fer.plot_learning_curves(curves, figures / "learning_curves", cfg.reach_level);
 # %%
 effects = relmask.record("effects", fer.effects(curves, tests, variants, cfg.reach_level, cfg.k))
 for metric in ("aulc", "test_acc"):
-    print(fer.format_effects(effects, metric), end="\n\n")
+    print(report.format_effects(effects, metric), end="\n\n")
 leak = relmask.record("leak_check", fer.mask_only_verdict(curves, acc, splits["val"].y, cfg.train_mask_target))
 print(leak["text"] if leak else "mask-only control not run (mask_only=False)")

@@ -21,7 +21,8 @@
 # The defaults are the `quick` preset on the embedded synthetic data; `relmask run whale --preset full` runs the
 # Kaggle clips (`-p data_path DIR`), `--preset real` real precomputed spectrograms (the presets are
 # `relmask_plugins/whale/presets/*.yaml`). The parameters are declared once, with their checks, in
-# `relmask_plugins/whale/experiment.py` (`WhaleExperiment`), where the logic lives too (see docs/whale.md).
+# `relmask_plugins/whale/config.py` (`WhaleExperiment`); the logic lives in `pipeline.py` beside it, the figures in
+# `report.py` (see docs/whale.md).
 
 # %% tags=["parameters"]
 source: str = "synthetic"  # data source of the whale domain: synthetic, kaggle (clips + CSV), features (.npz of spectrograms) or images (<class>/*.png)
@@ -56,7 +57,8 @@ output_dir: str = "runs/whale_feature_masking"  # where results.json and figures
 from IPython.display import Markdown, display
 
 import relmask
-from relmask_plugins.whale import experiment as whale
+from relmask_plugins.whale import pipeline as whale
+from relmask_plugins.whale import report
 
 exp = relmask.get_experiment("whale")
 cfg = exp.from_namespace(globals())  # every value checked before anything loads or trains
@@ -82,7 +84,7 @@ if results["label_leak_risk"]:
 # ## AUC (mean ± sd over seeds) of CNN1, CNN2, fusion and the controls
 
 # %%
-whale.write_table(results, cfg.output_dir)
+report.write_table(results, cfg.output_dir)
 display(Markdown(results["table_markdown"]))
 
 # %% [markdown]
@@ -100,10 +102,10 @@ for method, verdict in results["leak_check"].items():
 # ## ROC curves (first seed)
 
 # %%
-whale.plot_roc(results, cfg.output_dir);
+report.plot_roc(results, cfg.output_dir);
 
 # %% [markdown]
 # ## Example test spectrograms: relevance overlay, masked, masked with control maps
 
 # %%
-whale.plot_examples(results, ds, cfg.output_dir);
+report.plot_examples(results, ds, cfg.output_dir);

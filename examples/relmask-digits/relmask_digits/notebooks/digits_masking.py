@@ -50,7 +50,7 @@ from IPython.display import Markdown, display
 from relmask_digits import experiment as digits
 
 import relmask
-from relmask.running import progress
+from relmask import progress
 from relmask.running.plotting import save_figure
 
 exp = relmask.get_experiment("digits")

@@ -1,9 +1,139 @@
-"""The FER experiment's contribution to ``paper/``: learning curves per evaluation set, the learning-speed and
-effects tables, drawn from the recorded results of its runs (called by :meth:`FerDataMasking.paper_outputs`)."""
+"""The FER experiment's tables and figures: the notebook's (the summary and effects tables as text, example faces,
+learning curves) and its contribution to ``paper/`` (learning curves per evaluation set, the learning-speed and
+effects tables, the size sweep), drawn from the recorded results of its runs (called by
+:meth:`FerDataMasking.paper_outputs`). The numbers come from :mod:`relmask_plugins.fer.pipeline`."""
 from __future__ import annotations
 
-from relmask.running.figures import PaperWriter, cell, mean_sd_cell
+from pathlib import Path
+from typing import Sequence
 
+import numpy as np
+
+from relmask.pipeline.controls import CONTROLS
+from relmask.pipeline.data import Dataset
+from relmask.running.figures import PaperWriter, cell, mean_sd_cell
+from relmask.scoring.evaluation import mean_sd
+
+from .pipeline import EVALS, MASK_ONLY, RAW, Variant, curves_by_variant, evals_of
+
+# --- the notebook's tables -----------------------------------------------------------------------------
+
+def format_table(table: Sequence[dict], reach_level: float, k: int) -> str:
+    """The summary table as aligned text (for the notebook output)."""
+    head = (f"{'variant':<20}{'eval set':<12}{'control':>10}{'masked':>8}"
+            f"{'epochs to ' + format(reach_level, '.2f'):>17}{'acc after ' + str(k):>16}{'AULC':>15}"
+            f"{'final acc':>15}{'test acc':>15}")
+    lines = [head, "-" * len(head)]
+    for r in table:
+        reach = ("never" if not r["reached"] else
+                 f"{r['epochs_to_reach_mean']:.1f}±{r['epochs_to_reach_sd']:.1f} ({r['reached']}/{r['n_seeds']})")
+        control = r["control"] if isinstance(r["control"], str) else ("yes" if r["control"] else "")
+        lines.append(f"{r['variant']:<20}{r.get('eval', 'masked'):<12}{control:>10}{r['masked_fraction']:>8.2f}"
+                     f"{reach:>17}{r['acc_after_k_mean']:>10.3f}±{r['acc_after_k_sd']:.3f}"
+                     f"{r['aulc_mean']:>9.3f}±{r['aulc_sd']:.3f}{r['final_acc_mean']:>9.3f}±{r['final_acc_sd']:.3f}"
+                     f"{r.get('test_acc_mean', np.nan):>9.3f}±{r.get('test_acc_sd', np.nan):.3f}")
+    return "\n".join(lines)
+
+
+def format_effects(rows: Sequence[dict], metric: str = "aulc") -> str:
+    """The effects of one metric as aligned text: variant, evaluation set, comparison, Δ [95 % CI]."""
+    from relmask.scoring.stats import format_effect
+
+    head = f"{'variant':<16}{'eval set':<12}{'against':<22}Δ {metric} (mean [95% CI], n)"
+    lines = [head, "-" * (len(head) + 12)]
+    for r in rows:
+        if r["metric"] == metric:
+            lines.append(f"{r['variant']:<16}{r['eval']:<12}{r['against']:<22}{format_effect(r)}")
+    return "\n".join(lines)
+
+
+# --- the notebook's figures ----------------------------------------------------------------------------
+
+def plot_examples(val: Dataset, relevance: np.ndarray, variants: Sequence[Variant], stem: str | Path,
+                  per_class: int = 1):
+    """Grid: one row per class (first validation faces); columns face, relevance, then each masked variant
+    (its ``masked`` validation input)."""
+    import matplotlib.pyplot as plt
+
+    from relmask.running.plotting import RELEVANCE_CMAP, apply_style, save_figure
+
+    apply_style()
+    rows = [i for c in range(val.n_classes) for i in np.flatnonzero(val.y == c)[:per_class]]
+    masked = [v for v in variants if v.name != RAW]
+    cols = 2 + len(masked)
+    fig, axes = plt.subplots(len(rows), cols, figsize=(1.1 * cols, 1.15 * len(rows)), squeeze=False)
+    for r, i in enumerate(rows):
+        panels = [(val.x[i], "gray", "face"), (np.abs(relevance[i]), RELEVANCE_CMAP, "relevance")]
+        panels += [(v.x_val["masked"][i], "gray", v.name) for v in masked]
+        for c, (img, cmap, title) in enumerate(panels):
+            ax = axes[r, c]
+            ax.imshow(img[..., 0] if img.ndim == 3 else img, cmap=cmap,
+                      **({"vmin": 0, "vmax": 1} if cmap == "gray" else {}))
+            ax.set_xticks([]), ax.set_yticks([]), ax.grid(False)
+            if r == 0:
+                ax.set_title(title, fontsize=7)
+        axes[r, 0].set_ylabel(val.class_names[val.y[i]], fontsize=7)
+    fig.tight_layout(pad=0.2)
+    save_figure(fig, stem)
+    return fig
+
+
+EVAL_TITLES = {"masked": "masked validation images (trainer needed)", "raw": "raw validation images (standalone)",
+               "label_free": "label-free masks (all classes)", "train_rule": "maps by the training rule"}
+
+
+def draw_learning_curves(ax, curves: Sequence[dict], eval: str, reach_level: float | None = None,
+                         colors: dict[str, str] | None = None) -> None:
+    """Validation accuracy per epoch on one evaluation set, mean ± sd (ddof 1) over seeds, one line per
+    variant (controls dashed in their masker's colour). The notebook and ``paper/`` both draw with this; pass one
+    ``colors`` dict to several panels so a variant keeps its colour across them."""
+    from relmask.running.plotting import PALETTE
+
+    colors = {} if colors is None else colors
+    for name, per_seed in curves_by_variant(curves, eval).items():
+        n = min(len(c) for c in per_seed.values())
+        a = np.stack([c[:n] for c in per_seed.values()])
+        epochs = np.arange(1, n + 1)
+        mean, sd = mean_sd(a, axis=0)  # the spread every table reports (ddof 1)
+        base = name.rsplit("_", 1)[0] if name.rsplit("_", 1)[-1] in CONTROLS else name
+        control = base != name or name == MASK_ONLY
+        color = colors.setdefault(base, PALETTE[len(colors) % len(PALETTE)])
+        ax.plot(epochs, mean, color=color, ls=(":" if name == MASK_ONLY else "--") if control else "-",
+                marker="o", ms=2, label=f"{name} (n={len(a)})")
+        ax.fill_between(epochs, mean - sd, mean + sd, color=color, alpha=0.12, lw=0)
+    if reach_level is not None:
+        ax.axhline(reach_level, color="0.5", lw=0.8, ls=":")
+    ax.xaxis.set_major_locator(_integer_locator())
+    ax.set_xlabel("epoch")
+    ax.set_title(EVAL_TITLES.get(eval, eval), fontsize=8)
+
+
+def _integer_locator():
+    from matplotlib.ticker import MaxNLocator
+
+    return MaxNLocator(integer=True)
+
+
+def plot_learning_curves(curves: Sequence[dict], stem: str | Path, reach_level: float | None = None):
+    """One panel per evaluation set (masked, raw, label-free): validation accuracy per epoch, mean ± sd."""
+    import matplotlib.pyplot as plt
+
+    from relmask.running.plotting import apply_style, save_figure
+
+    apply_style()
+    sets = [e for e in evals_of(curves) if e in EVALS] or evals_of(curves)
+    fig, axes = plt.subplots(1, len(sets), figsize=(4.0 * len(sets), 3.3), squeeze=False, sharey=True,
+                             layout="constrained")
+    colors: dict[str, str] = {}
+    for ax, e in zip(axes[0], sets):
+        draw_learning_curves(ax, curves, e, reach_level, colors)
+    axes[0, 0].set_ylabel("validation accuracy")
+    axes[0, -1].legend(frameon=False, fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    save_figure(fig, stem)
+    return fig
+
+
+# --- paper/ --------------------------------------------------------------------------------------------
 
 def paper_outputs(runs: list[tuple[dict, dict]], paper: PaperWriter) -> None:
     """Figure fer_learning_curves, tables fer_learning and fer_effects, and each synthetic run's examples; for
@@ -28,16 +158,12 @@ def paper_outputs(runs: list[tuple[dict, dict]], paper: PaperWriter) -> None:
 
 
 def _fer_evals(results: dict) -> list[str]:
-    from .experiment import EVALS, evals_of
-
     return [e for e in evals_of(results["curves"]) if e in EVALS]
 
 
 def curves_figure(runs, paper: PaperWriter) -> None:
     """One row per run, one column per evaluation set; drawn by the notebook's own plotting helper."""
     import matplotlib.pyplot as plt
-
-    from .experiment import draw_learning_curves
 
     ncols = max(len(_fer_evals(results)) for _, results in runs)
     fig, axes = plt.subplots(len(runs), ncols, figsize=(3.4 * ncols + 1.6, 2.8 * len(runs)), squeeze=False,
@@ -157,7 +283,6 @@ def size_sweep_figure(runs, paper: PaperWriter) -> None:
     """Δ AULC and Δ test accuracy against the training-set size (log axis), one line per masker and mask target,
     one row per evaluation set, with the 95 % intervals as error bars."""
     import matplotlib.pyplot as plt
-    import numpy as np
     from matplotlib.ticker import NullLocator
 
     gains = sweep_gains(runs)

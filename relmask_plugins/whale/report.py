@@ -1,10 +1,18 @@
-"""The whale experiment's contribution to ``paper/``: the AUC figure, ROC curves and the AUC and effects tables,
-drawn from the recorded results of its runs (called by :meth:`WhaleFeatureMasking.paper_outputs`)."""
+"""The whale experiment's figures and tables: the notebook's (ROC curves of the first seed, example spectrograms,
+the Markdown AUC table on disk) and its contribution to ``paper/`` (the AUC figure, ROC curves and the AUC and
+effects tables), drawn from the recorded results of its runs (called by :meth:`WhaleFeatureMasking.paper_outputs`).
+The numbers and the Markdown tables come from :mod:`relmask_plugins.whale.pipeline`."""
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 
+from relmask.pipeline.controls import CONTROLS
+from relmask.pipeline.data import Dataset
 from relmask.running.figures import PaperWriter, cell, mean_sd_cell, sweep_point
+
+from .pipeline import degenerate_flags, degenerate_note, effect_method
 
 #: order and display names of the whale systems (notebook `system` values)
 SYSTEMS = {"cnn1": "CNN₁", "cnn2": "CNN₂ (masked)", "fusion": "fusion CNN₁+CNN₂",
@@ -19,6 +27,90 @@ SYSTEMS = {"cnn1": "CNN₁", "cnn2": "CNN₂ (masked)", "fusion": "fusion CNN₁
 CONTROL_SYSTEMS = tuple(k for k, v in SYSTEMS.items() if v.startswith("control"))
 
 
+# -- the notebook's figures and table ----------------------------------------------------------------------
+def roc_labels(results: dict, rule: str | None = None) -> list[str]:
+    """The curves worth drawing: CNN1, the raw ensemble, and per run CNN2, its fusion and the first control's
+    fusion."""
+    rules = results["params"]["fusion_rules"]
+    rule = rule or (rules[0] if rules else None)
+    labels = ["cnn1"] + ([f"ensemble_raw/{rule}"] if rule else [])
+    for m in results["params"]["relevance_methods"]:
+        for k in results["params"]["maskers"]:
+            control = results["params"].get("controls", ["shuffled"])[:1]
+            labels += [f"{m}/{k}/cnn2"] + ([f"{m}/{k}/fusion/{rule}"] if rule else [])
+            labels += [f"{m}/{k}/fusion_{c}/{rule}" for c in control if rule]
+    return [lb for lb in labels if lb in results["roc"]]
+
+
+def plot_roc(results: dict, output_dir: str | Path, rule: str | None = None):
+    """ROC curves of the first seed -> ``{output_dir}/figures/roc.{png,pdf}``; returns the figure."""
+    import matplotlib.pyplot as plt
+
+    from relmask.running.plotting import apply_style, save_figure
+
+    apply_style()
+    fig, ax = plt.subplots(figsize=(4.2, 4.0))
+    for label in roc_labels(results, rule):
+        c = results["roc"][label]
+        ls = ":" if any(f"_{c}" in label for c in CONTROLS) else ("--" if "raw" in label else "-")
+        ax.plot(c["fpr"], c["tpr"], ls, label=f"{label} ({c['auc']:.3f})")
+    ax.plot([0, 1], [0, 1], color="0.7", lw=0.8)
+    ax.set(xlabel="false-positive rate", ylabel="true-positive rate", xlim=(0, 1), ylim=(0, 1.01),
+           title=f"ROC, seed {results['params']['seeds'][0]} (AUC)")
+    ax.legend(loc="lower right", fontsize=6)
+    save_figure(fig, Path(output_dir) / "figures" / "roc")
+    return fig
+
+
+def plot_examples(results: dict, ds: Dataset, output_dir: str | Path, method: str | None = None,
+                  masker: str | None = None):
+    """Example test spectrograms: input, relevance overlay, masked, masked by the first control's maps ->
+    figures/examples."""
+    import matplotlib.pyplot as plt
+
+    from relmask.running.plotting import RELEVANCE_CMAP, apply_style, save_figure
+
+    apply_style()
+    ex = results["examples"]
+    method = method or results["params"]["relevance_methods"][0]
+    masker = masker or results["params"]["maskers"][0]
+    key = f"{method}/{masker}"
+    freqs, times = np.asarray(ds.freqs), np.asarray(ds.times)
+    extent = (times[0], times[-1], freqs[0], freqs[-1])
+    n = len(ex["y"])
+    fig, axes = plt.subplots(n, 4, figsize=(9, 2.0 * n + 0.3), squeeze=False, sharex=True, sharey=True)
+    control = (results["params"].get("controls") or ["shuffled"])[0]
+    titles = ["spectrogram", f"{method} relevance", f"{masker}-masked", f"{masker}, {control} control maps"]
+    for i in range(n):
+        spec = ex["x"][i, ..., 0]
+        r = np.abs(ex["relevance"][method][i, ..., 0])
+        panels = [spec, None, ex["masked"][key][i, ..., 0], ex["masked_control"].get(key, ex["masked"][key])[i, ..., 0]]
+        for j, ax in enumerate(axes[i]):
+            kw = dict(origin="lower", aspect="auto", extent=extent)
+            if j == 1:
+                ax.imshow(spec, cmap="gray", **kw)
+                ax.imshow(r / max(r.max(), 1e-12), cmap=RELEVANCE_CMAP, alpha=0.6, **kw)
+            else:
+                ax.imshow(panels[j], cmap="viridis", vmin=spec.min(), vmax=spec.max(), **kw)
+            ax.grid(False)
+            if i == 0:
+                ax.set_title(titles[j])
+            if j == 0:
+                ax.set_ylabel(f"{ex['ids'][i]} ({ds.class_names[ex['y'][i]]})\nHz")
+            if i == n - 1:
+                ax.set_xlabel("s")
+    save_figure(fig, Path(output_dir) / "figures" / "examples")
+    return fig
+
+
+def write_table(results: dict, output_dir: str | Path) -> Path:
+    """The Markdown AUC table as ``{output_dir}/auc_table.md``."""
+    from relmask.io import atomic_write
+
+    return atomic_write(Path(output_dir) / "auc_table.md", results["table_markdown"])
+
+
+# -- paper/ ------------------------------------------------------------------------------------------------
 def paper_outputs(runs: list[tuple[dict, dict]], paper: PaperWriter) -> None:
     """Figures whale_auc and whale_roc, tables whale_auc and whale_effects, and each synthetic run's examples."""
     runs = [(r, res) for r, res in runs if res.get("summary")]
@@ -130,11 +222,9 @@ def roc_figure(runs, paper: PaperWriter) -> None:
 
 def degenerate_of(runs) -> tuple[list[dict[str, str]], str]:
     """Per run its methods' cells (``{method: cell}``: whether the maps are degenerate for more than 5 % of any
-    seed's training or test clips; :func:`relmask_plugins.whale.experiment.degenerate_flags`), and one caption
+    seed's training or test clips; :func:`relmask_plugins.whale.pipeline.degenerate_flags`), and one caption
     sentence per run with flagged methods, naming their counts per seed ('' when no run has any: the tables then
     have no such column)."""
-    from .experiment import degenerate_flags, degenerate_note
-
     flags = [degenerate_flags(results.get("degenerate_maps"), always=True) for _, results in runs]
     notes = [(record["name"], degenerate_note(results.get("degenerate_maps"))) for record, results in runs]
     named = len(runs) > 1
@@ -168,8 +258,6 @@ def auc_table(runs, paper: PaperWriter) -> None:
 
 def effects_table(runs, paper: PaperWriter) -> None:
     from relmask.scoring.stats import format_effect
-
-    from .experiment import effect_method
 
     flags, note = degenerate_of(runs)
     flagged = bool(note)
