@@ -23,8 +23,9 @@ $(VENV)/.installed: pyproject.toml
 demo: setup                 ## the main job: reproduce both papers on the embedded synthetic data
 	$(BIN)/relmask reproduce --config quick
 
-lint: setup                 ## ruff (configured in pyproject.toml): pycodestyle, pyflakes, import order
+lint: setup                 ## ruff and mypy (both configured in pyproject.toml): style, likely bugs, the types of relmask/
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 test: setup                 ## default tier (< 15 min on 2 cores): slow and gpu tests deselected
 	$(BIN)/python -m pytest -q

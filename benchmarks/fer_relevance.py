@@ -14,7 +14,7 @@ import os
 import sys
 import time
 
-from relmask._env import apply_defaults  # noqa: E402
+from relmask._env import apply_defaults
 
 apply_defaults()  # relmask's TensorFlow environment defaults (relmask._env), before anything imports TensorFlow
 

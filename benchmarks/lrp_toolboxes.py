@@ -26,7 +26,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from relmask._env import apply_defaults  # noqa: E402
+from relmask._env import apply_defaults
 
 apply_defaults()  # relmask's TensorFlow environment defaults (relmask._env), before anything imports TensorFlow
 

@@ -25,7 +25,7 @@ import statistics
 import sys
 import time
 
-from relmask._env import apply_defaults  # noqa: E402
+from relmask._env import apply_defaults
 
 apply_defaults()  # relmask's TensorFlow environment defaults (relmask._env), before anything imports TensorFlow
 
@@ -54,7 +54,7 @@ def perturbed_inputs(x, relevance, steps, patch_size, fill):
             removed = rank[r][None, :] < ks[1:, None]
             out[i:i + steps] = np.where(removed, fills[r], flat[r])
             i += steps
-    return out.reshape((len(out),) + x.shape[1:])
+    return out.reshape((len(out), *x.shape[1:]))
 
 
 def main(argv=None) -> int:
@@ -84,7 +84,7 @@ def main(argv=None) -> int:
     shape = SHAPES[args.model]
     model = build_model(args.model, shape, 2, seed=0)
     rng = np.random.default_rng(0)
-    x = rng.normal(size=(args.n,) + shape).astype(np.float32)
+    x = rng.normal(size=(args.n, *shape)).astype(np.float32)
     y = rng.integers(0, 2, args.n)
     maps = rng.normal(size=x.shape).astype(np.float32)
     kw = dict(steps=args.steps, batch_size=args.batch_size, fill=args.fill, patch_size=args.patch_size)

@@ -42,7 +42,7 @@ import subprocess
 import sys
 import time
 
-from relmask._env import apply_defaults  # noqa: E402
+from relmask._env import apply_defaults
 
 apply_defaults()  # relmask's TensorFlow environment defaults (relmask._env), before anything imports TensorFlow
 
@@ -150,7 +150,7 @@ def worker(label: str, model_name: str, n: int, repeats: int, min_seconds: float
 
     shape = SHAPES[model_name]
     # spectrogram-like values in [0, 1] (tf-explain's occlusion patch is grey 127.5 whatever the range)
-    x = np.random.default_rng(0).uniform(0.0, 1.0, (n,) + shape).astype(np.float32)
+    x = np.random.default_rng(0).uniform(0.0, 1.0, (n, *shape)).astype(np.float32)
     model = build_model(model_name, shape, 2, seed=0)
     run = _explainer(label, model, x, precision)
     partner = _explainer(against, model, x, precision)
@@ -175,7 +175,7 @@ def worker(label: str, model_name: str, n: int, repeats: int, min_seconds: float
             "median_s": statistics.median(times), "ms_per_1000": 1e6 * statistics.median(times) / n,
             # "floor_*" and "ratio" are against ``against`` (named in the row): the floor but for the duel
             "floor_ms_per_1000": 1e6 * statistics.median(partner_times) / n,
-            "ratio": statistics.median(t / f for t, f in zip(times, partner_times)), "rounds": len(times),
+            "ratio": statistics.median(t / f for t, f in zip(times, partner_times, strict=True)), "rounds": len(times),
             "peak_mib": peak / 2 ** 20, "device": compute_device(),
             "device_peak_mib": None if acc is None else (acc - acc0) / 2 ** 20, "against": against}
 

@@ -21,7 +21,7 @@ import collections
 import os
 import sys
 
-from relmask._env import apply_defaults  # noqa: E402
+from relmask._env import apply_defaults
 
 apply_defaults()  # relmask's TensorFlow environment defaults (relmask._env), before anything imports TensorFlow
 os.environ["KERAS_BACKEND"] = "tensorflow"
@@ -87,7 +87,7 @@ def main(argv=None) -> int:
     from relmask.pipeline.training import build_model
 
     shape = SHAPES[args.model]
-    x = np.random.default_rng(0).uniform(0.0, 1.0, (args.n,) + shape).astype(np.float32)
+    x = np.random.default_rng(0).uniform(0.0, 1.0, (args.n, *shape)).astype(np.float32)
     model = build_model(args.model, shape, 2, seed=0)
     print(f"model {args.model} {shape}, batch of {args.n}, TensorFlow, per-node times summed by operation type "
           f"(mean of {args.rounds} traced runs; concurrent nodes each count)\n")

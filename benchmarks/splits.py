@@ -20,7 +20,8 @@ FRACTIONS = [0.6, 0.2, 0.2]
 
 
 def deviation(parts, y, fractions) -> float:
-    return max(abs((y[p] == c).sum() - f * (y == c).sum()) for p, f in zip(parts, fractions) for c in np.unique(y))
+    return max(abs((y[p] == c).sum() - f * (y == c).sum())
+               for p, f in zip(parts, fractions, strict=True) for c in np.unique(y))
 
 
 def nested_train_test_split(y, fractions, seed):

@@ -21,7 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from relmask.scoring.stats import paired_difference  # noqa: E402
+from relmask.scoring.stats import paired_difference
 
 
 def coverage(n: int, trials: int, seed: int = 0) -> dict:

@@ -55,7 +55,7 @@ def cam_parts(model, layer: str, x: np.ndarray, targets: np.ndarray, batch: int 
                 hot = hot - (1.0 - hot) / (ops.shape(z)[-1] - 1)
             return ops.sum(hot * z), taps[layer]
 
-        delta = ops.zeros((xb.shape[0],) + shape, dtype="float32")
+        delta = ops.zeros((xb.shape[0], *shape), dtype="float32")
         g, a = _autodiff.grad(f, has_aux=True)(delta, xb, tb)
         alphas.append(np.asarray(ops.mean(g, axis=(1, 2))))
         acts.append(np.asarray(a))

@@ -12,6 +12,11 @@ Compute which input regions were relevant to a model's decisions, encode that re
 """
 from __future__ import annotations
 
+from types import ModuleType as _ModuleType
+from typing import Any as _Any
+from typing import Protocol as _Protocol
+from typing import TypeVar as _TypeVar
+
 __version__ = "0.1.0"
 
 from relmask import _env
@@ -25,6 +30,8 @@ _forward_warnings()  # in a kernel that relmask run / reproduce follows: its war
 from relmask.errors import DataError, ParameterError, PluginError, RelmaskError, UnknownNameError, UnsupportedLayerError
 from relmask.pipeline.data import Dataset, nested_subsample, stratified_kfold, stratified_split
 from relmask.pipeline.masking import mask
+from relmask.plugin_system import kinds as _kinds
+from relmask.plugin_system.components import Component as _Component
 from relmask.plugin_system.components import (
     Domain,
     DomainDefaults,
@@ -38,23 +45,32 @@ from relmask.plugin_system.components import (
     Source,
 )
 from relmask.plugin_system.hookspecs import hookimpl
-from relmask.plugin_system.kinds import KINDS as _KINDS
-from relmask.plugin_system.kinds import Kind as _Kind
 from relmask.plugin_system.plugins import registry as _registry
 from relmask.relevance import explain
 from relmask.running.results import record
 from relmask.scoring.metrics import evaluate
 
+_C = _TypeVar("_C", bound=_Component)
+_C_co = _TypeVar("_C_co", bound=_Component, covariant=True)
 
-def _lookups(kind: _Kind) -> dict:
+
+class _Lister(_Protocol):
+    def __call__(self) -> list[str]: ...
+
+
+class _Getter(_Protocol[_C_co]):
+    def __call__(self, name: str) -> _C_co: ...
+
+
+def _lookups(kind: _kinds.Kind[_C]) -> tuple[_Lister, _Getter[_C]]:
     """``list_<api_name>s()`` and ``get_<api_name>(name)`` of one kind, named and documented as if written out."""
     cls = f"{kind.cls.__module__}.{kind.cls.__qualname__}"
 
     def names() -> list[str]:
-        return _registry(kind.hook).names()
+        return _registry(kind).names()
 
-    def get(name: str):
-        return _registry(kind.hook).get(name)
+    def get(name: str) -> _C:
+        return _registry(kind).get(name)
 
     names.__name__ = f"list_{kind.api_name}s"
     names.__doc__ = (f"Names of the registered {kind.words}s, sorted (aliases left out).\n\n"
@@ -68,13 +84,37 @@ def _lookups(kind: _Kind) -> dict:
     for function in (names, get):
         function.__qualname__ = function.__name__
         function.__module__ = __name__
-    return {names.__name__: names, get.__name__: get}
+    return names, get
 
 
-#: list_methods(), get_method(name), list_maskers(), get_masker(name), ...: one pair per kind of component that has
-#: an ``api_name`` in relmask.plugin_system.kinds.KINDS, so the API, the hooks and `relmask list` cannot drift apart
-_LOOKUPS = {name: function for kind in _KINDS if kind.api_name for name, function in _lookups(kind).items()}
-globals().update(_LOOKUPS)
+# list_methods(), get_method(name), list_maskers(), get_masker(name), ...: one pair per kind of component that has
+# an ``api_name`` in relmask.plugin_system.kinds.KINDS, written out so that type checkers and IDEs see them (and
+# what get_X returns); their names, docstrings and signatures come from the table, which _LOOKUPS checks below
+list_methods, get_method = _lookups(_kinds.METHODS)
+list_rules, get_rule = _lookups(_kinds.RULES)
+list_canonizers, get_canonizer = _lookups(_kinds.CANONIZERS)
+list_domains, get_domain = _lookups(_kinds.DOMAINS)
+list_maskers, get_masker = _lookups(_kinds.MASKERS)
+list_models, get_model = _lookups(_kinds.MODELS)
+list_metrics, get_metric = _lookups(_kinds.METRICS)
+list_experiments, get_experiment = _lookups(_kinds.EXPERIMENTS)
+
+
+def _check_lookups() -> dict[str, _Any]:
+    """Every lookup the table names, by its name: a kind given an ``api_name`` without its two lines above (or a
+    line that binds another kind's functions) fails the import, so the API cannot drift from the table."""
+    wanted = [f"{verb}_{kind.api_name}{'s' if verb == 'list' else ''}"
+              for kind in _kinds.KINDS if kind.api_name for verb in ("list", "get")]
+    found = {name: globals().get(name) for name in wanted}
+    wrong = [name for name, function in found.items() if getattr(function, "__name__", None) != name]
+    if wrong:
+        raise ImportError(f"relmask/__init__.py: {', '.join(wrong)} not bound to the lookups of their kind "
+                          "(relmask.plugin_system.kinds.KINDS)")
+    return found
+
+
+#: list_methods, get_method, ...: every top-level lookup, in the table's order
+_LOOKUPS = _check_lookups()
 
 
 #: the public submodules by their short names (``relmask.training.fit``): the API stays the same while the
@@ -87,7 +127,7 @@ _SUBMODULES = {"cache": "running.cache", "controls": "pipeline.controls", "data"
                "training": "pipeline.training"}
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> _ModuleType:
     """``relmask.training`` etc. (:data:`_SUBMODULES`) without importing Keras when ``relmask`` is imported."""
     if name in _SUBMODULES:
         import importlib

@@ -25,7 +25,7 @@ import os
 ENV_DEFAULTS = {"TF_ENABLE_ONEDNN_OPTS": "0", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONHASHSEED": "0"}
 
 
-def apply_defaults(environ: "os._Environ | dict | None" = None) -> None:
+def apply_defaults(environ: os._Environ | dict | None = None) -> None:
     """Set every :data:`ENV_DEFAULTS` entry that ``environ`` (default ``os.environ``) does not set yet."""
     env = os.environ if environ is None else environ
     for name, value in ENV_DEFAULTS.items():

@@ -44,14 +44,14 @@ def cmd_list(args) -> int:
     for kind in KINDS:
         if args.kind not in (None, kind.cli_word):
             continue
-        reg = registry(kind.hook)
+        reg = registry(kind)
         out[kind.cli_word] = {n: dict(reg.get(n).metadata(), plugin=reg.entries[n].plugin,
                                       aliases=list(reg.entries[n].aliases)) for n in reg.names()}
     if args.json:
         print(json.dumps(out, indent=2, default=str))
         return 0
-    for kind, entries in out.items():
-        print(f"{kind}:")
+    for word, entries in out.items():
+        print(f"{word}:")
         for name, meta in entries.items():
             alias = f" (aliases: {', '.join(meta['aliases'])})" if meta["aliases"] else ""
             print(f"  {name}{alias} — {meta['description']}  [{meta['plugin']}]")

@@ -93,7 +93,7 @@ class RunInterrupted(KeyboardInterrupt):
         super().__init__(signal.Signals(signum).name)
 
 
-class sigterm_interrupts:  # noqa: N801 - used as a context manager, like contextlib's lower-case classes
+class sigterm_interrupts:  # lower-case: used as a context manager, like contextlib's lower-case classes
     """While active, SIGTERM raises :class:`RunInterrupted` (a KeyboardInterrupt) like Ctrl-C, so that a terminated
     ``relmask run`` or ``relmask reproduce`` ends as an interrupted one does: what finished is kept, one line.
     Outside the main thread (where signals cannot be handled) it does nothing."""

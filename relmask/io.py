@@ -111,7 +111,7 @@ def parse_yaml(text: str, what: str = "YAML", path: str | os.PathLike | None = N
     from relmask.errors import DataError
 
     try:
-        return yaml.load(text, Loader=_yaml_loader())  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=_yaml_loader())  # not an unsafe load: a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
@@ -206,7 +206,8 @@ def read_image(path: str | os.PathLike, size: int | None = None, grayscale: bool
     from relmask.errors import DataError
 
     try:
-        with Image.open(path) as im:
+        with Image.open(path) as opened:
+            im: Image.Image = opened  # converted below; the file closes with ``opened``
             if im.mode == "P" and "transparency" in im.info:
                 im = im.convert("RGBA")
             if im.mode in _EIGHT_BIT_MODES:

@@ -59,7 +59,7 @@ def tiny_model(seed: int = 0, input_shape=(12, 12, 2), n_classes: int = 3, bias:
 
 
 def tiny_input(seed: int = 0, n: int = 6, shape=(12, 12, 2)) -> np.ndarray:
-    return np.random.default_rng(seed).normal(size=(n,) + tuple(shape)).astype(np.float32)
+    return np.random.default_rng(seed).normal(size=(n, *shape)).astype(np.float32)
 
 
 #: largest agreement error (max |ΔR| / max(1, max |R|)) between two backends or machines
@@ -267,12 +267,13 @@ def add_subcommand(sub) -> None:
 
 def cmd_check(args) -> int:
     from relmask.errors import UnknownNameError
+    from relmask.plugin_system.kinds import METHODS
     from relmask.plugin_system.plugins import registry
 
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
     try:
         for name in methods or []:  # a typo is one line before any work, not a table of FAILs
-            registry("register_relevance_methods").get(name)
+            registry(METHODS).get(name)
     except UnknownNameError as exc:
         print(f"relmask: error: --methods: {exc}", file=sys.stderr)
         return 2
@@ -318,7 +319,7 @@ def _check_table(names: list[str], reference, precision) -> tuple[dict, bool]:
     for name in progress_bar(names, desc="methods", disable=None):
         try:
             results = check_method(name, raise_errors=False, precision=precision)
-        except Exception as exc:  # a method that crashes fails every check; the table goes on
+        except Exception as exc:  # noqa: BLE001 - a method that crashes fails every check; the table goes on
             results = {c.__name__: f"{type(exc).__name__}: {exc}" for c in conformance_checks()}
         failed |= any(v != "ok" for v in results.values())
         cells = ["ok" if v == "ok" else "FAIL" for v in results.values()]

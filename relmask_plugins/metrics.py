@@ -140,8 +140,8 @@ class Road(Metric):
                 batch_size):
 
         def perturb(rows, removed, order, step):
-            out = np.empty((len(rows),) + x.shape[1:], np.float32)
-            for i, (r, o, s) in enumerate(zip(rows, order, step)):
+            out = np.empty((len(rows), *x.shape[1:]), np.float32)
+            for i, (r, o, s) in enumerate(zip(rows, order, step, strict=True)):
                 # the noise of (sample, order, step) is its own stream: the same whatever the batching
                 rng = np.random.default_rng((seed, int(o), int(r), int(s)))
                 out[i] = road_impute(x[r], removed[i].reshape(x.shape[1:]), noise, rng)
@@ -240,7 +240,7 @@ class RemoveAndRetrain(Metric):
         acc = np.empty((len(fr), len(seeds)))
         acc_random = np.full((len(fr), len(seeds)), np.nan)
         baseline = np.empty(len(seeds))
-        for (kind, i, j), a in zip(where, accs):
+        for (kind, i, j), a in zip(where, accs, strict=True):
             if kind == "baseline":
                 baseline[j] = a
             else:
@@ -296,7 +296,7 @@ class ModelRandomisation(Metric):
         trained_layers, fresh_layers = weighted_layers(work), weighted_layers(fresh)
         if len(trained_layers) != len(fresh_layers):
             raise ParameterError(f"metric {self.name!r}: the cloned model's layers do not line up with the model's")
-        cascade = list(zip(trained_layers, fresh_layers))[::-1]
+        cascade = list(zip(trained_layers, fresh_layers, strict=True))[::-1]
         if layers is not None:
             if not 0 <= layers <= len(cascade):
                 raise ParameterError(f"metric {self.name!r}: layers must lie in [0, {len(cascade)}] (the model's "

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -54,7 +55,7 @@ class Dataset:
     def n_classes(self) -> int:
         return len(self.class_names)
 
-    def subset(self, index: Sequence[int] | np.ndarray) -> "Dataset":
+    def subset(self, index: Sequence[int] | np.ndarray) -> Dataset:
         idx = np.asarray(index)
         n = len(self)
         extras = {k: (v[idx] if isinstance(v, np.ndarray) and v.ndim and len(v) == n else v)
@@ -62,7 +63,7 @@ class Dataset:
         return Dataset(self.x[idx], self.y[idx], self.ids[idx], list(self.class_names), extras,
                        dict(self.report))
 
-    def with_x(self, x: np.ndarray) -> "Dataset":
+    def with_x(self, x: np.ndarray) -> Dataset:
         """The same samples with other inputs (e.g. masked ones)."""
         return Dataset(x, self.y, self.ids, list(self.class_names), dict(self.extras), dict(self.report))
 
@@ -71,7 +72,7 @@ class Dataset:
 
     def class_counts(self) -> dict[str, int]:
         counts = np.bincount(self.y, minlength=self.n_classes)
-        return {c: int(k) for c, k in zip(self.class_names, counts)}
+        return {c: int(k) for c, k in zip(self.class_names, counts, strict=True)}
 
     def __repr__(self) -> str:
         return (f"Dataset(n={len(self)}, x{tuple(self.x.shape)}, classes={self.class_names}, "
@@ -99,14 +100,14 @@ def stratified_split(y: np.ndarray, fractions: Sequence[float], seed: int = 0) -
     three parts put class counts further from their exact share (docs/reproduce.md, "Splits").
     """
     y = np.asarray(y)
-    fractions = np.asarray(fractions, dtype=float)
-    if (fractions < 0).any() or not np.isclose(fractions.sum(), 1.0):
-        raise ValueError(f"split fractions must be non-negative and sum to 1, got {fractions.tolist()}")
+    shares = np.asarray(fractions, dtype=float)
+    if (shares < 0).any() or not np.isclose(shares.sum(), 1.0):
+        raise ValueError(f"split fractions must be non-negative and sum to 1, got {shares.tolist()}")
     rng = np.random.default_rng(seed)
-    parts: list[list[int]] = [[] for _ in fractions]
+    parts: list[list[int]] = [[] for _ in shares]
     for label in np.unique(y):
         idx = rng.permutation(np.flatnonzero(y == label))
-        bounds = np.round(np.cumsum(fractions) * len(idx)).astype(int)
+        bounds = np.round(np.cumsum(shares) * len(idx)).astype(int)
         for k, chunk in enumerate(np.split(idx, bounds[:-1])):
             parts[k].extend(chunk.tolist())
     return [np.sort(np.asarray(p, dtype=np.int64)) for p in parts]

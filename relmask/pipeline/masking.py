@@ -86,7 +86,7 @@ def top_fraction_mask(r: np.ndarray, fraction: float, rng: np.random.Generator |
         raise ParameterError(f"fraction must lie in [0, 1], got {fraction}")
     flat = r.reshape(len(r), -1)
     n, d = flat.shape
-    k = int(round(fraction * d))
+    k = round(fraction * d)
     mask = np.zeros(flat.shape, dtype=bool)
     if k == 0 or n == 0:
         return mask.reshape(r.shape)
@@ -115,7 +115,7 @@ def degenerate_maps(relevance: np.ndarray, normalize: str | None = None) -> np.n
     flat = r.reshape(len(r), -1)
     if flat.shape[1] == 0:
         return np.ones(len(r), dtype=bool)
-    finite = np.isfinite(flat).all(axis=1)
+    finite = np.asarray(np.isfinite(flat).all(axis=1))  # asarray: a (N,) array, for type checkers too
     if normalize is not None:
         flat = normalize_relevance(np.where(finite[:, None], flat, 0.0), normalize).reshape(len(r), -1)
     return ~finite | (flat.max(axis=1) == flat.min(axis=1))
@@ -170,9 +170,10 @@ def mask(x: np.ndarray, relevance: np.ndarray, masker: str = "keep", seed: int =
     :data:`DEGENERATE_WARN_SHARE` of the maps are degenerate; a masker's NaN/inf output is a
     :class:`relmask.errors.ComponentOutputError` naming it and its plugin.
     """
+    from relmask.plugin_system.kinds import MASKERS
     from relmask.plugin_system.plugins import registry
 
-    maskers = registry("register_maskers")
+    maskers = registry(MASKERS)
     m = maskers.get(masker)
     resolved = m.resolve_params(params)
     x32, r32 = check_pair(x, relevance)

@@ -10,7 +10,7 @@ branches are the members: one compiled training step, one batch per member per s
 initial weights and batch order), and the loss is the sum of the members' losses. The gradient of that sum with
 respect to a member's weights is the gradient of the member's own loss, and Adam updates every weight from its own
 gradient history only, so each member follows exactly the trajectory it would follow alone, up to float rounding
-(``tests/test_grouped_training.py`` checks weights and learning curves against naive one-by-one Keras runs
+(``tests/core/test_grouped_training.py`` checks weights and learning curves against naive one-by-one Keras runs
 on TensorFlow and JAX). :func:`fit` is a group of one, so there is one training path.
 Why branches and not ``vmap`` over stacked weights: the branch model works unchanged on every Keras backend, with
 every layer (BatchNorm, Dropout) and with per-member callbacks; what grouping gains where is measured by
@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -62,17 +63,18 @@ def _deterministic_ops() -> None:
 
         try:
             tf.config.experimental.enable_op_determinism()
-        except Exception:  # pragma: no cover - older TF
+        except AttributeError:  # pragma: no cover - older TF, without it
             pass
 
 
 def build_model(name: str, input_shape: Sequence[int], n_classes: int, seed: int | None = None, **params):
     """A fresh registered architecture (``relmask.list_models()``), weights seeded by ``seed``."""
+    from relmask.plugin_system.kinds import MODELS
     from relmask.plugin_system.plugins import registry
 
     if seed is not None:
         set_seed(seed)
-    return registry("register_models").get(name).build(tuple(input_shape), n_classes, **params)
+    return registry(MODELS).get(name).build(tuple(input_shape), n_classes, **params)
 
 
 def compile_classifier(model, learning_rate: float = 1e-3) -> Any:
@@ -160,7 +162,8 @@ def fit_group(members: Sequence[Member], *, epochs: int, batch_size: int = 64, l
         by_kind.setdefault((len(m.x), m.penalised), []).append(i)
     chunks = [ids[j:j + size] for ids in by_kind.values() for j in range(0, len(ids), size)]
     for ids in chunks:
-        for i, r in zip(ids, _fit_chunk([members[i] for i in ids], epochs, batch_size, learning_rate, verbose)):
+        fitted = _fit_chunk([members[i] for i in ids], epochs, batch_size, learning_rate, verbose)
+        for i, r in zip(ids, fitted, strict=True):
             results[i] = r
     return results  # type: ignore[return-value]
 
@@ -183,7 +186,7 @@ def fit_all(members: Sequence[Member], *, description: str = "models", log: bool
     results: list[MemberResult | None] = [None] * len(members)
     with progress.stage(f"{description} ({len(members)} models, grouped)", len(groups), log=log) as st:
         for ids in groups.values():
-            for i, r in zip(ids, fit_group([members[i] for i in ids], **kwargs)):
+            for i, r in zip(ids, fit_group([members[i] for i in ids], **kwargs), strict=True):
                 results[i] = r
                 if not r.ok:
                     warnings.warn(RelmaskWarning(f"{r.name or r.model.name} failed and is left out: {r.error}"),
@@ -340,7 +343,7 @@ def _fit_chunk(members: list[Member], epochs: int, batch_size: int, learning_rat
     group = _group_model(members, keys)
     n = len(members[0].x)
     steps = max(1, math.ceil(n / batch_size))
-    penalised = [k for k, m in zip(keys, members) if m.penalised]
+    penalised = [k for k, m in zip(keys, members, strict=True) if m.penalised]
     group.compile(optimizer=keras.optimizers.Adam(learning_rate),
                   loss={**{k: "sparse_categorical_crossentropy" for k in keys},
                         **{_penalty_key(k): _penalty_loss for k in penalised}},
@@ -366,7 +369,7 @@ def _fit_chunk(members: list[Member], epochs: int, batch_size: int, learning_rat
             data = source.epoch([epoch_order(m.seed, epoch, n) for m in members])
             fitted = group.fit(data, epochs=1, shuffle=False, verbose=verbose)  # shuffle: data is in order already
             logs = {k: float(v[-1]) for k, v in fitted.history.items()}
-            for i, (m, k) in enumerate(zip(members, keys)):
+            for i, (m, k) in enumerate(zip(members, keys, strict=True)):
                 if not active[i]:
                     continue
                 # Keras drops the output's name for a single output
@@ -425,7 +428,8 @@ def _group_model(members: list[Member], keys: list[str]):
     penalised members, one that also outputs each one's input penalty per sample (``<key>_penalty``)."""
     if not _GROUP_CLASSES:
         _GROUP_CLASSES.update(_define_group_classes())
-    weights = {k: float(m.input_penalty[1]) for k, m in zip(keys, members) if m.penalised}
+    weights = {k: float(m.input_penalty[1]) for k, m in zip(keys, members, strict=True)
+               if m.input_penalty is not None and m.penalised}
     models = [m.model for m in members]
     if not weights:
         return _GROUP_CLASSES["plain"](models, keys, name="relmask_group")
@@ -445,7 +449,7 @@ def _define_group_classes() -> dict[str, type]:
             self.members, self.keys = list(models), list(keys)
 
         def call(self, inputs, training=False):
-            return {k: m(inputs[k], training=training) for k, m in zip(self.keys, self.members)}
+            return {k: m(inputs[k], training=training) for k, m in zip(self.keys, self.members, strict=True)}
 
     class InputPenaltyGroup(ModelGroup):
         """A group in which the members ``penalty_weights`` names also output their input penalty per sample,
@@ -462,7 +466,7 @@ def _define_group_classes() -> dict[str, type]:
 
         def call(self, inputs, training=False):
             outputs = {}
-            for k, m in zip(self.keys, self.members):
+            for k, m in zip(self.keys, self.members, strict=True):
                 if k not in self.penalty_weights:
                     outputs[k] = m(inputs[k], training=training)
                 elif training and keras.backend.backend() == "tensorflow":
@@ -543,7 +547,8 @@ class _GroupData:
             else None
         # (column of the member in the batch index, annotations) per penalised member's key
         annotations = {k: (j, np.asarray(m.input_penalty[0], np.float32))
-                       for j, (k, m) in enumerate(zip(keys, members)) if m.penalised}
+                       for j, (k, m) in enumerate(zip(keys, members, strict=True))
+                       if m.input_penalty is not None and m.penalised}
         self.tensorflow = keras.backend.backend() == "tensorflow"
         if self.tensorflow:
             import tensorflow as tf
@@ -580,10 +585,10 @@ class _GroupData:
 
         @tf.autograph.experimental.do_not_convert  # plain TensorFlow ops: nothing for AutoGraph to rewrite
         def gather(idx):  # idx: (batch, members)
-            xb = {k: tf.gather(x, idx[:, j]) for j, (k, x) in enumerate(zip(keys, xs))}
-            yb = {k: tf.gather(y, idx[:, j]) for j, (k, y) in enumerate(zip(keys, ys))}
+            xb = {k: tf.gather(x, idx[:, j]) for j, (k, x) in enumerate(zip(keys, xs, strict=True))}
+            yb = {k: tf.gather(y, idx[:, j]) for j, (k, y) in enumerate(zip(keys, ys, strict=True))}
             batch = (xb, yb) if ws is None else \
-                (xb, yb, {k: tf.gather(w, idx[:, j]) for j, (k, w) in enumerate(zip(keys, ws))})
+                (xb, yb, {k: tf.gather(w, idx[:, j]) for j, (k, w) in enumerate(zip(keys, ws, strict=True))})
             return self.add_penalties(batch, [idx[:, j] for j in range(len(keys))], tf.gather, zeros)
 
         # a sequential map of whole batches: TensorFlow's op determinism (set_seed) rewrites a parallel map at
@@ -613,9 +618,10 @@ def _py_dataset(data: _GroupData, orders: list[np.ndarray]):
                 d = self.data
                 part = slice(step * d.batch_size, (step + 1) * d.batch_size)
                 idx = [o[part] for o in self.orders]
-                xb = {k: x[i] for k, x, i in zip(d.keys, d.xs, idx)}
-                yb = {k: y[i] for k, y, i in zip(d.keys, d.ys, idx)}
-                batch = (xb, yb) if d.ws is None else (xb, yb, {k: w[i] for k, w, i in zip(d.keys, d.ws, idx)})
+                xb = {k: x[i] for k, x, i in zip(d.keys, d.xs, idx, strict=True)}
+                yb = {k: y[i] for k, y, i in zip(d.keys, d.ys, idx, strict=True)}
+                batch = (xb, yb) if d.ws is None else \
+                    (xb, yb, {k: w[i] for k, w, i in zip(d.keys, d.ws, idx, strict=True)})
                 return d.add_penalties(batch, idx, lambda a, i: a[i], lambda i: np.zeros(len(i), np.float32))
 
         _BATCHES_CLASS = EpochBatches

@@ -7,15 +7,17 @@ domain and model rejects bad input with the same kind of message.
 """
 from __future__ import annotations
 
+import builtins
 import copy
 import dataclasses
 import difflib
 import math
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 from relmask.errors import ParameterError, UnknownNameError
 
@@ -45,17 +47,17 @@ class Param:
     low_open: bool = False
     high_open: bool = False
     finite: bool = False
-    items: type | tuple[type, ...] | None = None
+    items: builtins.type | tuple[builtins.type, ...] | None = None
     #: a further rule on the whole value (``seeds`` distinct, ``maskers`` not empty): ``rule(value)`` returns what is
     #: wrong with it as a phrase after the name ("seeds must be distinct") or None; checked last, by :meth:`check`
     rule: Callable[[Any], str | None] | None = field(default=None, compare=False, repr=False)
 
     @property
-    def types(self) -> tuple[type, ...]:
+    def types(self) -> tuple[builtins.type, ...]:
         return self.type if isinstance(self.type, tuple) else (self.type,)
 
     @property
-    def item_types(self) -> tuple[type, ...]:
+    def item_types(self) -> tuple[builtins.type, ...]:
         if self.items is None:
             return ()
         return self.items if isinstance(self.items, tuple) else (self.items,)
@@ -359,7 +361,7 @@ class Domain(Component):
     domain needs to run on this one."""
 
     kind = "domain"
-    sources: dict[str, Source] = {}
+    sources: ClassVar[dict[str, Source]] = {}
     defaults: DomainDefaults | None = None
 
     def source(self, name: str) -> Source:
@@ -403,7 +405,7 @@ class ModelSpec(Component):
     """A named Keras architecture: ``build(input_shape, n_classes, **params)`` returns a fresh model."""
 
     name: str = ""
-    builder: Callable[..., Any] = field(default=None, repr=False)
+    builder: Callable[..., Any] | None = field(default=None, repr=False)  # required: a default only for the order
     description: str = ""
     params: tuple[Param, ...] = ()
     backends: tuple[str, ...] = ("tensorflow", "jax")
@@ -411,6 +413,8 @@ class ModelSpec(Component):
 
     def build(self, input_shape, n_classes: int, **params):
         resolved = self.resolve_params(params)
+        if self.builder is None:
+            raise TypeError(f"model {self.name!r} was registered without a builder")
         return self.builder(tuple(input_shape), int(n_classes), **resolved)
 
 
@@ -461,7 +465,8 @@ def config_params(config_class: type) -> tuple[Param, ...]:
                  if k in ("help", "choices", "low", "high", "low_open", "high_open", "finite", "rule")}
         if "choices" in extra:
             extra["choices"] = tuple(extra["choices"])
-        shared = SHARED_FIELDS.get(f.metadata.get("shared"))
+        shared_key = f.metadata.get("shared")
+        shared = SHARED_FIELDS.get(shared_key) if shared_key is not None else None
         if shared is not None and (f.name != shared.name or _param_types(hints[f.name]) != _param_types(
                 shared.type) or _item_types(hints[f.name]) != _item_types(shared.type)):
             raise TypeError(f"{config_class.__name__}.{f.name}: the shared field {f.metadata['shared']!r} is "
@@ -508,7 +513,7 @@ def _distinct_seeds(value) -> str | None:
     return None if len(set(value)) == len(value) else "must be distinct"
 
 
-def _annotation_name(annotation) -> str:
+def _annotation_name(annotation) -> str | None:
     return getattr(annotation, "__name__", None) if not typing.get_args(annotation) else str(annotation)
 
 
@@ -621,7 +626,7 @@ class ReproduceConfig(Component):
     A config of one experiment is named by that experiment's :attr:`Experiment.reproduce_configs` instead."""
 
     name: str = ""
-    path: Path = field(default=None)
+    path: Path | None = None  # required: a default only for the order of the fields
     description: str = ""
     kind: ClassVar[str] = "reproduce config"
 
@@ -649,8 +654,8 @@ class Experiment(Component):
     kind = "experiment"
     config: ClassVar[type | None] = None
     notebook: Path | None = None
-    presets: dict[str, Path] = {}
-    reproduce_configs: dict[str, Path] = {}
+    presets: ClassVar[dict[str, Path]] = {}
+    reproduce_configs: ClassVar[dict[str, Path]] = {}
 
     @property
     def params(self) -> tuple[Param, ...]:  # type: ignore[override]

@@ -6,7 +6,7 @@ Each hook receives a ``register`` callable (the pattern of ``llm`` and ``dataset
 of the hook's kind; ``name`` defaults to ``obj.name``. docs/plugins.md documents every hook (a test checks).
 
 Each hook is one row of :data:`relmask.plugin_system.kinds.KINDS` (its class, its ``relmask list`` word, its
-``relmask.get_*`` lookup); tests/test_plugins.py checks that every hook here has its row.
+``relmask.get_*`` lookup); tests/core/test_plugins.py checks that every hook here has its row.
 """
 from __future__ import annotations
 

@@ -23,25 +23,27 @@ import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar, cast, overload
 
 import pluggy
 
 from relmask.errors import DuplicateNameError, ParameterError, PluginError, UnknownNameError
 from relmask.plugin_system import hookspecs
 from relmask.plugin_system.components import Component, Experiment
-from relmask.plugin_system.kinds import KINDS
+from relmask.plugin_system.kinds import EXPERIMENTS, KINDS, METHODS, Kind
 
 ENTRY_POINT_GROUP = "relmask"
 #: relmask's own plugin modules (relmask_plugins.*): always loaded, listed as built-in
 BUILTIN_GROUP = "relmask.builtin"
 LOAD_ENV = "RELMASK_LOAD_PLUGINS"
 
+C = TypeVar("C", bound=Component)
+
 
 @dataclass
-class Entry:
+class Entry(Generic[C]):
     name: str
-    obj: Component
+    obj: C
     plugin: str
     aliases: tuple[str, ...] = ()
 
@@ -55,15 +57,15 @@ class PluginInfo:
     error: str | None = None
 
 
-class Registry:
+class Registry(Generic[C]):
     """Names -> registered objects for one hook, with aliases and duplicate detection."""
 
-    def __init__(self, kind: str, cls: type):
+    def __init__(self, kind: str, cls: type[C]):
         self.kind, self.cls = kind, cls
-        self.entries: dict[str, Entry] = {}
+        self.entries: dict[str, Entry[C]] = {}
         self.aliases: dict[str, str] = {}
 
-    def add(self, obj, plugin: str, name: str | None = None, aliases=()) -> Entry:
+    def add(self, obj: Any, plugin: str, name: str | None = None, aliases=()) -> Entry[C]:
         if not isinstance(obj, self.cls):
             raise PluginError(f"plugin {plugin!r} registered {obj!r} as a {self.kind}, "
                               f"but it is not a {self.cls.__module__}.{self.cls.__name__}")
@@ -81,9 +83,10 @@ class Registry:
             self.aliases[a] = name
         return entry
 
-    def get(self, name: str) -> Component:
+    def get(self, name: str | C) -> C:
         if isinstance(name, self.cls):
             return name  # an object passed directly (e.g. a method not registered anywhere)
+        name = cast(str, name)  # not one of the class: a name (anything else is no known one below)
         key = self.aliases.get(name, name)
         if key not in self.entries:
             raise UnknownNameError(self.kind, name, list(self.entries) + list(self.aliases))
@@ -110,7 +113,7 @@ class PluginManager:
         self.pm = pluggy.PluginManager("relmask")
         self.pm.add_hookspecs(hookspecs)
         self.infos: dict[str, PluginInfo] = {}
-        self.registries = {kind.hook: Registry(kind.words, kind.cls) for kind in KINDS}
+        self.registries: dict[str, Registry[Any]] = {kind.hook: Registry(kind.words, kind.cls) for kind in KINDS}
         self._load_builtins()
         self._load_entry_points()
         self._collect()
@@ -123,7 +126,7 @@ class PluginManager:
             self.pm.register(module_or_obj, name=name)
         except KeyboardInterrupt:
             raise
-        except BaseException as exc:  # pluggy validation error: wrong hook signature, unknown hook, ...
+        except BaseException as exc:  # noqa: BLE001 - pluggy validation error: wrong hook signature, unknown hook ...
             self._fail(info, exc)
 
     def _fail(self, info: PluginInfo, exc: BaseException, stage: str = "load") -> None:
@@ -146,7 +149,7 @@ class PluginManager:
                 module = importlib.import_module(modname)
             except KeyboardInterrupt:
                 raise
-            except BaseException as exc:  # SystemExit too: a plugin must not end the caller's process
+            except BaseException as exc:  # noqa: BLE001 - SystemExit too: a plugin must not end the caller's process
                 info = self.infos[modname] = PluginInfo(modname, __version__, True)
                 self._fail(info, exc)
                 continue
@@ -173,7 +176,7 @@ class PluginManager:
                 obj = ep.load()
             except KeyboardInterrupt:
                 raise
-            except BaseException as exc:  # SystemExit too: a plugin must not end the caller's process
+            except BaseException as exc:  # noqa: BLE001 - SystemExit too: a plugin must not end the caller's process
                 info = self.infos[name] = PluginInfo(name, version, False)
                 self._fail(info, exc)
                 continue
@@ -195,7 +198,7 @@ class PluginManager:
                     impl.function(register)
                 except KeyboardInterrupt:
                     raise
-                except BaseException as exc:
+                except BaseException as exc:  # noqa: BLE001 - a failing plugin is skipped, not the caller's end
                     # all or nothing: what the plugin registered before failing (in this hook or an earlier
                     # one) goes with it, so no half-registered plugin is left usable
                     for reg in self.registries.values():
@@ -204,8 +207,15 @@ class PluginManager:
                     self._fail(info, exc, stage=f"register ({hook})")
 
     # -- queries ---------------------------------------------------------------------------------
-    def registry(self, hook: str) -> Registry:
-        return self.registries[hook]
+    @overload
+    def registry(self, hook: Kind[C]) -> Registry[C]: ...
+    @overload
+    def registry(self, hook: str) -> Registry[Any]: ...
+
+    def registry(self, hook: Kind[Any] | str) -> Registry[Any]:
+        """The registry of one kind: a :class:`~relmask.plugin_system.kinds.Kind` (typed by its class) or its hook's
+        name (``"register_maskers"``)."""
+        return self.registries[hook.hook if isinstance(hook, Kind) else hook]
 
 
 def _dist_name(ep: md.EntryPoint) -> str:
@@ -233,7 +243,15 @@ def plugin_errors() -> dict[str, str]:
     return {i.name: i.error for i in plugin_infos() if i.error}
 
 
-def registry(hook: str) -> Registry:
+@overload
+def registry(hook: Kind[C]) -> Registry[C]: ...
+@overload
+def registry(hook: str) -> Registry[Any]: ...
+
+
+def registry(hook: Kind[Any] | str) -> Registry[Any]:
+    """The registry of one kind (:meth:`PluginManager.registry`): ``registry(MASKERS)`` or
+    ``registry("register_maskers")``."""
     return get_plugin_manager().registry(hook)
 
 
@@ -246,7 +264,7 @@ def check_relevance_params(method, params: dict[str, Any] | None = None, input_s
     :meth:`~relmask.plugin_system.components.RelevanceMethod.check_params` against ``input_shape`` and ``model``
     where given (``model`` may be a callable building the architecture; it is called only if a check needs it).
     ``owner`` (e.g. ``"relevance_params"``) prefixes the message. Returns the resolved parameters."""
-    m = registry("register_relevance_methods").get(method)
+    m = registry(METHODS).get(method)
     try:
         resolved = m.resolve_params(dict(params or {}))
         m.check_params(resolved, input_shape=None if input_shape is None else tuple(input_shape), model=model)
@@ -267,7 +285,7 @@ def experiment_for(notebook: str | os.PathLike, by_file_name: bool = False) -> E
         return Path(path).name if by_file_name else Path(path).resolve()
 
     wanted = key(notebook)
-    reg = registry("register_experiments")
+    reg = registry(EXPERIMENTS)
     for name in reg.names():
         exp = reg.get(name)
         if exp.notebook is not None and key(exp.notebook) == wanted:

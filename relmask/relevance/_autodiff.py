@@ -18,7 +18,7 @@ computed (NVIDIA GPUs since Ampere run them in TensorFloat-32 by default on both
 from __future__ import annotations
 
 import contextlib
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import keras
 import numpy as np
@@ -105,7 +105,7 @@ def vjp(f: Callable, primals: tuple, cotangent) -> tuple:
             out = f(*primals)
         grads = tape.gradient(out, list(primals), output_gradients=cotangent)
         # a primal that f ignores gets None from TensorFlow and zeros from JAX: zeros on both
-        return tuple(tf.zeros_like(p) if g is None else g for p, g in zip(primals, grads))
+        return tuple(tf.zeros_like(p) if g is None else g for p, g in zip(primals, grads, strict=True))
     if backend() == "jax":
         import jax
 
@@ -146,7 +146,7 @@ def compile_fn(model, f: Callable) -> Callable:
         def run(*args):
             return _to_numpy(compiled(*args))
 
-        run.function = compiled  # the tf.function itself, for profiling (benchmarks/relevance_profile.py)
+        vars(run)["function"] = compiled  # the tf.function itself, for profiling (benchmarks/relevance_profile.py)
         return run
     if backend() == "jax":
         import jax
@@ -154,7 +154,7 @@ def compile_fn(model, f: Callable) -> Callable:
         variables = list(model.variables)
 
         def pure(values, *args):
-            with keras.StatelessScope(state_mapping=list(zip(variables, values))):
+            with keras.StatelessScope(state_mapping=list(zip(variables, values, strict=True))):
                 return f(*args)
 
         compiled = jax.jit(pure)
@@ -162,7 +162,7 @@ def compile_fn(model, f: Callable) -> Callable:
         def run(*args):
             return _to_numpy(compiled([v.value for v in variables], *args))
 
-        run.function = compiled
+        vars(run)["function"] = compiled
         return run
     raise NotImplementedError(f"relmask's relevance engine supports the tensorflow and jax Keras backends, "
                               f"not {backend()!r}")

@@ -11,7 +11,7 @@ from relmask.relevance import _autodiff
 from relmask.relevance.graph import is_graph_model, logits, probability_output
 
 #: models whose output check (:func:`check_model`) passed; the check depends on the architecture only
-_checked: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_checked: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 SUPPORTED_MODELS = ("keras.Sequential or a functional keras.Model(inputs, outputs) built from Keras layers, "
                     "single input and output")
@@ -23,7 +23,7 @@ def n_outputs(model) -> int:
 
 
 def _shape_fits(shape: tuple, expected: tuple) -> bool:
-    return len(shape) == len(expected) and all(e is None or e == g for e, g in zip(expected, shape))
+    return len(shape) == len(expected) and all(e is None or e == g for e, g in zip(expected, shape, strict=True))
 
 
 def check_model(model, x: np.ndarray) -> None:

@@ -50,12 +50,13 @@ def explain(model, x, method="gradient", targets=None, batch_size: int = 64, pro
     """
     import keras
 
+    from relmask.plugin_system.kinds import METHODS
     from relmask.plugin_system.plugins import registry
     from relmask.relevance._autodiff import matmul_precision
     from relmask.relevance.engine import check_model, n_outputs, resolve_predicted
     from relmask.running.progress import progress_bar
 
-    methods = registry("register_relevance_methods")
+    methods = registry(METHODS)
     m = methods.get(method)
     backend = keras.backend.backend()
     if backend not in m.backends:

@@ -11,8 +11,9 @@ layer before it: :func:`run_graph` finds where they apply and tells the handler 
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any
 
 import keras
 from keras import layers as L
@@ -129,7 +130,7 @@ class _Plan:
     def __init__(self, graph):
         nodes = list(graph_nodes(graph))
         self.consumers: dict[int, int] = {}
-        self.producer: dict[int, object] = {}
+        self.producer: dict[int, Any] = {}  # id(tensor) -> the Keras node that outputs it
         for node in nodes:
             for t in node.input_tensors:
                 self.consumers[id(t)] = self.consumers.get(id(t), 0) + 1
@@ -165,7 +166,7 @@ class _Plan:
 
 #: each walked graph's plan, keyed weakly: a model's plan goes when the model goes (a plan holds the graph's
 #: nodes and layers, never the graph itself, so it does not keep its own key alive)
-_plans: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_plans: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _plan(graph) -> _Plan:
@@ -215,7 +216,7 @@ def run_graph(model, x, handler: Handler, canonizers: tuple = (), _is_output: bo
                   merge=merges.into.get(id(node)), absorbed=id(node) in merges.absorbed)
         out = _call(node.operation, args, kwargs, ctx, handler, canonizers, state)
         outs = out if isinstance(out, (list, tuple)) else [out]
-        for t, v in zip(node.outputs, outs):
+        for t, v in zip(node.outputs, outs, strict=False):  # as Keras pairs a node's outputs with its values
             values[id(t)] = v
     return values[id(graph.outputs[0])]
 
@@ -235,8 +236,8 @@ class Linear:
     """One linear map ``op(a, kernel) + bias`` (bias broadcast over the last axis, may be None)."""
 
     op: Callable
-    kernel: object
-    bias: object = None
+    kernel: Any  # a backend tensor
+    bias: Any = None
 
     def __call__(self, a, kernel=None, bias=None, use_bias: bool = True):
         z = self.op(a, self.kernel if kernel is None else kernel)
@@ -427,7 +428,7 @@ def probability_output(model, x) -> str | None:
     soft = [op for op in layers_ if _is_softmax(layer_activation(op))]
     last = layers_[-1] if layers_ else None
     where = (f"layer {soft[-1].name!r} ({type(soft[-1]).__name__}) applies a softmax and is followed by "
-             f"{last.name!r} ({type(last).__name__})" if soft and soft[-1] is not last else
+             f"{last.name!r} ({type(last).__name__})" if soft and last is not None and soft[-1] is not last else
              f"its last layer {last.name!r} ({type(last).__name__}) seems to compute a softmax relmask cannot "
              "recognise" if last is not None else "")
     return (f"model {model.name!r}: the output relmask explains is still {kind}: {where}. relmask explains the "

@@ -54,6 +54,7 @@ from relmask.relevance.graph import (
     RESAMPLE,
     TRANSPARENT,
     Ctx,
+    Linear,
     affine_of,
     is_final_activation,
     is_final_op,
@@ -160,7 +161,7 @@ class Site:
     """One linear map under one rule, and what is known about it when the graph is built."""
 
     rule: Rule
-    part: object          # graph.Linear
+    part: Linear
     #: its input is known to be ≥ 0 (a ReLU output, maybe pooled or reshaped): z⁺/αβ need no a⁻ terms
     nonneg: bool = False
     #: a plain ReLU follows and is fused in: its relevance stays where the pre-activation z is positive, and
@@ -248,7 +249,7 @@ def epsilon_map(fn, inputs, eps):
 
     def message(xs, z, r):
         s = r / stabilised(z, eps)
-        return tuple(x * g for x, g in zip(xs, _autodiff.vjp(fn, tuple(xs), s)))
+        return tuple(x * g for x, g in zip(xs, _autodiff.vjp(fn, tuple(xs), s), strict=True))
 
     return relevance_op(lambda *xs: (fn(*xs),) * 2, message, *inputs)
 

@@ -18,8 +18,8 @@ import io
 import json
 import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -61,7 +61,9 @@ def relevance_key(model, x, method: str, targets, params: dict) -> str:
     from relmask import __version__
     from relmask.running.provenance import code_fingerprint
 
-    t = None if targets is None else (int(targets) if np.isscalar(targets) else fingerprint_arrays(np.asarray(targets)))
+    # numpy's isscalar narrows to any scalar (str, complex ...): targets here is a class index
+    t = None if targets is None else (int(targets) if np.isscalar(targets)  # type: ignore[arg-type]
+                                      else fingerprint_arrays(np.asarray(targets)))
     return hash_jsonable({"model": model_fingerprint(model), "x": fingerprint_arrays(np.asarray(x, np.float32)),
                           "method": method, "targets": t, "params": params, "relmask": __version__,
                           "code": code_fingerprint()})

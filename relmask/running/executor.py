@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from relmask.errors import RelmaskError
 from relmask.running.progress import TOPIC
+
+if TYPE_CHECKING:  # imported where used: Dask is slow to import
+    from distributed import Client, LocalCluster
 
 #: seconds to wait for a Dask scheduler to answer before ``--scheduler`` fails (Dask's own default is 30 s)
 CONNECT_TIMEOUT_S = 5.0
@@ -56,7 +60,7 @@ class SerialExecutor:
         for item in items:
             try:
                 yield item, fn(item), None
-            except Exception as exc:  # fn reports its own failures; this guards the loop against its bugs
+            except Exception as exc:  # noqa: BLE001 - fn reports its own failures; this guards the loop from its bugs
                 yield item, None, exc
 
 
@@ -69,7 +73,8 @@ class DaskExecutor:
 
     def __init__(self, jobs: int = 1, scheduler: str | None = None):
         self.jobs, self.scheduler = jobs, scheduler
-        self.cluster = self.client = None
+        self.cluster: LocalCluster | None = None
+        self.client: Client | None = None
         self.progress_handler: Callable | None = None
         self.description = (f"Dask scheduler {scheduler}" if scheduler
                             else f"Dask LocalCluster ({jobs} worker processes x 1 thread)")
@@ -118,14 +123,17 @@ class DaskExecutor:
     def map_unordered(self, fn: Callable, items: Iterable) -> Iterator[tuple[Any, Any, BaseException | None]]:
         from distributed import as_completed
 
+        if self.client is None:
+            raise RuntimeError("DaskExecutor.map_unordered outside `with DaskExecutor(...)`: no client yet")
+        client = self.client
         items = list(items)
         # pure=False: a run has side effects (files), Dask must never deduplicate or cache it
-        futures = {self.client.submit(fn, item, pure=False): item for item in items}
+        futures = {client.submit(fn, item, pure=False): item for item in items}
         for future in as_completed(futures):
             item = futures[future]
             try:
                 yield item, future.result(), None
-            except Exception as exc:  # KilledWorker, CommClosedError, ...
+            except Exception as exc:  # noqa: BLE001 - KilledWorker, CommClosedError ...: one failed run, not all
                 yield item, None, exc
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -117,7 +117,7 @@ def _read_record_file(path: Path):
 
 
 def _seeds(record: dict, results: dict) -> list:
-    seeds = set()
+    seeds: set[Any] = set()
     for k, v in (record.get("effective_parameters") or record.get("parameters", {})).items():
         if "seed" in k:
             seeds.update(v if isinstance(v, (list, tuple)) else [v])
@@ -192,9 +192,10 @@ def write_table(stem: Path, title: str, header: list[str], rows: list[list[str]]
 def experiment_of(record: dict):
     """The registered experiment that made a run: the one its record names, else the one whose notebook has the
     run's notebook file name (records written before runs named their experiment); None for other notebooks."""
+    from relmask.plugin_system.kinds import EXPERIMENTS
     from relmask.plugin_system.plugins import experiment_for, registry
 
-    reg = registry("register_experiments")
+    reg = registry(EXPERIMENTS)
     name = record.get("experiment")
     if name:
         if name in reg.entries or name in reg.aliases:
@@ -345,7 +346,7 @@ def build_paper(records: list[dict], out: str | os.PathLike = "paper", config: s
     _remove_stale(out, old_manifest, paper)
     # the newest run's finish, not the clock: rebuilding from unchanged runs must give byte-identical files
     finished = [r["finished_at"] for r in records if r.get("finished_at")]
-    manifest = {"generated_at": max(finished) if finished else datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    manifest = {"generated_at": max(finished) if finished else datetime.now(UTC).isoformat(timespec="seconds"),
                 "command": command, "config": config, "relmask": __version__,
                 # the drawing code by content, not by commit: a commit that changes no code (or a rerun) must
                 # leave paper/ as it was; each run's own git state is in its provenance below

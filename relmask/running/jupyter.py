@@ -30,9 +30,15 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import default
+
+if TYPE_CHECKING:  # for type checkers the mixin is what it is mixed into: its super() calls resolve there
+    _KernelManagerMixin = AsyncKernelManager
+else:
+    _KernelManagerMixin = object
 
 #: the transport relmask's kernels use on this platform
 TRANSPORT = "tcp" if os.name == "nt" else "ipc"
@@ -43,7 +49,7 @@ TRANSPORT = "tcp" if os.name == "nt" else "ipc"
 SHUTDOWN_WAIT_S = 20.0
 
 
-class _IPCKernel:
+class _IPCKernel(_KernelManagerMixin):
     """Mixin for a jupyter_client kernel manager: :data:`TRANSPORT`, sockets in a private temporary folder; a
     kernel shut down by a request alone, with time to exit (:data:`SHUTDOWN_WAIT_S`)."""
 
@@ -312,7 +318,7 @@ def out_of_sync(source) -> list[str]:
     if not target.exists():
         return [*problems, f"{target} is missing: run `relmask notebooks {source}`"]
     want, have = _cells(notebook_from_source(source)), _cells(nbformat.read(target, as_version=4))
-    for i, (w, h) in enumerate(zip(want, have)):
+    for i, (w, h) in enumerate(zip(want, have, strict=False)):  # a differing count is reported below
         if w != h:
             what = "kind" if w[0] != h[0] else "tags" if w[2] != h[2] else "source"
             problems.append(f"{target.name}: cell {i} ({w[0]}) differs from {source} in its {what}")
@@ -323,9 +329,10 @@ def out_of_sync(source) -> list[str]:
 
 def notebook_sources() -> list:
     """The percent-format sources of every registered experiment's notebook."""
+    from relmask.plugin_system.kinds import EXPERIMENTS
     from relmask.plugin_system.plugins import registry
 
-    reg = registry("register_experiments")
+    reg = registry(EXPERIMENTS)
     found = []
     for name in reg.names():
         nb = reg.get(name).notebook

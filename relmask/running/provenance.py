@@ -59,9 +59,10 @@ def code_fingerprint() -> str:
     files: list[tuple[str, Path]] = []
     for top in sorted(tops):
         module = sys.modules.get(top) or importlib.import_module(top)
-        if getattr(module, "__file__", None) is None:
+        file = getattr(module, "__file__", None)
+        if file is None:
             continue
-        path = Path(module.__file__)
+        path = Path(file)
         if path.name == "__init__.py":  # a package: every module below it
             files += [(f.relative_to(path.parent.parent).as_posix(), f) for f in sorted(path.parent.rglob("*.py"))]
         else:

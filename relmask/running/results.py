@@ -18,8 +18,9 @@ import math
 import os
 import threading
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Literal
 
 from relmask.io import read_json, to_jsonable, write_json
 
@@ -71,7 +72,7 @@ def record(name: str, value: Any, headline: bool | Sequence[str] | None = None) 
     return value
 
 
-def _headline_spec(name: str, headline) -> bool | list[str] | None:
+def _headline_spec(name: str, headline) -> Literal[True] | list[str] | None:
     if headline is None or headline is False:
         return None
     if headline is True:
@@ -92,7 +93,7 @@ def _bad_number(v: Any) -> str | None:
     return None if math.isfinite(v) else repr(v)
 
 
-def _problems(name: str, stored: Any, spec: bool | list[str]) -> list[str]:
+def _problems(name: str, stored: Any, spec: Literal[True] | list[str]) -> list[str]:
     out = []
     if spec is True:
         def walk(v, where):

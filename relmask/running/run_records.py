@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 import warnings
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +46,7 @@ def _file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def finished_run(run_dir: str | Path, key: str) -> dict | None:
+def finished_run(run_dir: str | Path, key: str | None) -> dict | None:
     """The record of a finished run with this key in ``run_dir``, or None (never ran, interrupted, stale).
 
     The marker is only believed when the outputs it vouches for (``outputs``: file -> SHA-256) are still there
@@ -134,4 +134,4 @@ def point_label(values: dict[str, Any]) -> str:
 
 def timestamp() -> str:
     """Now, as a record's ``started_at`` / ``finished_at`` says it: UTC, ISO 8601, whole seconds."""
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")

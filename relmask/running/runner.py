@@ -13,9 +13,10 @@ import difflib
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import nbformat
 
@@ -84,14 +85,16 @@ def _annotation_types(node: ast.expr | None, default: Any) -> tuple[str, ...]:
 
     def walk(n: ast.expr) -> None:
         if isinstance(n, ast.BinOp) and isinstance(n.op, ast.BitOr):
-            walk(n.left), walk(n.right)
+            walk(n.left)
+            walk(n.right)
         elif isinstance(n, ast.Constant) and n.value is None:
             names.append("None")
         elif isinstance(n, ast.Name):
             names.append(n.id)
         elif isinstance(n, ast.Subscript) and isinstance(n.value, ast.Name):
             if n.value.id == "Optional":
-                walk(n.slice), names.append("None")
+                walk(n.slice)
+                names.append("None")
             elif n.value.id == "Union":
                 for e in (n.slice.elts if isinstance(n.slice, ast.Tuple) else [n.slice]):
                     walk(e)
@@ -133,7 +136,7 @@ def parse_parameters(notebook: str | os.PathLike) -> dict[str, NotebookParam]:
         except ValueError:  # an expression: shown as written, typed only by its annotation
             default = ast.unparse(value)
             types = _annotation_types(ann, None) if ann is not None else ()
-        tail = lines[node.end_lineno - 1][node.end_col_offset:]
+        tail = lines[(node.end_lineno or node.lineno) - 1][node.end_col_offset:]  # ast.parse sets end_lineno
         help_text = tail.split("#", 1)[1].strip() if "#" in tail else ""
         params[name] = NotebookParam(name, types, default, help_text)
     return params
@@ -146,15 +149,18 @@ def resolve_notebook(notebook_or_experiment: str | os.PathLike):
     path = Path(notebook_or_experiment)
     if path.exists() or path.suffix:
         return path, experiment_for(path)
+    from relmask.plugin_system.kinds import EXPERIMENTS
     from relmask.plugin_system.plugins import registry
 
-    reg = registry("register_experiments")
+    reg = registry(EXPERIMENTS)
     try:
         exp = reg.get(str(notebook_or_experiment))
-        return Path(exp.notebook), exp
     except UnknownNameError:
         raise FileNotFoundError(f"notebook not found: {path} (nor an experiment of that name; experiments: "
                                 f"{', '.join(reg.names()) or '(none)'})") from None
+    if exp.notebook is None:
+        raise FileNotFoundError(f"experiment {exp.name!r} has no notebook to run")
+    return Path(exp.notebook), exp
 
 
 def check_parameters(notebook: str | os.PathLike, params: dict[str, Any], experiment=None) -> dict[str, Any]:
@@ -336,9 +342,9 @@ def _execute(notebook: Path, params: dict, out_dir: Path, staging: Path, declare
     problems = headline_problems(load_results(staged_results))
     if problems:  # the run "worked" but its headline numbers are NaN/inf: never let it pass as a result
         failed = _keep_failed(staging, out_dir, notebook.name)
-        where = out_dir / failed_name("results.json")
+        kept_results = out_dir / failed_name("results.json")
         raise NonFiniteResultError(
-            f"{notebook.name}: non-finite headline result: {'; '.join(problems)} (in {where})"
+            f"{notebook.name}: non-finite headline result: {'; '.join(problems)} (in {kept_results})"
             f"\nexecuted notebook: {failed}", ename="NonFiniteResultError", evalue="; ".join(problems),
             notebook_out=failed)
     _relocate(staging, out_dir)
@@ -437,7 +443,7 @@ def _publish(staging: Path, out_dir: Path, notebook_name: str) -> None:
     aside = None
     for entry in sorted(staging.iterdir()):
         target = out_dir / entry.name
-        if os.path.isdir(target) and not os.path.islink(target) or entry.is_dir() and os.path.lexists(target):
+        if (os.path.isdir(target) and not os.path.islink(target)) or (entry.is_dir() and os.path.lexists(target)):
             if aside is None:
                 aside = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.{_OLD}", dir=out_dir.parent))
             os.replace(target, aside / entry.name)

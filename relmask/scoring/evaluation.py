@@ -1,7 +1,7 @@
 """Metrics, decision fusion and learning-curve summaries (ROC through scikit-learn, the rest NumPy)."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -19,7 +19,8 @@ scored
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -58,10 +59,11 @@ def evaluate(model, x, y, relevance, metric, *, method_params: dict | None = Non
     metric's declared parameters, checked like every relmask component's.
     """
     from relmask.pipeline.masking import check_pair
+    from relmask.plugin_system.kinds import METRICS
     from relmask.plugin_system.plugins import registry
     from relmask.relevance import explain
 
-    m = registry("register_metrics").get(metric)
+    m = registry(METRICS).get(metric)
     owner = f"metric {m.name!r}"
     resolved = m.resolve_params(params)
     bad = [n for n in m.needs if n not in METRIC_NEEDS]
@@ -113,9 +115,10 @@ def as_labels(y, n: int, what: str) -> np.ndarray:
 def _checked_output(m: Metric, out) -> dict[str, Any]:
     if not isinstance(out, dict):
         from relmask.errors import ComponentOutputError
+        from relmask.plugin_system.kinds import METRICS
         from relmask.plugin_system.plugins import registry
 
-        entry = registry("register_metrics").entries.get(m.name)
+        entry = registry(METRICS).entries.get(m.name)
         plugin = f" (plugin {entry.plugin!r})" if entry is not None else ""
         raise ComponentOutputError(f"metric {m.name!r}{plugin} returned {type(out).__name__}, not a dict of "
                                    f"numbers")
@@ -199,8 +202,10 @@ def batched_logits(model, n_items: int, make_batch: Callable[[int, int], np.ndar
 
     if batch_size < 1:
         raise ParameterError(f"batch_size must be >= 1, got {batch_size}")
+    if n_items < 1:  # no forward pass, so not even the number of classes is known
+        raise ParameterError(f"batched_logits needs at least one item, got n_items={n_items}")
     f = logit_fn(model)
-    out = None
+    out: np.ndarray | None = None
     for start in range(0, n_items, batch_size):
         stop = min(start + batch_size, n_items)
         xb = np.asarray(make_batch(start, stop), np.float32)
@@ -211,6 +216,7 @@ def batched_logits(model, n_items: int, make_batch: Callable[[int, int], np.ndar
         if out is None:
             out = np.empty((n_items, z.shape[1]), np.float64)
         out[start:stop] = z
+    assert out is not None  # n_items >= 1: the loop ran
     return out
 
 
@@ -254,7 +260,7 @@ def perturbation_curves(model, x: np.ndarray, y: np.ndarray, relevance: np.ndarr
         o, r, s = order[a:b], rows[a:b], step[a:b]
         rank = np.where((o == 0)[:, None], rank_morf[r], rank_lerf[r])
         removed = rank < ks[s][:, None]
-        return perturb(r, removed, o, s).reshape((len(r),) + x.shape[1:])
+        return perturb(r, removed, o, s).reshape((len(r), *x.shape[1:]))
 
     z = batched_logits(model, len(order), make_batch, batch_size).reshape(2, n, steps, -1)
     pick = targets[None, :, None, None]
@@ -299,7 +305,7 @@ def retrain_accuracies(architecture: str, jobs: Sequence[tuple[np.ndarray, np.nd
     results = fit_all(members, description="retraining", epochs=epochs, batch_size=batch_size,
                       learning_rate=learning_rate)
     return [accuracy(y_test, predict_proba(r.model, xte)) if r.ok else float("nan")
-            for r, (_, xte, _) in zip(results, jobs)]
+            for r, (_, xte, _) in zip(results, jobs, strict=True)]
 
 
 # -- map similarity ----------------------------------------------------------------------------------------
@@ -345,5 +351,17 @@ def ssim_rows(a: np.ndarray, b: np.ndarray, sigma: float = 1.5, data_range: floa
     return s.reshape(len(s), -1).mean(axis=1)
 
 
-__all__ = ["evaluate", "Metric", "removal_ranks", "removal_counts", "unit_index", "batched_logits",
-           "perturbation_curves", "retrain_accuracy", "retrain_accuracies", "spearman_rows", "ssim_rows", "ORDERS"]
+__all__ = [
+    "ORDERS",
+    "Metric",
+    "batched_logits",
+    "evaluate",
+    "perturbation_curves",
+    "removal_counts",
+    "removal_ranks",
+    "retrain_accuracies",
+    "retrain_accuracy",
+    "spearman_rows",
+    "ssim_rows",
+    "unit_index",
+]

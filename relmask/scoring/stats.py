@@ -11,16 +11,17 @@ with the fast midrank algorithm of Sun & Xu 2014).
 """
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 #: bootstrap resamples of the mean paired difference
 N_BOOTSTRAP = 10_000
 LEVEL = 0.95
 
 
-def bootstrap_mean_ci(values: Sequence[float], n_boot: int = N_BOOTSTRAP, level: float = LEVEL,
+def bootstrap_mean_ci(values: ArrayLike, n_boot: int = N_BOOTSTRAP, level: float = LEVEL,
                       seed: int = 0) -> tuple[float, float]:
     """Percentile-bootstrap interval of the mean of ``values`` (NaN, NaN for no values)."""
     v = np.asarray(values, dtype=np.float64)
@@ -61,7 +62,7 @@ def paired_difference(a: Mapping, b: Mapping, n_boot: int = N_BOOTSTRAP, level: 
             "n": len(d), "includes_zero": bool(len(d) < 2 or lo <= 0.0 <= hi), "differences": [float(x) for x in d]}
 
 
-def t_mean_ci(values: Sequence[float], level: float = LEVEL) -> tuple[float, float]:
+def t_mean_ci(values: ArrayLike, level: float = LEVEL) -> tuple[float, float]:
     """Student's t interval of the mean of ``values`` (at least two finite values)."""
     v = np.asarray(values, dtype=np.float64)
     v = v[np.isfinite(v)]

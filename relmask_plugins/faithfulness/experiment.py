@@ -34,9 +34,10 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar, Sequence
+from typing import ClassVar
 
 import numpy as np
 
@@ -327,7 +328,7 @@ def run_domain(domain: str, cfg: FaithfulnessExperiment, progress: bool = False)
                                          (te.x, te.y)), te.x))
     results = train([m for _, m, _ in students], cfg, f"{domain} students")
     out["seconds"]["students"] = time.perf_counter() - t0
-    for (method, _, x_te), res in zip(students, results):
+    for (method, _, x_te), res in zip(students, results, strict=True):
         curve = res.history.get("val_accuracy", [])
         if method is None:
             out["raw_student"] = {"curve": curve, "aulc": area_under_learning_curve(curve),
@@ -463,7 +464,7 @@ def plot_scores(rows: Sequence[dict], stem: str | Path):
                 ax.set_ylabel(f"{domain}: {domain_defaults(domain).score}")
     handles, labels = [], []
     for ax in axes.ravel():
-        for h, lab in zip(*ax.get_legend_handles_labels()):
+        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
             if lab not in labels:
                 handles.append(h)
                 labels.append(lab)

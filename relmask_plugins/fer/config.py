@@ -3,15 +3,16 @@ declared once in :class:`FerExperiment`, and the checks that run on them before 
 
 ``relmask.get_experiment("fer")`` derives its parameter list from the dataclass's fields and ``relmask notebooks``
 the notebook's ``parameters`` cell; the pipeline (:mod:`relmask_plugins.fer.pipeline`) applies the same mask-target
-rules and masker-parameter checks when it runs. Tested in tests/test_fer_experiment.py.
+rules and masker-parameter checks when it runs. Tested in tests/plugins/test_fer_experiment.py.
 """
 from __future__ import annotations
 
 import inspect
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar, Sequence
+from typing import ClassVar
 
 from relmask.errors import ParameterError, require
 from relmask.pipeline.controls import CONTROLS, check_controls

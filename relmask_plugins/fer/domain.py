@@ -1,6 +1,8 @@
 """The ``fer`` domain: synthetic faces (default), FER2013 (csv or image folders) and any class-per-folder set."""
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 
 from relmask.pipeline.data import Dataset, load_feature_arrays
@@ -41,7 +43,7 @@ class FerDomain(Domain):
                               masker="keep", masker_params={"fraction": 0.5, "fill": "blur"}, score="aulc_gain",
                               n_classes=len(synthetic.CLASS_NAMES),
                               relevance_params={"occlusion": {"window": 12}}, synthetic=True)
-    sources = {
+    sources: ClassVar[dict[str, Source]] = {
         "synthetic": Source(
             "synthetic", "procedurally drawn faces (seeded, no download), styles photo/sketch/cartoon",
             load_synthetic, (

@@ -6,6 +6,7 @@ together."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 from relmask.plugin_system.components import Experiment, presets_in
 
@@ -25,7 +26,7 @@ class FerDataMasking(Experiment):
     config = FerExperiment
     notebook = HERE / "notebooks" / "fer_data_masking.ipynb"
     presets = presets_in(HERE / "presets")
-    reproduce_configs = {"fer-sizes": HERE / "configs" / "fer-sizes.yaml"}
+    reproduce_configs: ClassVar[dict[str, Path]] = {"fer-sizes": HERE / "configs" / "fer-sizes.yaml"}
 
     def paper_outputs(self, runs, paper) -> None:
         from .report import paper_outputs  # plotting and the pipeline load when paper/ is drawn

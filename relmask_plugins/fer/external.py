@@ -14,8 +14,8 @@ map raise :class:`relmask.DataError` naming the source and the first missing ids
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -24,7 +24,7 @@ from relmask.plugin_system.components import Param, RelevanceMethod
 
 from .loaders import IMAGE_EXTENSIONS, read_image
 
-MAP_EXTENSIONS = (".npy",) + IMAGE_EXTENSIONS
+MAP_EXTENSIONS = (".npy", *IMAGE_EXTENSIONS)
 
 
 def _strip_ext(name: str) -> str:
@@ -93,7 +93,7 @@ def load_external_relevance(source, ids: Sequence[str], shape: Sequence[int]) ->
         try:
             with np.load(source, allow_pickle=False) as z:
                 if "ids" in z.files and "maps" in z.files:
-                    table = {str(k): m for k, m in zip(z["ids"].tolist(), z["maps"])}
+                    table = {str(k): m for k, m in zip(z["ids"].tolist(), z["maps"], strict=True)}
                 else:
                     table = {k: z[k] for k in z.files}
         except (ValueError, OSError) as exc:

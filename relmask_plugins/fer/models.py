@@ -129,7 +129,7 @@ def load_trainer(path: str | Path):
         raise DataError("trainer model file not found", path)
     try:
         model = keras.saving.load_model(path, safe_mode=True, compile=False)
-    except Exception as exc:  # Keras raises ValueError, OSError, TypeError ... for foreign or broken files
+    except Exception as exc:  # noqa: BLE001 - Keras raises ValueError, OSError, TypeError ... for broken files
         raise DataError(f"cannot load Keras model ({type(exc).__name__}: {exc})", path) from None
     return model, preprocess
 

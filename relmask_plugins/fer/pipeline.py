@@ -23,12 +23,12 @@ This module is the pipeline: the notebook ``notebooks/fer_data_masking.ipynb`` c
 Its parameters are :class:`~relmask_plugins.fer.config.FerExperiment` (declared once, with their checks), its tables
 and figures, the notebook's and the ``paper/`` ones, come from :mod:`relmask_plugins.fer.report`, and
 :class:`~relmask_plugins.fer.experiment.FerDataMasking` registers the experiment ``fer``. Each step is unit-tested on
-tiny data (tests/test_fer_experiment.py).
+tiny data (tests/plugins/test_fer_experiment.py).
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 
@@ -79,7 +79,7 @@ def load_splits(source: str = "synthetic", data_path: str | None = None, source_
         raise DataError(f"source and target sets share {len(overlap)} samples, e.g. {sorted(overlap)[0]!r}")
     parts = stratified_split(tgt.y, target_fractions, seed)
     splits = {"source": src}
-    splits.update(zip(("train", "val", "test"), (tgt.subset(p) for p in parts)))
+    splits.update(zip(("train", "val", "test"), (tgt.subset(p) for p in parts), strict=True))
     if n_train:
         if n_train > len(splits["train"]):
             raise DataError(f"n_train {n_train} exceeds the {len(splits['train'])} target training faces: lower "
@@ -306,6 +306,7 @@ def make_variants(splits: dict[str, Dataset], relevance: dict[str, np.ndarray], 
     controls = check_controls(controls)
     variants = [Variant(RAW, train.x, {e: val.x for e in EVALS}, {e: test.x for e in EVALS})]
     roles = ("train", "val", "val_label_free", "test", "test_label_free")
+    split_of = {"train": train, "val": val, "val_label_free": val, "test": test, "test_label_free": test}
     for m, params in per_masker_params(maskers, masker_params).items():
         if get_masker(m).encodes == "loss":
             variants += _loss_variants(splits, relevance["train"], m, params, relevance_name, seed, controls)
@@ -315,14 +316,11 @@ def make_variants(splits: dict[str, Dataset], relevance: dict[str, np.ndarray], 
             sources.append((f"{m}_{c}", {k: control_relevance(relevance[k], c, seed + 10 * i + j)
                                          for j, k in enumerate(roles)}, c))
         for name, r, control in sources:
-            def masked(ds, role):
-                return mask(ds.x, r[role], m, seed=seed, **params)
-
-            x_tr = masked(train, "train")
+            xm = {role: mask(split_of[role].x, r[role], m, seed=seed, **params) for role in roles}
             variants.append(Variant(
-                name, x_tr, {"masked": masked(val, "val"), "raw": val.x, "label_free": masked(val, "val_label_free")},
-                {"masked": masked(test, "test"), "raw": test.x, "label_free": masked(test, "test_label_free")},
-                m, control or relevance_name, control, masked_fraction(train.x, x_tr)))
+                name, xm["train"], {"masked": xm["val"], "raw": val.x, "label_free": xm["val_label_free"]},
+                {"masked": xm["test"], "raw": test.x, "label_free": xm["test_label_free"]},
+                m, control or relevance_name, control, masked_fraction(train.x, xm["train"])))
     if mask_only:
         variants.append(Variant(MASK_ONLY, mask_only_inputs(relevance["train"]),
                                 {"train_rule": mask_only_inputs(relevance["val_train_rule"]),
@@ -412,7 +410,7 @@ def train_students(variants: Sequence[Variant], y_train: np.ndarray, y_val: np.n
                       learning_rate=learning_rate)
     rows: list[dict] = []
     tests: list[dict] = []
-    for (seed, v), history, result in zip(jobs, histories, results):
+    for (seed, v), history, result in zip(jobs, histories, results, strict=True):
         if not result.ok:  # reported by fit_all; the other students are kept
             continue
         rows += _curve_rows(v.name, seed, history)
@@ -445,7 +443,7 @@ def finetune_trainer(trainer: Trainer, train: Dataset, val: Dataset, epochs: int
                       learning_rate=learning_rate)
     rows: list[dict] = []
     tests: list[dict] = []
-    for seed, history, result in zip(seeds, histories, results):
+    for seed, history, result in zip(seeds, histories, results, strict=True):
         if not result.ok:
             continue
         for e in EVALS:

@@ -4,8 +4,8 @@ effects tables, the size sweep), drawn from the recorded results of its runs (ca
 :meth:`FerDataMasking.paper_outputs`). The numbers come from :mod:`relmask_plugins.fer.pipeline`."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -125,7 +125,7 @@ def plot_learning_curves(curves: Sequence[dict], stem: str | Path, reach_level: 
     fig, axes = plt.subplots(1, len(sets), figsize=(4.0 * len(sets), 3.3), squeeze=False, sharey=True,
                              layout="constrained")
     colors: dict[str, str] = {}
-    for ax, e in zip(axes[0], sets):
+    for ax, e in zip(axes[0], sets, strict=True):
         draw_learning_curves(ax, curves, e, reach_level, colors)
     axes[0, 0].set_ylabel("validation accuracy")
     axes[0, -1].legend(frameon=False, fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0))
@@ -168,10 +168,10 @@ def curves_figure(runs, paper: PaperWriter) -> None:
     ncols = max(len(_fer_evals(results)) for _, results in runs)
     fig, axes = plt.subplots(len(runs), ncols, figsize=(3.4 * ncols + 1.6, 2.8 * len(runs)), squeeze=False,
                              sharey="row", layout="constrained")
-    for row, (record, results) in zip(axes, runs):
+    for row, (record, results) in zip(axes, runs, strict=True):
         evals = _fer_evals(results)
         colors: dict[str, str] = {}
-        for ax, e in zip(row, evals):
+        for ax, e in zip(row, evals, strict=False):  # a run with fewer evaluation sets leaves cells empty
             draw_learning_curves(ax, results["curves"], e, results.get("reach_level"), colors)
             ax.set_title(f"{record['name']}: {ax.get_title()}", fontsize=7)
         row[0].set_ylabel("validation accuracy")
@@ -293,8 +293,8 @@ def size_sweep_figure(runs, paper: PaperWriter) -> None:
     fig, axes = plt.subplots(len(evals), len(SWEEP_METRICS), figsize=(7.2, 2.4 * len(evals)), squeeze=False,
                              sharex=True, layout="constrained")
     lines = sorted({(g["masker"], g["mask_target"]) for g in gains})
-    for row, e in zip(axes, evals):
-        for ax, (metric, label) in zip(row, SWEEP_METRICS):
+    for row, e in zip(axes, evals, strict=True):
+        for ax, (metric, label) in zip(row, SWEEP_METRICS, strict=True):
             for i, (masker, target) in enumerate(lines):
                 pts = [g for g in gains if (g["masker"], g["mask_target"], g["eval"], g["metric"])
                        == (masker, target, e, metric)]

@@ -27,7 +27,7 @@ def check_windows(owner: str, spatial: tuple, window, stride, name: str = "windo
 
     w = as_tuple(window, name)
     s = as_tuple(window if stride is None else stride, "stride")
-    if any(a > b for a, b in zip(w, spatial)):
+    if any(a > b for a, b in zip(w, spatial, strict=True)):
         raise ParameterError(f"{owner}: parameter {name!r} = {window!r}: the window {w} is larger than the input "
                              f"{spatial} (the sample's spatial axes)")
     return w, s

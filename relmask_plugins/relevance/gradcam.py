@@ -48,7 +48,7 @@ def gradcam_maps(model, layer_name: str, x, targets, relu: bool = True, resize: 
         z = run_graph(model, x, logit_handler(taps=taps, perturb={layer_name: delta}))
         return target_logit(z, targets), taps[layer_name]
 
-    delta = ops.zeros((ops.shape(x)[0],) + shape, dtype=x.dtype)
+    delta = ops.zeros((ops.shape(x)[0], *shape), dtype=x.dtype)
     grads, acts = _autodiff.grad(f, has_aux=True)(delta, x, targets)
     spatial = tuple(range(1, len(shape)))
     weights = ops.mean(grads, axis=spatial, keepdims=True)

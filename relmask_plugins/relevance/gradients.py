@@ -78,4 +78,4 @@ def _gradient_loop_fn(model, name: str, n: int, point, finish):
     return compiled(model, (name, n), build)
 
 
-__all__ = ["gradient", "gradient_x_input", "integrated_gradients", "smoothgrad", "baseline_of"]
+__all__ = ["baseline_of", "gradient", "gradient_x_input", "integrated_gradients", "smoothgrad"]

@@ -56,7 +56,7 @@ def standard_normal(keys, round_, shape):
     counter = mix(ops.cast(ops.arange(size, dtype="int32"), "uint32"))  # TF has no uint32 Range kernel
     u1, u2 = _uniform(keys, round_, 0, counter), _uniform(keys, round_, 1, counter)
     z = ops.sqrt(-2.0 * ops.log(u1)) * ops.cos(np.float32(2 * np.pi) * u2)
-    return ops.reshape(z, (-1,) + tuple(shape))
+    return ops.reshape(z, (-1, *shape))
 
 
 __all__ = ["mix", "sample_keys", "standard_normal"]

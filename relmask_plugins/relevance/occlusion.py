@@ -34,14 +34,14 @@ def window_masks(shape: tuple[int, ...], window, stride) -> np.ndarray:
     """(P, *shape) float32 masks, 1 inside each window position; the last position per axis touches the end."""
     window, stride = check_windows("relevance method 'occlusion'", tuple(shape), window, stride)
     starts = []
-    for size, w, s in zip(shape, window, stride):
+    for size, w, s in zip(shape, window, stride, strict=True):
         st = list(range(0, size - w + 1, s))
         if st[-1] != size - w:
             st.append(size - w)
         starts.append(st)
-    masks = np.zeros((int(np.prod([len(s) for s in starts])),) + shape, np.float32)
+    masks = np.zeros((int(np.prod([len(s) for s in starts])), *shape), np.float32)
     for i, corner in enumerate(itertools.product(*starts)):
-        masks[(i,) + tuple(slice(c, c + w) for c, w in zip(corner, window))] = 1.0
+        masks[(i, *(slice(c, c + w) for c, w in zip(corner, window, strict=True)))] = 1.0
     return masks
 
 
@@ -79,7 +79,7 @@ def occlusion(model, x, targets, window=8, stride=None, baseline="zero", score="
         def fn(x, base, m, targets):
             m = ops.reshape(m, tuple(m.shape) + channel_axes)
             xo = x[:, None] * (1.0 - m[None]) + base[:, None] * m[None]
-            z = logits(model, ops.reshape(xo, (-1,) + tuple(x.shape[1:])))
+            z = logits(model, ops.reshape(xo, (-1, *x.shape[1:])))
             s = ops.sum(select(z, ops.repeat(targets, m.shape[0])) * _score(z, score), axis=-1)
             return ops.reshape(s, (x.shape[0], m.shape[0]))
 
@@ -93,11 +93,11 @@ def occlusion(model, x, targets, window=8, stride=None, baseline="zero", score="
         mc = masks[start:start + chunk]
         k = len(mc)
         if k < chunk:  # pad with empty masks: one trace
-            mc = np.concatenate([mc, np.zeros((chunk - k,) + shape, np.float32)])
+            mc = np.concatenate([mc, np.zeros((chunk - k, *shape), np.float32)])
         drops[:, start:start + k] = s0[:, None] - run(x, base, mc, targets)[:, :k]
     flat = masks.reshape(p, -1)
     rel = (drops @ flat) / flat.sum(0)
-    rel = rel.reshape((b,) + shape)
+    rel = rel.reshape((b, *shape))
     return np.broadcast_to(rel.reshape(rel.shape + (1,) * (x.ndim - 1 - len(shape))), x.shape).astype(np.float32)
 
 

@@ -18,7 +18,7 @@ from relmask.relevance.graph import functional_graph, graph_nodes
 
 from .gradcam import default_layer
 
-_functional: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_functional: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def functional(model):

@@ -4,7 +4,7 @@ before anything loads or trains.
 
 ``relmask.get_experiment("whale")`` derives its parameter list from the dataclass's fields and ``relmask notebooks``
 the notebook's ``parameters`` cell; the pipeline (:mod:`relmask_plugins.whale.pipeline`) applies the mask-target
-rules declared here. Tested in tests/test_whale_experiment.py.
+rules declared here. Tested in tests/plugins/test_whale_experiment.py.
 """
 from __future__ import annotations
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -302,7 +303,7 @@ class WhaleDomain(Domain):
                               masker="negative", masker_params={"fraction": 0.3, "fill": "zero"},
                               score="fusion_auc", n_classes=len(CLASS_NAMES),
                               relevance_params={"occlusion": {"window": 12}}, synthetic=True)
-    sources = {
+    sources: ClassVar[dict[str, Source]] = {
         "synthetic": Source(
             "synthetic", "seeded generator of Kaggle-like clips: FM up-calls in coloured noise with confounders",
             load_synthetic,

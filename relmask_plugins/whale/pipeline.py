@@ -19,7 +19,7 @@ This module is the pipeline: the notebook ``notebooks/whale_feature_masking.ipyn
 :class:`~relmask_plugins.whale.config.WhaleExperiment` (declared once, with their checks), its figures and the
 ``paper/`` figures and tables come from :mod:`relmask_plugins.whale.report`, and
 :class:`~relmask_plugins.whale.experiment.WhaleFeatureMasking` registers the experiment ``whale``. Every step here
-is a small function with its own test (tests/test_whale_experiment.py).
+is a small function with its own test (tests/plugins/test_whale_experiment.py).
 """
 from __future__ import annotations
 
@@ -184,7 +184,7 @@ def summarize(rows: list[dict]) -> list[dict]:
     out = []
     for key, aucs in groups.items():
         m, sd = mean_sd(aucs)
-        out.append({**dict(zip(keys, key)), "auc_mean": m, "auc_sd": sd, "n_seeds": len(aucs)})
+        out.append({**dict(zip(keys, key, strict=True)), "auc_mean": m, "auc_sd": sd, "n_seeds": len(aucs)})
     return out
 
 
@@ -283,8 +283,8 @@ def markdown_table(summary: list[dict], degenerate: dict | None = None) -> str:
              f"{s['auc_mean']:.4f} ± {s['auc_sd']:.4f}", s["n_seeds"]] for s in summary]
     if not flags:
         return _markdown(header, rows)
-    rows = [r + [flags.get(s["relevance"], "–")] for r, s in zip(rows, summary)]
-    return _markdown(header + ["degenerate maps"], rows) + "\n" + degenerate_note(degenerate) + "\n"
+    rows = [[*r, flags.get(s["relevance"], "–")] for r, s in zip(rows, summary, strict=True)]
+    return _markdown([*header, "degenerate maps"], rows) + "\n" + degenerate_note(degenerate) + "\n"
 
 
 # -- one seed, all runs ------------------------------------------------------------------------------------
@@ -409,7 +409,7 @@ def run_seed(ds: Dataset, cfg: WhaleExperiment, seed: int, sp: dict[str, np.ndar
                     examples["masked_control"][key] = xm_te[ex_idx]
     results = train_members(cfg, [j[1] for j in jobs], "CNN₂s", progress is not False) if jobs else []
     probs: dict[tuple, dict[str, np.ndarray]] = {}
-    for (label, _, x_eval, (system, method, masker)), res in zip(jobs, results):
+    for (label, _, x_eval, (system, method, masker)), res in zip(jobs, results, strict=True):
         histories[label] = res.history
         if res.ok:  # a failed CNN is reported by fit_all and left out of the tables
             probs.setdefault((method, masker), {})[system] = predict_proba(res.model, x_eval)
@@ -467,8 +467,8 @@ def effects_markdown(rows: list[dict], degenerate: dict | None = None) -> str:
               f"{r['delong_median_p']:.3g}"] for r in rows]
     if not flags:
         return _markdown(header, table)
-    table = [t + [flags.get(effect_method(r), "–")] for t, r in zip(table, rows)]
-    return _markdown(header + ["degenerate maps"], table) + "\n" + degenerate_note(degenerate) + "\n"
+    table = [[*t, flags.get(effect_method(r), "–")] for t, r in zip(table, rows, strict=True)]
+    return _markdown([*header, "degenerate maps"], table) + "\n" + degenerate_note(degenerate) + "\n"
 
 
 def leak_checks(cfg: WhaleExperiment, table: list[dict]) -> dict[str, dict]:
@@ -492,8 +492,9 @@ def run(ds: Dataset, cfg: WhaleExperiment, record: bool = True, progress: bool |
     splits = [splits_for(cfg, ds.y, i) for i in range(len(cfg.seeds))]
     from relmask.running import progress as prog
 
+    seed_splits = list(zip(cfg.seeds, splits, strict=True))
     per_seed = [run_seed(ds, cfg, seed, sp, progress=progress)
-                for seed, sp in prog.stage("seed", list(zip(cfg.seeds, splits)), log=progress is not False)]
+                for seed, sp in prog.stage("seed", seed_splits, log=progress is not False)]
     first, sp = per_seed[0], splits[0]
     table = [r for s in per_seed for r in s.rows]
     delong_rows = [t for s in per_seed for t in s.delong]
@@ -504,7 +505,7 @@ def run(ds: Dataset, cfg: WhaleExperiment, record: bool = True, progress: bool |
         "delong": delong_rows,
         "leak_check": leak_checks(cfg, table),
         "label_leak_risk": cfg.train_mask_target == "true",
-        "degenerate_maps": {str(seed): s.degenerate for seed, s in zip(cfg.seeds, per_seed)},
+        "degenerate_maps": {str(seed): s.degenerate for seed, s in zip(cfg.seeds, per_seed, strict=True)},
         "roc": {label: thin_roc(first.y_test, s) for label, s in first.scores.items()},
         "n_train": len(sp["train"]), "n_val": len(sp["val"]), "n_test": len(sp["test"]),
         "class_counts": ds.class_counts(),

@@ -201,7 +201,7 @@ def roc_figure(runs, paper: PaperWriter) -> None:
     nrows = -(-len(panels) // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(3.0 * ncols, 2.9 * nrows), squeeze=False,
                              layout="constrained")
-    for ax, (record, roc) in zip(axes.flat, panels):
+    for ax, (record, roc) in zip(axes.flat, panels, strict=False):  # the grid's last row may have spare cells
         for label, curve in roc.items():
             if label.rsplit("/", 1)[-1] in ("product", "max"):  # one fusion rule (mean) keeps panels readable
                 continue
@@ -239,7 +239,7 @@ def auc_table(runs, paper: PaperWriter) -> None:
     header = ["data", *(["sweep point"] if swept else []), "relevance", "masker", "system", "fusion rule",
               "AUC (mean ± sd)", "seeds", *(["degenerate maps"] if flagged else [])]
     rows, seen = [], set()
-    for (record, results), flag in zip(runs, flags):
+    for (record, results), flag in zip(runs, flags, strict=True):
         for r in results["summary"]:
             ident = (sweep_point(record), r.get("relevance"), r.get("masker"), r["system"], r.get("fusion_rule"))
             if ident in seen:  # CNN₁ and the raw ensemble repeat in every run of a grid
@@ -266,7 +266,7 @@ def effects_table(runs, paper: PaperWriter) -> None:
     rows = [["synthetic" if record.get("synthetic") else "real", record["name"], e["comparison"],
              format_effect(e, 4), f"{e['delong_significant']}/{e['delong_n']}", f"{e['delong_median_p']:.3g}",
              *([flag.get(effect_method(e), "–")] if flagged else [])]
-            for (record, results), flag in zip(runs, flags) for e in results.get("effects") or []]
+            for (record, results), flag in zip(runs, flags, strict=True) for e in results.get("effects") or []]
     if not rows:
         return
     caption = ("Paired per-seed AUC differences (95 % interval of the mean: the wider of bootstrap and t; "

@@ -150,7 +150,7 @@ def generate(n_clips: int, seed: int = 0, positive_share: float = 0.23,
     check(n_clips, seed, positive_share, snr_db, max_confounders)
     rng = np.random.default_rng(seed)
     labels = np.zeros(n_clips, dtype=np.int64)
-    labels[: int(round(positive_share * n_clips))] = 1
+    labels[: round(positive_share * n_clips)] = 1
     labels = rng.permutation(labels)
     waves = np.empty((n_clips, N_SAMPLES), dtype=np.float32)
     meta = {k: np.full(n_clips, np.nan) for k in ("snr_db", "call_f0", "call_f1", "call_t0", "call_duration",

@@ -8,7 +8,7 @@ Writes, next to this file:
 * ``maps.npz`` — one relevance map per method of :data:`METHODS`, computed on the TensorFlow backend.
 
 Regenerate only when a method's output changes *on purpose* (and say so in the commit); ``tests/
-test_relevance_golden.py`` fails on any other change. Keep the files small (< 1 MB in total).
+plugins/test_relevance_golden.py`` fails on any other change. Keep the files small (< 1 MB in total).
 """
 from __future__ import annotations
 
@@ -97,7 +97,7 @@ def main() -> None:
     model = golden_model()
     weights = random_weights(model)
     rng = np.random.default_rng(1)
-    x = rng.uniform(-1.0, 1.0, (4,) + INPUT_SHAPE).astype(np.float32)
+    x = rng.uniform(-1.0, 1.0, (4, *INPUT_SHAPE)).astype(np.float32)
     targets = np.array([0, 1, 2, 1], np.int32)
     for name, arrays in (("model_weights.npz", {f"w{i}": w for i, w in enumerate(weights)}),
                          ("inputs.npz", {"x": x, "targets": targets})):

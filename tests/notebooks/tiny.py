@@ -11,7 +11,7 @@
 # %% [markdown]
 # # Tiny test notebook
 #
-# Records a value; used by tests/test_reproduce*.py.
+# Records a value; used by tests/core/test_reproduce.py and tests/core/test_reliability_run*.py.
 
 # %% tags=["parameters"]
 value: int = 1  # recorded as `value`

@@ -10,14 +10,14 @@ import argparse
 import json
 import os
 import sys
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
-from .generate import MAPS, build_keras, rel_error, weights_of  # noqa: E402
+from .generate import MAPS, build_keras, rel_error, weights_of
 
 #: the tolerance of every comparison (relative to the reference map's largest value)
 TOL = 1e-5
@@ -60,7 +60,7 @@ def comparisons(models=None) -> list[tuple[str, str]]:
     return sorted(out)
 
 
-@lru_cache(maxsize=None)
+@cache
 def model_of(name: str):
     import keras
 

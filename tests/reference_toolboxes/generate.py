@@ -2,7 +2,7 @@
 
 relmask registers LRP methods under the reference toolboxes' own names (``innvestigate.lrp.alpha_1_beta_0``,
 ``zennit.EpsilonPlus``, …; docs/relevance.md, *LRP by the reference toolboxes' names*).
-``tests/test_relevance_reference_toolboxes.py`` checks them against maps that the toolboxes themselves computed,
+``tests/plugins/test_relevance_reference_toolboxes.py`` checks them against maps that the toolboxes themselves computed,
 stored in ``maps.npz`` next to this file, the way iNNvestigate keeps its own reference maps. This script writes
 that file. Each toolbox runs in its own virtual environment (iNNvestigate needs TensorFlow 2.14 and Keras 2,
 relmask Keras 3), outside the repository::
@@ -237,7 +237,7 @@ def _innvestigate_worker(job: dict, arrays: dict) -> tuple[dict, dict, dict]:
     for key, lib, name, kwargs, *_ in job["cases"]:
         if lib == "innvestigate" and key in job["timed"]:
             a = analyzer(model, name, kwargs)
-            times[key] = _best_time(lambda: a.analyze(x, neuron_selection=t), rounds)
+            times[key] = _best_time(lambda a=a: a.analyze(x, neuron_selection=t), rounds)
     return maps, times, {"innvestigate": version("innvestigate"), "tensorflow": tf.__version__}
 
 
@@ -338,7 +338,7 @@ def _zennit_worker(job: dict, arrays: dict) -> tuple[dict, dict, dict]:
     x, t = arrays["x:timing"], arrays["t:timing"]
     for key, lib, name, kwargs, *_ in job["cases"]:
         if lib == "zennit" and key in job["timed"]:
-            times[key] = _best_time(lambda: attribute(model, name, kwargs, x, t), rounds)
+            times[key] = _best_time(lambda name=name, kwargs=kwargs: attribute(model, name, kwargs, x, t), rounds)
     return maps, times, {"zennit": version("zennit"), "torch": torch.__version__,
                          "torch_threads": torch.get_num_threads()}
 
@@ -406,8 +406,8 @@ def relmask_seconds(arrays: dict, keys: list[str], rounds: int = TIMING_ROUNDS) 
     model = build_keras(keras, shape, layers, {k[2:]: v for k, v in arrays.items() if k.startswith("T:")})
     x, t = arrays["x:timing"], arrays["t:timing"]
     method = {c[0]: (c[4], c[5]) for c in CASES}
-    return {k: _best_time(lambda: relmask.explain(model, x, method[k][0], targets=t, batch_size=len(x),
-                                                    progress=False, **method[k][1]), rounds) for k in keys}
+    return {k: _best_time(lambda k=k: relmask.explain(model, x, method[k][0], targets=t, batch_size=len(x),
+                                                        progress=False, **method[k][1]), rounds) for k in keys}
 
 
 def main(argv=None) -> int:

@@ -5,6 +5,8 @@ Recognition of Handwritten Digits" data, E. Alpaydin and C. Kaynak, 1998), so lo
 """
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 
 from relmask.errors import ParameterError
@@ -31,7 +33,7 @@ def load_sklearn(path, n: int | None, seed: int) -> Dataset:
         x, y, ids = x[keep], y[keep], ids[keep]
     return Dataset(x, y, ids, [str(d) for d in digits.target_names],
                    extras={"source": "sklearn.datasets.load_digits"},
-                   report={"n_loaded": int(len(y)), "n_available": N_DIGITS, "skipped": []})
+                   report={"n_loaded": len(y), "n_available": N_DIGITS, "skipped": []})
 
 
 class DigitsDomain(Domain):
@@ -43,7 +45,7 @@ class DigitsDomain(Domain):
     defaults = DomainDefaults(source="sklearn", size_param="n", n_samples=500, model="digits_cnn", masker="keep",
                               masker_params={"fraction": 0.3, "fill": "zero"}, score="accuracy", n_classes=10,
                               relevance_params={"occlusion": {"window": 2}}, synthetic=False)
-    sources = {
+    sources: ClassVar[dict[str, Source]] = {
         "sklearn": Source(
             "sklearn", "the 1,797 images bundled with scikit-learn (UCI optical recognition of handwritten digits)",
             load_sklearn, (

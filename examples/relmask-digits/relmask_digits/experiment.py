@@ -388,7 +388,7 @@ class DigitsMasking(Experiment):
     config = DigitsExperiment
     notebook = HERE / "notebooks" / "digits_masking.ipynb"
     presets = presets_in(HERE / "presets")
-    reproduce_configs = {"digits": HERE / "configs" / "digits.yaml"}
+    reproduce_configs: ClassVar[dict[str, Path]] = {"digits": HERE / "configs" / "digits.yaml"}
 
     def paper_outputs(self, runs, paper) -> None:
         from .paper import paper_outputs

@@ -25,6 +25,8 @@ def keras_callback(description: str = "epoch"):
                 self.stage.position = 1
 
             def on_epoch_end(self, epoch, logs=None):
+                if self.stage is None:  # Keras begins a training before its first epoch ends
+                    return
                 logs = logs or {}
                 info = ", ".join(f"{k} {float(logs[k]):.3g}" for k in ("loss", "val_loss", "accuracy",
                                                                         "val_accuracy") if k in logs)

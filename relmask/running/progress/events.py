@@ -7,8 +7,9 @@ import json
 import os
 import threading
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 #: the file (JSON lines) a stage reports to when set: written by a kernel, read by the process that started it
 PROGRESS_FILE_ENV = "RELMASK_PROGRESS_FILE"
@@ -50,7 +51,7 @@ def forward_warnings() -> None:
         if not issubclass(category, _NOT_FORWARDED):
             _emit({"warning": f"{category.__name__}: {message}"})
 
-    showwarning._relmask_forwards = True
+    vars(showwarning)["_relmask_forwards"] = True  # a function attribute: the hook installed is this one
     warnings.showwarning = showwarning
 
 
@@ -81,7 +82,7 @@ def relay(callback: Callable[[dict], Any], poll_s: float = REFRESH_S):
                         continue
                     try:
                         callback(event)
-                    except Exception:  # a display problem must not stop the run
+                    except Exception:  # noqa: BLE001 - a display problem must not stop the run
                         pass
                 if last_round:
                     return

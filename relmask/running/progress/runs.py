@@ -5,7 +5,8 @@ import contextlib
 import os
 import sys
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from relmask.running.progress.events import PROGRESS_MODE_ENV, TOPIC
 from relmask.running.progress.terminal import status_line

@@ -6,7 +6,8 @@ import os
 import sys
 import threading
 import time
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sized
+from typing import Literal
 
 from relmask.running.progress.events import PROGRESS_FILE_ENV, PROGRESS_MODE_ENV, REFRESH_S, _emit
 from relmask.running.progress.terminal import in_ipykernel, status_line
@@ -15,7 +16,7 @@ _local = threading.local()
 _lock = threading.RLock()
 
 
-def _stack() -> list["Stage"]:
+def _stack() -> list[Stage]:
     if not hasattr(_local, "stack"):
         _local.stack = []
     return _local.stack
@@ -25,7 +26,7 @@ def format_seconds(s: float) -> str:
     """``4.2 s``, ``42 s``, ``3:07``, ``1:02:03``: short enough for a status line."""
     if s < 9.95:
         return f"{max(0.0, s):.1f} s"
-    s = int(round(s))
+    s = round(s)
     if s < 60:
         return f"{s} s"
     h, rest = divmod(s, 3600)
@@ -41,7 +42,7 @@ class Stage:
         self.items: Iterable | None = None
         if total is not None and not isinstance(total, int):
             self.items = total
-            total = len(total) if hasattr(total, "__len__") else None
+            total = len(total) if isinstance(total, Sized) else None
         if total is not None and total < 0:
             raise ValueError(f"stage {description!r}: total must be >= 0, got {total}")
         self.total = total
@@ -68,7 +69,7 @@ class Stage:
         return max(0.0, per_step * (self.total - self.n) - (now - self.step_start))
 
     # -- protocol -----------------------------------------------------------------------------------------
-    def __enter__(self) -> "Stage":
+    def __enter__(self) -> Stage:
         self.start = self.step_start = time.monotonic()
         if not _stack():
             _new_reporter()
@@ -76,7 +77,7 @@ class Stage:
         _reporter().changed(force=True)
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> bool:
+    def __exit__(self, exc_type, exc, tb) -> Literal[False]:
         stack = _stack()
         if exc_type is None and self.log and self.items is None:
             _reporter().finished(self, time.monotonic() - self.start, whole=True)
@@ -128,9 +129,10 @@ def status(now: float | None = None) -> str:
     now = time.monotonic() if now is None else now
     text = ", ".join(s.label() + (f" ({s.info})" if s.info else "") for s in stack)
     text += f" — {format_seconds(now - stack[0].start)} elapsed"
-    timed = [s for s in stack if s.total and 0 < s.n < s.total]
-    if timed:  # the outermost counted stage: its steps are the largest units, the most stable estimate
-        text += f", ~{format_seconds(timed[0].eta(now))} left"
+    # the outermost counted stage: its steps are the largest units, the most stable estimate
+    left = next((s.eta(now) for s in stack if s.total and 0 < s.n < s.total), None)
+    if left is not None:
+        text += f", ~{format_seconds(left)} left"
     return text
 
 
@@ -172,9 +174,9 @@ class _Reporter:
         outer = stack[:stack.index(st)] if st in stack else []
         path = ", ".join([s.label() for s in outer] + [st.description if whole else st.label()])
         line = f"{path} done in {format_seconds(seconds)}"
-        timed = [s for s in (outer if whole else [*outer, st]) if s.total and 0 < s.n < s.total]
-        if timed:
-            line += f", ~{format_seconds(timed[0].eta())} left"
+        left = next((s.eta() for s in (outer if whole else [*outer, st]) if s.total and 0 < s.n < s.total), None)
+        if left is not None:
+            line += f", ~{format_seconds(left)} left"
         with _lock:
             if self.mode == "lines":
                 print(line, file=sys.stderr, flush=True)

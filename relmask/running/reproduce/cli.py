@@ -34,8 +34,8 @@ def _command(args, only: list[str] | None = None) -> str:
 
 
 def _stop_reason(signum: int) -> str:
-    return {signal.SIGINT: "interrupted (Ctrl-C)", signal.SIGTERM: "terminated (SIGTERM)"}.get(
-        signum, f"stopped by {signal.Signals(signum).name}")
+    reasons: dict[int, str] = {signal.SIGINT: "interrupted (Ctrl-C)", signal.SIGTERM: "terminated (SIGTERM)"}
+    return reasons.get(signum, f"stopped by {signal.Signals(signum).name}")
 
 
 def cmd_reproduce(args) -> int:

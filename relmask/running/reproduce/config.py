@@ -56,11 +56,17 @@ def known_configs() -> dict[str, Path]:
     and those installed experiments ship (:attr:`~relmask.plugin_system.components.Experiment.reproduce_configs`).
     Core has no
     config of its own."""
+    from relmask.plugin_system.kinds import EXPERIMENTS, REPRODUCE_CONFIGS
     from relmask.plugin_system.plugins import registry
 
-    configs = registry("register_reproduce_configs")
-    found = {name: Path(configs.get(name).path) for name in configs.names()}
-    experiments = registry("register_experiments")
+    configs = registry(REPRODUCE_CONFIGS)
+    found: dict[str, Path] = {}
+    for name in configs.names():
+        path = configs.get(name).path
+        if path is None:
+            raise TypeError(f"reproduce config {name!r} was registered without a path")
+        found[name] = Path(path)
+    experiments = registry(EXPERIMENTS)
     for name in experiments.names():
         for cname, cpath in experiments.get(name).reproduce_configs.items():
             if cname in found and Path(found[cname]).resolve() != Path(cpath).resolve():
@@ -137,10 +143,11 @@ def load_config(config: str | os.PathLike) -> Config:
                               f"{POINT_SEPARATOR!r} (it separates a sweep from its point)")
         experiment = None
         if "experiment" in entry:
+            from relmask.plugin_system.kinds import EXPERIMENTS
             from relmask.plugin_system.plugins import registry
 
             try:
-                experiment = registry("register_experiments").get(entry["experiment"])
+                experiment = registry(EXPERIMENTS).get(entry["experiment"])
             except UnknownNameError as exc:
                 raise ConfigError(f"{where}: run {entry['name']!r}: {exc} (is its plugin installed? "
                                   "`relmask plugins`)") from None
@@ -183,9 +190,10 @@ def load_config(config: str | os.PathLike) -> Config:
         for combo in itertools.product(*grid.values()) if grid else [()]:
             base = "-".join([entry["name"], *map(_slug, combo)])
             for point in itertools.product(*sweep.values()) if sweep else [()]:
-                values = dict(zip(sweep, point))
+                values = dict(zip(sweep, point, strict=True))
                 name = f"{base}{POINT_SEPARATOR}{point_label(values)}" if sweep else base
-                runs.append(RunSpec(name, entry["name"], notebook, {**params, **dict(zip(grid, combo)), **values},
+                point_params = {**params, **dict(zip(grid, combo, strict=True)), **values}
+                runs.append(RunSpec(name, entry["name"], notebook, point_params,
                                     needs, experiment.name if experiment else None, values))
     names = [r.name for r in runs]
     dupes = sorted({n for n in names if names.count(n) > 1})

@@ -52,16 +52,17 @@ def _execute_locked(spec: dict, run_dir: Path) -> dict:
     start = time.perf_counter()
     try:
         result = run_notebook(spec["notebook"], spec["parameters"], run_dir, on_progress=publisher(spec["name"]))
-    except Exception as exc:
+    except Exception as exc:  # a failing run is recorded as failed: it must not lose the others
         if disk_full(exc):  # failed.json would not fit either, and every later run would fail the same way
             raise
-        cell_error = isinstance(exc, NotebookExecutionError)
-        if getattr(exc, "notebook_out", None):  # where the runner kept the failed run's executed notebook
-            record["notebook_out"] = str(exc.notebook_out)
+        cell_error = exc if isinstance(exc, NotebookExecutionError) else None
+        notebook_out = getattr(exc, "notebook_out", None)
+        if notebook_out:  # where the runner kept the failed run's executed notebook
+            record["notebook_out"] = str(notebook_out)
         record.update(status="failed", duration_s=round(time.perf_counter() - start, 2), finished_at=timestamp(),
                       error=str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
-                      ename=exc.ename if cell_error else type(exc).__name__,
-                      traceback=None if cell_error else traceback.format_exc())
+                      ename=cell_error.ename if cell_error is not None else type(exc).__name__,
+                      traceback=None if cell_error is not None else traceback.format_exc())
         write_json(run_dir / "failed.json", record)
         return record
     declared = parse_parameters(spec["notebook"])

@@ -54,8 +54,8 @@ def write_summary(cfg: Config, records: list[dict], out: Path, log=print) -> tup
                     kept[r["name"]] = {**r, "status": "lost", "error": reason}
                     log(f"warning: run {r.get('name')!r} cannot be drawn: {reason}; its earlier outputs in "
                         f"paper/ are kept; recompute it with --only {r.get('name')}")
-            every = [fresh.get(run.name) or kept.get(run.name) for run in cfg.runs]
-            every = [r for r in every if r is not None]
+            found = [fresh.get(run.name) or kept.get(run.name) for run in cfg.runs]
+            every = [r for r in found if r is not None]
             written = write_json(path, {"config": cfg.name, "config_path": str(cfg.path), "finished_at": timestamp(),
                                         "runs": every})
     except OSError as exc:
@@ -71,7 +71,7 @@ def format_summary(records: list[dict]) -> str:
         path = r.get("notebook_out") if r["status"] == "failed" else r.get("run_dir")
         rows.append((r["name"], r["status"], dur, r["key"], str(path)))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row[:4], widths)) + "  " + row[4] for row in rows]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row[:4], widths, strict=True)) + "  " + row[4] for row in rows]
     lines.insert(1, "-" * max(len(line) for line in lines))
     for r in records:
         if r["status"] == "failed":

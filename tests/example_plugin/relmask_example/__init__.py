@@ -3,6 +3,7 @@ model, metric, experiment, reproduce config, LRP rule, canonizer). A complete do
 examples/relmask-digits."""
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -65,8 +66,9 @@ def _load_blobs(path, n, seed):
 class BlobsDomain(Domain):
     name = "example_blobs"
     description = "two Gaussian blobs of 4x4 inputs (example plugin)"
-    sources = {"random": Source("random", "seeded random blobs", _load_blobs,
-                                params=(Param("n", int, 16, "samples"), Param("seed", int, 0, "seed")))}
+    sources: ClassVar[dict[str, Source]] = {
+        "random": Source("random", "seeded random blobs", _load_blobs,
+                         params=(Param("n", int, 16, "samples"), Param("seed", int, 0, "seed")))}
 
 
 def _build_mlp(input_shape, n_classes, units):
